@@ -1,0 +1,285 @@
+package tokencache
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+)
+
+// Acquirer gets a token from the network. It is the credential's half of the
+// contract: the engine decides when to call it, with a context detached from
+// any one caller and bounded by [Options.AcquireTimeout].
+type Acquirer interface {
+	Acquire(ctx context.Context, r Request) (Token, error)
+}
+
+// AcquirerFunc adapts a function to [Acquirer].
+type AcquirerFunc func(ctx context.Context, r Request) (Token, error)
+
+// Acquire calls f.
+func (f AcquirerFunc) Acquire(ctx context.Context, r Request) (Token, error) { return f(ctx, r) }
+
+// Token is a freshly acquired access token. Lifetimes are relative: the
+// engine anchors them to its own clock at the moment the request was sent,
+// which errs on the side of refreshing early.
+type Token struct {
+	AccessToken string
+	ExpiresIn   time.Duration
+	// RefreshIn is the server's refresh_in, 0 when absent.
+	RefreshIn time.Duration
+}
+
+// RetryAfterError is implemented by errors that carry a server's Retry-After.
+// The engine waits at least that long before trying the same key again.
+type RetryAfterError interface {
+	error
+	RetryAfterDuration() time.Duration
+}
+
+// Options configure a [Cache]. The zero value is usable.
+type Options struct {
+	// Authority and ClientID complete the Key handed to the Store.
+	Authority, ClientID string
+	// Clock defaults to the system clock.
+	Clock Clock
+	// MaxEntries bounds the number of keys held; 0 means 10,000. Expired
+	// entries are evicted first, then those closest to expiry.
+	MaxEntries int
+	// AcquireTimeout bounds one acquisition; 0 means 1 minute. Callers can
+	// always stop waiting earlier through their own context.
+	AcquireTimeout time.Duration
+	// Store is an optional second level (persistent or distributed cache).
+	Store Store
+	// Logger receives engine events; nil discards them. Tokens are never
+	// logged.
+	Logger *slog.Logger
+	// OnEvent, when set, is called for every slow-path event (never on a
+	// hit). It must not block.
+	OnEvent func(Event)
+	// Rand returns uniform numbers in [0, 1) for jitter; nil uses
+	// math/rand/v2. Tests make it deterministic.
+	Rand func() float64
+}
+
+// DefaultMaxEntries is the bound used when Options.MaxEntries is 0.
+const DefaultMaxEntries = 10000
+
+// DefaultAcquireTimeout is the bound used when Options.AcquireTimeout is 0.
+const DefaultAcquireTimeout = time.Minute
+
+// Cache is the engine. It is safe for concurrent use; create one per
+// credential instance.
+type Cache struct {
+	acq   Acquirer
+	clock Clock
+	sys   *systemClock // the default clock, read directly on the hit path
+	seed  maphash.Seed
+	opts  Options
+	idx   index
+	n     counters
+	evict evictor
+}
+
+// New returns an empty cache that acquires tokens through a.
+func New(a Acquirer, o Options) *Cache {
+	var sys *systemClock
+	if o.Clock == nil {
+		sys = newSystemClock()
+		o.Clock = sys
+	}
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = DefaultMaxEntries
+	}
+	if o.AcquireTimeout <= 0 {
+		o.AcquireTimeout = DefaultAcquireTimeout
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Cache{acq: a, clock: o.Clock, sys: sys, seed: maphash.MakeSeed(), opts: o}
+}
+
+// now returns the time in Unix nanoseconds. The default clock is called
+// directly rather than through the interface: the hit path is that tight.
+func (c *Cache) now() int64 {
+	if c.sys != nil {
+		return c.sys.nanos()
+	}
+	return c.clock.Now().UnixNano()
+}
+
+// GetToken returns a token for r: from memory when one is usable, otherwise
+// from the Store or the network. It is the whole of the cache's behaviour;
+// see the package documentation.
+func (c *Cache) GetToken(ctx context.Context, r Request) (azcore.AccessToken, error) {
+	if r.Claims == "" && canonical(&r) {
+		// The hit path: one hash, one atomic load per level, one clock read.
+		if e := c.idx.find(hashKey(c.seed, &r), &r); e != nil {
+			if st := e.state.Load(); st != nil {
+				now := c.now()
+				if now < st.refreshAt {
+					c.n.hits.add()
+					return st.tok, nil
+				}
+				if now < st.usableUntil {
+					c.refreshInBackground(ctx, e, now)
+					c.n.hits.add()
+					return st.tok, nil
+				}
+			}
+		}
+	}
+	return c.slow(ctx, r)
+}
+
+// slow handles everything the hit path does not: non-canonical requests,
+// claims, misses and tokens past their usable time.
+func (c *Cache) slow(ctx context.Context, r Request) (azcore.AccessToken, error) {
+	n, err := normalize(r)
+	if err != nil {
+		return azcore.AccessToken{}, err
+	}
+	h := hashKey(c.seed, &n)
+	e, added := c.idx.findOrAdd(h, &n, func() *entry { return c.newEntry(n, r) })
+	return c.wait(ctx, e, r.Claims, added)
+}
+
+func (c *Cache) newEntry(n, r Request) *entry {
+	e := &entry{
+		key: Key{
+			Authority: c.opts.Authority, ClientID: c.opts.ClientID, TenantID: n.TenantID,
+			Scopes: n.Scopes, CAE: n.EnableCAE, Account: n.Account,
+			AssertionHash: n.AssertionHash, Identity: n.Identity,
+		},
+	}
+	e.req = r
+	e.req.Claims = ""
+	e.req.Scopes = requestScopes(r.Scopes)
+	return e
+}
+
+// wait serves e's token if one became usable meanwhile, else joins or starts
+// an acquisition and waits for it or for ctx.
+//
+// When the entry is new (added), the cache may have outgrown its bound;
+// eviction runs after the entry's flight has started, so the new entry is
+// never its own victim, and on another goroutine, so the caller does not pay
+// for it.
+func (c *Cache) wait(ctx context.Context, e *entry, claims string, added bool) (azcore.AccessToken, error) {
+	e.mu.Lock()
+	now := c.now()
+	if claims == "" {
+		if st := e.state.Load(); st != nil && now < st.usableUntil {
+			e.mu.Unlock()
+			if now >= st.refreshAt {
+				c.refreshInBackground(ctx, e, now)
+			}
+			c.n.hits.add()
+			return st.tok, nil
+		}
+		if now < e.blockedUntil {
+			err := &ThrottledError{Until: time.Unix(0, e.blockedUntil), Err: e.lastErr}
+			e.mu.Unlock()
+			return azcore.AccessToken{}, err
+		}
+	}
+	f, started := c.flightLocked(ctx, e, claims, false)
+	e.mu.Unlock()
+	if added && c.idx.count.Load() > int64(c.opts.MaxEntries) {
+		go c.evict.run(c)
+	}
+
+	c.n.misses.Add(1)
+	if !started {
+		c.n.coalesced.Add(1)
+	}
+	select {
+	case <-f.done:
+		return f.tok, f.err
+	case <-ctx.Done():
+		return azcore.AccessToken{}, fmt.Errorf("stopped waiting for a token: %w", context.Cause(ctx))
+	}
+}
+
+// refreshInBackground starts one background refresh of e if none is running
+// and no backoff is pending. Called on the hit path past a token's refresh
+// time, so the common case (a refresh already running) is one atomic load.
+func (c *Cache) refreshInBackground(ctx context.Context, e *entry, now int64) {
+	next := e.nextRefresh.Load()
+	if now < next || !e.nextRefresh.CompareAndSwap(next, maxTime) {
+		return
+	}
+	e.mu.Lock()
+	c.flightLocked(ctx, e, "", true)
+	e.mu.Unlock()
+}
+
+// Invalidate drops e's token if it is still token: a resource rejected it. A
+// newer token that replaced it meanwhile is kept (compare-and-swap), so a
+// burst of 401s for one token causes one re-acquisition, not a burst.
+func (c *Cache) Invalidate(r Request, token string) bool {
+	n, err := normalize(r)
+	if err != nil {
+		return false
+	}
+	e := c.idx.find(hashKey(c.seed, &n), &n)
+	if e == nil {
+		return false
+	}
+	for {
+		st := e.state.Load()
+		if st == nil || st.tok.Token != token {
+			return false
+		}
+		if e.state.CompareAndSwap(st, nil) {
+			e.mu.Lock()
+			e.rejected = maphash.String(c.seed, token)
+			e.mu.Unlock()
+			c.n.invalidations.Add(1)
+			c.emit(Event{Kind: EventInvalidated, Key: e.key})
+			return true
+		}
+	}
+}
+
+// Stats returns the counters as of now.
+func (c *Cache) Stats() Stats {
+	return Stats{
+		Hits:                c.n.hits.load(),
+		Misses:              c.n.misses.Load(),
+		Coalesced:           c.n.coalesced.Load(),
+		Acquisitions:        c.n.acquisitions.Load(),
+		AcquisitionFailures: c.n.acquisitionFailures.Load(),
+		BackgroundRefreshes: c.n.backgroundRefreshes.Load(),
+		RefreshFailures:     c.n.refreshFailures.Load(),
+		StoreHits:           c.n.storeHits.Load(),
+		StoreErrors:         c.n.storeErrors.Load(),
+		Evictions:           c.n.evictions.Load(),
+		Invalidations:       c.n.invalidations.Load(),
+		Entries:             int(c.idx.count.Load()),
+	}
+}
+
+// ThrottledError is returned without contacting the network while a
+// server's Retry-After for this key has not passed and no usable token is
+// cached.
+type ThrottledError struct {
+	Until time.Time
+	// Err is the failure that carried the Retry-After.
+	Err error
+}
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("not requesting a new token before %s, as the token service asked (Retry-After); last failure: %v",
+		e.Until.UTC().Format(time.RFC3339), e.Err)
+}
+
+func (e *ThrottledError) Unwrap() error { return e.Err }

@@ -1,0 +1,215 @@
+package tokencache
+
+import (
+	"context"
+	"errors"
+	"hash/maphash"
+	"math"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+)
+
+// maxTime parks an entry's nextRefresh while a refresh runs.
+const maxTime = math.MaxInt64
+
+// flight is one acquisition in progress; every caller of the key waits on
+// the same one. done is closed after tok and err are set.
+type flight struct {
+	done chan struct{}
+	tok  azcore.AccessToken
+	err  error
+}
+
+// ErrEmptyToken is reported when a token source returns success without a
+// token or with a lifetime that is not positive. Nothing is cached.
+var ErrEmptyToken = errors.New("the token source returned no token or a token that has already expired")
+
+// flightLocked returns the acquisition in flight for e and claims, starting
+// one if there is none. e.mu must be held. The acquisition runs on its own
+// goroutine with ctx's values but not its cancellation: the caller that
+// happened to start it may give up, the others still want the token.
+func (c *Cache) flightLocked(ctx context.Context, e *entry, claims string, background bool) (*flight, bool) {
+	if claims == "" {
+		if e.fl != nil {
+			return e.fl, false
+		}
+	} else if f := e.claimsFl[claims]; f != nil {
+		return f, false
+	}
+	f := &flight{done: make(chan struct{})}
+	if claims == "" {
+		e.fl = f
+		e.nextRefresh.Store(maxTime)
+	} else {
+		if e.claimsFl == nil {
+			e.claimsFl = make(map[string]*flight)
+		}
+		e.claimsFl[claims] = f
+	}
+	if background {
+		c.n.backgroundRefreshes.Add(1)
+	}
+	go c.fly(context.WithoutCancel(ctx), e, f, claims, background)
+	return f, true
+}
+
+// fly performs one acquisition: the Store first (not for claims, which must
+// reach the service), then the network; it lands the result and, for a
+// network token, writes it to the Store after the waiters have it.
+func (c *Cache) fly(parent context.Context, e *entry, f *flight, claims string, background bool) {
+	ctx, cancel := context.WithTimeout(parent, c.opts.AcquireTimeout)
+	defer cancel()
+	start := time.Unix(0, c.now())
+
+	var st *state
+	if claims == "" && c.opts.Store != nil {
+		st = c.loadStore(ctx, e, start, background)
+	}
+	fromStore := st != nil
+	var err error
+	if st == nil {
+		req := e.req
+		req.Claims = claims
+		c.n.acquisitions.Add(1)
+		var tok Token
+		tok, err = c.acq.Acquire(ctx, req)
+		if err == nil {
+			if tok.AccessToken == "" || tok.ExpiresIn <= 0 {
+				err = ErrEmptyToken
+			} else {
+				st = c.newState(tok.AccessToken, start, tok.ExpiresIn, tok.RefreshIn)
+			}
+		}
+	}
+	c.land(ctx, e, f, claims, background, st, err, start)
+	if st != nil && !fromStore && c.opts.Store != nil {
+		c.saveStore(ctx, e, st)
+	}
+}
+
+// land publishes an acquisition's outcome to the entry and its waiters.
+func (c *Cache) land(ctx context.Context, e *entry, f *flight, claims string, background bool, st *state, err error, start time.Time) {
+	nowNs := c.now()
+	now := time.Unix(0, nowNs)
+	ev := Event{Key: e.key, Background: background, Claims: claims != "", Duration: now.Sub(start), Err: err}
+
+	e.mu.Lock()
+	if err == nil {
+		e.state.Store(st)
+		e.failures, e.blockedUntil, e.lastErr = 0, 0, nil
+		if e.fl == nil || claims == "" {
+			e.nextRefresh.Store(st.refreshAt)
+		}
+		f.tok = st.tok
+		ev.Kind = EventAcquired
+	} else {
+		c.n.acquisitionFailures.Add(1)
+		f.err = err
+		ev.Kind = EventAcquireFailed
+		var ra time.Duration
+		var rae RetryAfterError
+		if errors.As(err, &rae) {
+			ra = rae.RetryAfterDuration()
+		}
+		if ra > 0 {
+			e.blockedUntil, e.lastErr = nowNs+int64(ra), err
+		}
+		if claims == "" {
+			if cur := e.state.Load(); cur != nil && nowNs < cur.usableUntil {
+				// The outage case: the token in hand stays in service and
+				// the next attempt waits.
+				e.failures++
+				d := backoff(e.failures, time.Duration(cur.usableUntil-nowNs), ra, c.opts.Rand())
+				e.nextRefresh.Store(nowNs + int64(d))
+				ev.Kind, ev.RetryIn = EventRefreshFailed, d
+				if background {
+					c.n.refreshFailures.Add(1)
+				}
+			} else {
+				e.nextRefresh.Store(0)
+			}
+		}
+	}
+	if claims == "" {
+		e.fl = nil
+	} else {
+		delete(e.claimsFl, claims)
+	}
+	close(f.done)
+	e.mu.Unlock()
+	c.emit(ev)
+	c.log(ctx, ev)
+}
+
+func (c *Cache) newState(token string, issued time.Time, lifetime, refreshIn time.Duration) *state {
+	s := plan(issued, lifetime, refreshIn, c.opts.Rand())
+	return &state{
+		tok: azcore.AccessToken{
+			Token:     token,
+			ExpiresOn: time.Unix(0, s.expiresAt).UTC(),
+			RefreshOn: time.Unix(0, s.refreshAt).UTC(),
+		},
+		schedule:  s,
+		cachedAt:  issued.UnixNano(),
+		refreshIn: refreshIn,
+	}
+}
+
+// loadStore asks the second level for e's token. A stored token is taken
+// when it is usable and, for a background refresh, newer than the one being
+// refreshed (another process refreshed it already); a token a resource
+// rejected is never taken back.
+func (c *Cache) loadStore(ctx context.Context, e *entry, now time.Time, background bool) *state {
+	t, ok, err := c.opts.Store.Load(ctx, e.key)
+	if err != nil {
+		c.n.storeErrors.Add(1)
+		c.emit(Event{Kind: EventStoreError, Key: e.key, Err: err})
+		c.opts.Logger.LogAttrs(ctx, slogWarn, "token store read failed; using the network", keyAttr(e.key), errAttr(err))
+		return nil
+	}
+	if !ok || t.AccessToken == "" {
+		return nil
+	}
+	e.mu.Lock()
+	rejected := e.rejected
+	e.mu.Unlock()
+	if rejected != 0 && maphash.String(c.seed, t.AccessToken) == rejected {
+		return nil
+	}
+	if cur := e.state.Load(); background && cur != nil && cur.tok.Token == t.AccessToken {
+		return nil
+	}
+	issued := t.CachedAt
+	if issued.IsZero() || issued.After(now) {
+		issued = now
+	}
+	var refreshIn time.Duration
+	if !t.RefreshOn.IsZero() {
+		refreshIn = t.RefreshOn.Sub(issued)
+	}
+	st := c.newState(t.AccessToken, issued, t.ExpiresOn.Sub(issued), refreshIn)
+	n := now.UnixNano()
+	if n >= st.usableUntil || (background && n >= st.refreshAt) {
+		return nil
+	}
+	c.n.storeHits.Add(1)
+	c.emit(Event{Kind: EventStoreHit, Key: e.key})
+	return st
+}
+
+func (c *Cache) saveStore(ctx context.Context, e *entry, st *state) {
+	t := Stored{
+		AccessToken: st.tok.Token,
+		ExpiresOn:   st.tok.ExpiresOn,
+		CachedAt:    time.Unix(0, st.cachedAt).UTC(),
+	}
+	if st.refreshIn > 0 {
+		t.RefreshOn = t.CachedAt.Add(st.refreshIn)
+	}
+	if err := c.opts.Store.Save(ctx, e.key, t); err != nil {
+		c.n.storeErrors.Add(1)
+		c.emit(Event{Kind: EventStoreError, Key: e.key, Err: err})
+		c.opts.Logger.LogAttrs(ctx, slogWarn, "token store write failed; the token is cached in memory only", keyAttr(e.key), errAttr(err))
+	}
+}

@@ -1,0 +1,83 @@
+package tokencache
+
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
+// Stats counts what the engine did. Every field only grows, except Entries.
+type Stats struct {
+	// Hits are calls answered from memory without waiting.
+	Hits uint64
+	// Misses are calls that found no usable token and waited for one.
+	Misses uint64
+	// Coalesced are the Misses that joined an acquisition another call had
+	// already started (single-flight at work).
+	Coalesced uint64
+	// Acquisitions are requests made to the token source (the network),
+	// foreground and background.
+	Acquisitions uint64
+	// AcquisitionFailures are failed acquisitions of either kind.
+	AcquisitionFailures uint64
+	// BackgroundRefreshes are refreshes started ahead of expiry while
+	// callers kept being served (answered by the store or the network).
+	BackgroundRefreshes uint64
+	// RefreshFailures are failed background refreshes; the cached token
+	// stayed in service.
+	RefreshFailures uint64
+	// StoreHits are misses answered by the second-level store.
+	StoreHits uint64
+	// StoreErrors are failed reads or writes of the second-level store.
+	StoreErrors uint64
+	// Evictions are entries dropped to keep the cache under its bound.
+	Evictions uint64
+	// Invalidations are tokens dropped because a resource rejected them.
+	Invalidations uint64
+	// Entries is the number of keys currently held.
+	Entries int
+}
+
+// counters holds the live counts. Hits happen on every core at once, so they
+// are spread over padded cells to keep cores from fighting over one cache
+// line; the rest happen on slow paths and are plain atomics.
+type counters struct {
+	hits                                     stripedCounter
+	misses, coalesced, acquisitions          atomic.Uint64
+	acquisitionFailures, backgroundRefreshes atomic.Uint64
+	refreshFailures, storeHits, storeErrors  atomic.Uint64
+	evictions, invalidations                 atomic.Uint64
+}
+
+const (
+	stripeBits = 4
+	stripes    = 1 << stripeBits
+)
+
+type stripedCounter struct {
+	cells [stripes]struct {
+		n atomic.Uint64
+		// 128 bytes per cell: adjacent-line prefetching pairs 64-byte lines.
+		_ [120]byte
+	}
+}
+
+// add picks a cell from the address of the calling goroutine's stack: each
+// goroutine has a stack of its own, so concurrent callers spread over the
+// cells and one goroutine keeps to one cell. This costs a multiplication,
+// where a random pick costs a generator call. Only the address's value is
+// used, never the pointer, so the variable does not escape.
+func (c *stripedCounter) add() {
+	var marker byte
+	sp := uint64(uintptr(unsafe.Pointer(&marker)))
+	// Goroutine stacks are at least 8 KiB apart: hash the bits above that.
+	i := ((sp >> 13) * 0x9E3779B97F4A7C15) >> (64 - stripeBits)
+	c.cells[i].n.Add(1)
+}
+
+func (c *stripedCounter) load() uint64 {
+	var n uint64
+	for i := range c.cells {
+		n += c.cells[i].n.Load()
+	}
+	return n
+}
