@@ -1,0 +1,78 @@
+// Package entratest is a local Microsoft Entra ID emulator for tests: what
+// Azurite is to Azure Storage, entratest is to the Entra token service.
+//
+// A test starts a [Server], points its credential at [Server.AuthorityHost],
+// trusts the emulator's TLS certificate through [Server.Client] (or
+// [Server.CertPool]), and gets real-looking access tokens without a network,
+// a tenant or a secret in CI:
+//
+//	srv, err := entratest.NewServer(nil) // one default app, see DefaultClientID
+//	if err != nil { t.Fatal(err) }
+//	defer srv.Close()
+//
+//	// azid.NewClientSecretCredential takes the same arguments.
+//	cred, err := azidentity.NewClientSecretCredential(entratest.DefaultTenantID,
+//		entratest.DefaultClientID, entratest.DefaultClientSecret,
+//		&azidentity.ClientSecretCredentialOptions{ClientOptions: azcore.ClientOptions{
+//			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: srv.AuthorityHost()},
+//			Transport: srv.Client(),
+//		}, DisableInstanceDiscovery: true})
+//
+// The emulator speaks Entra's wire protocol closely enough that unmodified
+// Microsoft clients (azidentity and MSAL Go) get tokens from it: OIDC
+// discovery documents, instance discovery, the JWKS signing keys and the v2.0
+// (and v1) token endpoint, with Entra's error bodies and AADSTS codes. That is
+// deliberate: a test that passes against the emulator exercises the same
+// parsing, retry and caching paths it would against the real service.
+//
+// # What tests can observe and control
+//
+// Tests usually care less about the token than about what the client did to
+// get it. The emulator therefore counts every request per [Endpoint]
+// ([Server.Requests]), keeps a log of token requests without secrets
+// ([Server.TokenRequests]), and verifies the tokens it issued
+// ([Server.VerifyToken]), so a test can assert "the second GetToken was served
+// from the cache" or "the credential asked for CAE".
+//
+// To test the unhappy paths, [Server.SetFault] injects latency, error statuses
+// with Retry-After, dropped connections and malformed bodies per endpoint, and
+// [Server.SetOutage] makes the whole service answer 503 as Entra does during
+// an incident. Token lifetimes ([TokenPolicy]) and the clock ([Options.Now])
+// are adjustable so refresh logic can be tested without waiting an hour.
+//
+// # Tokens
+//
+// Access tokens are v1.0 app-only JWTs as Entra issues them to service
+// principals, signed RS256 with a per-server key published at the JWKS
+// endpoints: aud is the requested resource (the scope without "/.default"),
+// iss "https://sts.windows.net/{tenant}/", appid and azp the client ID, tid
+// the tenant, oid and sub the app's service principal in that tenant (see
+// [ServicePrincipalID]), idtyp "app", ver "1.0", and a random uti that makes
+// every token distinct. Like Entra, iat and nbf are backdated five minutes for
+// clock skew. A client that sends client capabilities in the claims parameter
+// (azidentity's EnableCAE sends {"access_token":{"xms_cc":{"values":["CP1"]}}})
+// gets them back in the xms_cc claim.
+//
+// # Errors
+//
+// Failures are answered with Entra's JSON error body (error, error_description
+// ending in the Trace ID, Correlation ID and Timestamp lines, error_codes,
+// timestamp, trace_id, correlation_id, error_uri), Entra's HTTP status and its
+// AADSTS code. The token endpoint checks, in order: the tenant (AADSTS90002,
+// or 900023 for a string that cannot be a tenant; 50059 for "common" and the
+// other aliases, which name no tenant for an app token), grant_type
+// (900144, 70003), the client (700016), its secret (7000216 when missing,
+// 7000215 when wrong) and the scope, which must be exactly one
+// "<resource>/.default" (1002012, 70011). Secrets are never echoed or logged.
+//
+// # Scope
+//
+// This version implements the client credentials grant (secret in the form
+// or by HTTP Basic), which is what service principals use. The server is
+// organised so that further grants and endpoints (device code, authorization
+// code, refresh tokens, managed identity) plug into the same routing, fault,
+// counting and error machinery.
+//
+// Everything on [Server] is safe for concurrent use; the emulator is meant to
+// be hammered by hundreds of goroutines under the race detector.
+package entratest

@@ -1,0 +1,123 @@
+package entratest
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// TokenRequest is one request to the token endpoint as the emulator saw
+// it, for tests that assert what a client asked for: which tenant, which
+// scope, whether it sent CAE client capabilities. It never holds the client
+// secret or assertion, so a log can be printed in a failing test safely.
+type TokenRequest struct {
+	// Time is when the request arrived, by the server's clock
+	// ([Options.Now]).
+	Time time.Time
+	// Tenant is the tenant segment of the request path, lower-cased as
+	// MSAL sends it.
+	Tenant string
+	// ClientID is the client_id from the form or from HTTP Basic auth.
+	ClientID string
+	// GrantType is the grant_type parameter, e.g. "client_credentials".
+	GrantType string
+	// Scope is the scope parameter as sent, including any OIDC scopes
+	// MSAL appends ("openid offline_access profile"). For a v1 request it
+	// is the resource parameter.
+	Scope string
+	// Claims is the claims parameter as sent: client capabilities (CAE)
+	// and claims challenges.
+	Claims string
+	// CorrelationID is the client's client-request-id (or the ID the
+	// emulator assigned), the value Entra returns as correlation_id.
+	CorrelationID string
+	// Status is the HTTP status answered: 200 for a token, 4xx/5xx for an
+	// error or a fault, 0 when a Drop fault closed the connection, and -1
+	// when the client went away during a latency fault.
+	Status int
+	// ErrorCode is the AADSTS code of an Entra error answer, 0 otherwise.
+	ErrorCode int
+}
+
+// maxTokenLog bounds the log so a long-running emulator or a load test
+// does not grow without bound. Tests that need exact totals beyond it use
+// Requests, which counts without storing.
+const maxTokenLog = 10000
+
+// tokenLog is the bounded token request log. A plain mutex is enough: it
+// is appended to once per token request and read rarely.
+type tokenLog struct {
+	mu      sync.Mutex
+	entries []TokenRequest
+}
+
+func (l *tokenLog) add(e TokenRequest) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.entries) >= maxTokenLog {
+		// Drop the oldest entry; copy keeps the backing array bounded.
+		n := copy(l.entries, l.entries[1:])
+		l.entries = l.entries[:n]
+	}
+	l.entries = append(l.entries, e)
+}
+
+func (l *tokenLog) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.entries = nil
+}
+
+// TokenRequests returns a copy of the token request log in arrival order
+// (completion order under concurrency), at most the latest 10000 entries,
+// including requests answered by faults or the outage switch. It is emptied
+// by [Server.ResetCounts].
+func (s *Server) TokenRequests() []TokenRequest {
+	s.log.mu.Lock()
+	defer s.log.mu.Unlock()
+	return append([]TokenRequest(nil), s.log.entries...)
+}
+
+// maxFormBytes bounds a token request body. Real ones are a few KB (a
+// client assertion is the largest part).
+const maxFormBytes = 1 << 20
+
+// startTokenLog parses the token request form and starts its log entry.
+// It runs before faults and the outage switch, so even requests those
+// answer are logged with what they asked for.
+func (x *exchange) startTokenLog() {
+	x.r.Body = http.MaxBytesReader(x.w, x.r.Body, maxFormBytes)
+	// A malformed body leaves the form empty, which the handler reports
+	// as missing parameters, as Entra does for non-form bodies.
+	_ = x.r.ParseForm()
+	x.form = x.r.PostForm
+	if x.form == nil {
+		x.form = make(map[string][]string)
+	}
+	clientID := x.form.Get("client_id")
+	if clientID == "" {
+		if id, _, ok := basicAuth(x.r); ok {
+			clientID = id
+		}
+	}
+	scope := x.form.Get("scope")
+	if scope == "" {
+		scope = x.form.Get("resource")
+	}
+	x.entry = &TokenRequest{
+		Time:          x.s.now(),
+		Tenant:        strings.ToLower(x.r.PathValue("tenant")),
+		ClientID:      clientID,
+		GrantType:     x.form.Get("grant_type"),
+		Scope:         scope,
+		Claims:        x.form.Get("claims"),
+		CorrelationID: x.correlationID,
+	}
+}
+
+// finishTokenLog records the entry with the status answered.
+func (x *exchange) finishTokenLog() {
+	x.entry.Status = x.status
+	x.s.log.add(*x.entry)
+}

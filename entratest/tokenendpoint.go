@@ -1,0 +1,305 @@
+package entratest
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Grant types, as sent in grant_type.
+const (
+	grantClientCredentials = "client_credentials"
+)
+
+// clientAssertionType is the only client_assertion_type Entra accepts.
+const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// grantFunc handles one grant type at the token endpoint once the tenant and
+// grant_type have been checked. Server.grants maps grant_type values to
+// them; a new flow (device code, refresh token, OBO) is one more entry.
+type grantFunc func(x *exchange, tenant string) (grantResult, *entraError)
+
+// grantResult is what a grant produced, for the response writer. User flows
+// will add refresh and ID tokens here.
+type grantResult struct {
+	token    issuedToken
+	resource string // the token's audience, echoed by v1 responses
+}
+
+// tokenResponseV2 is the v2.0 endpoint's success body. Numbers are JSON
+// integers, as Entra sends them; field order is Entra's.
+type tokenResponseV2 struct {
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	ExtExpiresIn int64  `json:"ext_expires_in"`
+	RefreshIn    int64  `json:"refresh_in,omitempty"`
+	AccessToken  string `json:"access_token"`
+}
+
+// tokenResponseV1 is the v1 endpoint's success body, where Entra sends the
+// numbers as strings and adds absolute times and the resource.
+type tokenResponseV1 struct {
+	TokenType    string `json:"token_type"`
+	ExpiresIn    string `json:"expires_in"`
+	ExtExpiresIn string `json:"ext_expires_in"`
+	ExpiresOn    string `json:"expires_on"`
+	NotBefore    string `json:"not_before"`
+	Resource     string `json:"resource"`
+	AccessToken  string `json:"access_token"`
+}
+
+// handleTokenV2 serves POST /{tenant}/oauth2/v2.0/token, the endpoint MSAL
+// and azidentity use.
+func (s *Server) handleTokenV2(x *exchange) { s.handleToken(x, false) }
+
+// handleTokenV1 serves POST /{tenant}/oauth2/token, the v1 endpoint, where
+// the audience is named by a resource parameter instead of a scope.
+func (s *Server) handleTokenV1(x *exchange) { s.handleToken(x, true) }
+
+// handleToken runs the checks every grant shares, in the order Entra makes
+// them: the HTTP method, the tenant in the path, then grant_type, whose
+// value decides which parameters the request needs. Client, secret and
+// scope are checked by the grant.
+func (s *Server) handleToken(x *exchange, v1 bool) {
+	if x.r.Method != http.MethodPost {
+		x.writeError(errPostOnly(x.r.Method))
+		return
+	}
+	tenant := strings.ToLower(x.r.PathValue("tenant"))
+	if !isSpecialTenant(tenant) {
+		if e := s.tenantError(tenant); e != nil {
+			x.writeError(e)
+			return
+		}
+	}
+	grant := x.form.Get("grant_type")
+	if grant == "" {
+		x.writeError(errMissingParameter("grant_type"))
+		return
+	}
+	g, ok := s.grants[grant]
+	if !ok {
+		x.writeError(errUnsupportedGrant(grant))
+		return
+	}
+	x.v1 = v1
+	res, e := g(x, tenant)
+	if e != nil {
+		x.writeError(e)
+		return
+	}
+	x.setNoCache()
+	t := res.token
+	if v1 {
+		x.writeJSON(http.StatusOK, tokenResponseV1{
+			TokenType:    "Bearer",
+			ExpiresIn:    strconv.FormatInt(t.expiresIn, 10),
+			ExtExpiresIn: strconv.FormatInt(t.extExpiresIn, 10),
+			ExpiresOn:    strconv.FormatInt(t.expiresOn, 10),
+			NotBefore:    strconv.FormatInt(t.notBefore, 10),
+			Resource:     res.resource,
+			AccessToken:  t.raw,
+		})
+		return
+	}
+	x.writeJSON(http.StatusOK, tokenResponseV2{
+		TokenType:    "Bearer",
+		ExpiresIn:    t.expiresIn,
+		ExtExpiresIn: t.extExpiresIn,
+		RefreshIn:    t.refreshIn,
+		AccessToken:  t.raw,
+	})
+}
+
+// clientCredentialsGrant issues an app-only token to a confidential client
+// authenticating with its secret: the service principal flow of
+// ClientSecretCredential.
+func (s *Server) clientCredentialsGrant(x *exchange, tenant string) (grantResult, *entraError) {
+	if isSpecialTenant(tenant) {
+		// An app token belongs to one tenant; "common" names none. Entra
+		// has at times guessed the app's home tenant here, but rejecting
+		// is what it documents and what catches the misconfiguration.
+		return grantResult{}, errNoTenantInRequest()
+	}
+	app, e := s.authenticateClient(x, tenant)
+	if e != nil {
+		return grantResult{}, e
+	}
+	var audience string
+	if x.v1 {
+		if audience = x.form.Get("resource"); audience == "" {
+			return grantResult{}, errMissingParameter("resource")
+		}
+	} else if audience, e = appAudience(x.form.Get("scope")); e != nil {
+		return grantResult{}, e
+	}
+	claims, e := parseClaimsRequest(x.form.Get("claims"))
+	if e != nil {
+		return grantResult{}, e
+	}
+	tok, err := s.mintAppToken(appTokenSpec{
+		tenant:       tenant,
+		clientID:     strings.ToLower(app.ClientID),
+		audience:     audience,
+		capabilities: claims.capabilities,
+		minIssuedAt:  claims.notBefore,
+	})
+	if err != nil {
+		return grantResult{}, errForStatus(http.StatusInternalServerError)
+	}
+	return grantResult{token: tok, resource: audience}, nil
+}
+
+// authenticateClient identifies the client of a confidential flow and
+// checks its credential: first that the app exists in the tenant
+// (AADSTS700016), then the secret (AADSTS7000215), as Entra does. A client
+// assertion is recognised but fails as it would for an app with no
+// certificate registered, since apps here have only secrets.
+func (s *Server) authenticateClient(x *exchange, tenant string) (App, *entraError) {
+	clientID := x.form.Get("client_id")
+	secret, hasSecret := x.form.Get("client_secret"), x.form.Has("client_secret")
+	if id, sec, ok := basicAuth(x.r); ok {
+		if clientID == "" {
+			clientID = id
+		}
+		if !hasSecret {
+			secret, hasSecret = sec, true
+		}
+	}
+	if clientID == "" {
+		return App{}, errMissingParameter("client_id")
+	}
+	app, ok := s.dir.lookup(tenant, clientID)
+	if !ok {
+		return App{}, errUnknownClient(clientID, tenant)
+	}
+	if assertion := x.form.Get("client_assertion"); assertion != "" && !hasSecret {
+		if x.form.Get("client_assertion_type") != clientAssertionType {
+			return App{}, errInvalidAssertionType()
+		}
+		return App{}, errAssertionKeyNotFound()
+	}
+	if !hasSecret || secret == "" {
+		return App{}, errMissingClientCredential()
+	}
+	if !secretMatches(app.Secret, secret) {
+		return App{}, errInvalidSecret(clientID)
+	}
+	return app, nil
+}
+
+// basicAuth reads client_secret_basic credentials. RFC 6749 §2.3.1 has the
+// client form-encode ID and secret before base64, which Go's
+// Request.BasicAuth does not undo, so it is decoded here.
+func basicAuth(r *http.Request) (clientID, secret string, ok bool) {
+	auth := r.Header.Get("Authorization")
+	const prefix = "basic "
+	if len(auth) < len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
+		return "", "", false
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(auth[len(prefix):]))
+	if err != nil {
+		return "", "", false
+	}
+	id, sec, found := strings.Cut(string(raw), ":")
+	if !found {
+		return "", "", false
+	}
+	if clientID, err = url.QueryUnescape(id); err != nil {
+		return "", "", false
+	}
+	if secret, err = url.QueryUnescape(sec); err != nil {
+		return "", "", false
+	}
+	return clientID, secret, true
+}
+
+// oidcScopes are the scopes MSAL adds to every request. Entra ignores them
+// in the client credentials flow, so they must not count as a second
+// resource.
+func isOIDCScope(s string) bool {
+	switch s {
+	case "openid", "profile", "offline_access", "email":
+		return true
+	}
+	return false
+}
+
+// appAudience checks the scope of an app-only request and returns the
+// token audience. An app token is for exactly one resource and carries all
+// the app roles granted on it, so Entra requires the scope to be
+// "<resource>/.default" and nothing else.
+func appAudience(scope string) (string, *entraError) {
+	fields := strings.Fields(scope)
+	if len(fields) == 0 {
+		return "", errScopeMissing()
+	}
+	var resources []string
+	for _, f := range fields {
+		if !isOIDCScope(f) {
+			resources = append(resources, f)
+		}
+	}
+	if len(resources) == 0 {
+		return "", errScopeNotDefault(fields[0])
+	}
+	const suffix = "/.default"
+	for _, r := range resources {
+		if len(r) < len(suffix) || !strings.EqualFold(r[len(r)-len(suffix):], suffix) {
+			return "", errScopeNotDefault(r)
+		}
+	}
+	if len(resources) > 1 {
+		return "", errScopeInvalid(strings.Join(resources, " "))
+	}
+	aud := resources[0][:len(resources[0])-len(suffix)]
+	if aud == "" {
+		return "", errScopeInvalid(resources[0])
+	}
+	return aud, nil
+}
+
+// claimsRequest is what the emulator acts on in a claims parameter.
+type claimsRequest struct {
+	// capabilities are the client capabilities (xms_cc values): "CP1"
+	// means the client can handle CAE claims challenges.
+	capabilities []string
+	// notBefore is the time a claims challenge requires the token to be
+	// issued after (access_token.nbf.value), unix seconds; 0 if none.
+	notBefore int64
+}
+
+// parseClaimsRequest reads the claims parameter: client capabilities
+// ({"access_token":{"xms_cc":{"values":["CP1"]}}}), a CAE claims
+// challenge ({"access_token":{"nbf":{"essential":true,"value":"..."}}}),
+// or MSAL's merge of both. Other requested claims are accepted and ignored.
+func parseClaimsRequest(raw string) (claimsRequest, *entraError) {
+	var cr claimsRequest
+	if raw == "" {
+		return cr, nil
+	}
+	var doc struct {
+		AccessToken struct {
+			XMSCC struct {
+				Values []string `json:"values"`
+			} `json:"xms_cc"`
+			NBF struct {
+				Value json.RawMessage `json:"value"`
+			} `json:"nbf"`
+		} `json:"access_token"`
+	}
+	if err := json.Unmarshal([]byte(raw), &doc); err != nil || !strings.HasPrefix(strings.TrimSpace(raw), "{") {
+		return cr, errInvalidClaims()
+	}
+	cr.capabilities = doc.AccessToken.XMSCC.Values
+	if v := doc.AccessToken.NBF.Value; len(v) > 0 {
+		// Entra sends the value as a string of seconds; accept a number too.
+		if n, err := strconv.ParseInt(strings.Trim(string(v), `"`), 10, 64); err == nil {
+			cr.notBefore = n
+		}
+	}
+	return cr, nil
+}
