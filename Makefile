@@ -1,0 +1,35 @@
+# azid's build and test entry points. `make test` is what CI runs (.ci/run).
+
+GO ?= go
+FUZZTIME ?= 10
+
+.PHONY: test check race bench-smoke fuzz-smoke bench benchmarks-doc
+
+## test: everything CI checks, on a fresh machine with Go 1.26
+test: check race bench-smoke fuzz-smoke
+
+## check: formatting and vet, for both modules
+check:
+	@$(GO) version
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
+
+## race: all tests of the main module under the race detector
+race:
+	$(GO) test -race -count=1 ./...
+
+## bench-smoke: the side-by-side module's tests (azidentity and azid against
+## the emulator) and one pass of every benchmark, so they cannot rot
+bench-smoke:
+	cd bench && $(GO) test -race -count=1 ./...
+	$(GO) test -run='^$$' -bench=. -benchtime=1x ./internal/...
+
+## fuzz-smoke: every fuzz target for FUZZTIME seconds
+fuzz-smoke:
+	./scripts/fuzz-smoke.sh $(FUZZTIME)
+
+## bench: the engine's and the credential's benchmarks
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...

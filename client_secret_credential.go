@@ -1,0 +1,95 @@
+package azid
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/url"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+)
+
+const credNameSecret = "ClientSecretCredential"
+
+// ClientSecretCredentialOptions configures a [ClientSecretCredential]. The
+// zero value is ready to use. The fields match azidentity's, so switching is
+// an import change.
+type ClientSecretCredentialOptions struct {
+	azcore.ClientOptions
+
+	// AdditionallyAllowedTenants lists tenants, besides the one given to the
+	// constructor, for which GetToken may be asked (TokenRequestOptions.TenantID).
+	// "*" allows any tenant the application is provisioned in.
+	AdditionallyAllowedTenants []string
+
+	// DisableInstanceDiscovery skips asking Entra whether the authority host
+	// is a known Entra authority before the first token request. Set it for
+	// private clouds and Azure Stack, and for local emulators; azid then
+	// trusts the configured host as it is.
+	DisableInstanceDiscovery bool
+
+	// Logger receives the cache's events (acquisitions, refresh failures,
+	// evictions) at debug and warning level. Tokens and secrets are never
+	// logged. Nil discards them.
+	Logger *slog.Logger
+}
+
+// ClientSecretCredential authenticates an application (a service principal)
+// with a client secret, using the OAuth 2.0 client credentials grant.
+//
+// Tokens are cached in memory, per credential instance: a GetToken for a
+// cached scope costs well under a microsecond and never touches the network;
+// a token is refreshed in the background before it expires, so callers do
+// not wait for refreshes; and during an Entra outage the cached token keeps
+// being served until shortly before it expires.
+type ClientSecretCredential struct {
+	app *appClient
+}
+
+// NewClientSecretCredential constructs a ClientSecretCredential for the app
+// clientID in tenant tenantID. Pass nil options for the defaults.
+func NewClientSecretCredential(tenantID, clientID, clientSecret string, options *ClientSecretCredentialOptions) (*ClientSecretCredential, error) {
+	if options == nil {
+		options = &ClientSecretCredentialOptions{}
+	}
+	if clientSecret == "" {
+		return nil, errors.New(credNameSecret + ": the client secret is empty")
+	}
+	app, err := newAppClient(credNameSecret, tenantID, clientID, secretGrant(clientSecret), appOptions{
+		ClientOptions:              options.ClientOptions,
+		AdditionallyAllowedTenants: options.AdditionallyAllowedTenants,
+		DisableInstanceDiscovery:   options.DisableInstanceDiscovery,
+		Logger:                     options.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ClientSecretCredential{app: app}, nil
+}
+
+// GetToken returns an access token for opts.Scopes, from the cache when it
+// holds a usable one. Azure SDK clients call it for you.
+//
+// opts.TenantID selects another tenant (it must be allowed by
+// AdditionallyAllowedTenants); opts.EnableCAE asks for a token that supports
+// Continuous Access Evaluation; opts.Claims, a claims challenge from a
+// resource, bypasses the cache and the token it returns replaces the cached
+// one.
+func (c *ClientSecretCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return c.app.getToken(ctx, opts)
+}
+
+// CacheStats reports what the credential's token cache has done so far.
+func (c *ClientSecretCredential) CacheStats() CacheStats { return c.app.cacheStats() }
+
+// secretGrant authenticates with a shared secret (client_secret_post).
+type secretGrant string
+
+func (s secretGrant) authenticate(_ context.Context, form url.Values, _ string) ([]string, error) {
+	form.Set("grant_type", "client_credentials")
+	form.Set("client_secret", string(s))
+	return []string{string(s)}, nil
+}
+
+var _ azcore.TokenCredential = (*ClientSecretCredential)(nil)

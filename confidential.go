@@ -1,0 +1,198 @@
+package azid
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/azid-go/azid/internal/authority"
+	"github.com/azid-go/azid/internal/sts"
+	"github.com/azid-go/azid/internal/tokencache"
+)
+
+// appGrant is what distinguishes one application credential from another:
+// how the app proves its identity in a token request. Everything else (the
+// cache, the endpoint, tenants, errors) is shared.
+type appGrant interface {
+	// authenticate adds the grant and client authentication fields to form
+	// and returns the values among them that are secrets.
+	authenticate(ctx context.Context, form url.Values, endpoint string) (secrets []string, err error)
+}
+
+// appOptions are the options every application credential accepts.
+type appOptions struct {
+	azcore.ClientOptions
+	AdditionallyAllowedTenants []string
+	DisableInstanceDiscovery   bool
+	Logger                     *slog.Logger
+
+	// Test seams, settable only from this package's tests.
+	clock         tokencache.Clock
+	discoveryHost string
+}
+
+// appClient is the machinery shared by application credentials
+// (client secret, certificate, assertion, workload identity, on-behalf-of):
+// it resolves tenants, builds cache keys and acquires tokens through a grant.
+// The token cache engine does all caching.
+type appClient struct {
+	name     string // credential type, for errors and logs
+	tenant   string // default tenant, lower-cased so that cache lookups need no normalising
+	clientID string
+	host     *url.URL
+	allowed  []string
+	grant    appGrant
+
+	sts       *sts.Client
+	discovery *authority.Discovery // nil when instance discovery is disabled
+	cache     *tokencache.Cache
+}
+
+func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions) (*appClient, error) {
+	if err := authority.ValidateTenantID(tenantID); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if clientID == "" {
+		return nil, fmt.Errorf("%s: a client ID is required", name)
+	}
+	host, err := authority.Host(o.Cloud, os.Getenv, authority.HostOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	copts := o.ClientOptions
+	// Bound every response azcore reads, error pages included.
+	copts.Transport = sts.LimitResponseBodies(copts.Transport)
+	az, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
+		Tracing: runtime.TracingOptions{Namespace: "Microsoft.Entra"},
+	}, &copts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	a := &appClient{
+		name:     name,
+		tenant:   strings.ToLower(tenantID),
+		clientID: clientID,
+		host:     host,
+		allowed:  authority.NormalizeAllowedTenants(o.AdditionallyAllowedTenants),
+		grant:    grant,
+		sts:      sts.NewClient(az.Pipeline(), sts.ClientOptions{}),
+	}
+	if !o.DisableInstanceDiscovery {
+		pl := az.Pipeline()
+		a.discovery = authority.NewDiscovery(func(r *http.Request) (*http.Response, error) {
+			return doRaw(pl, r)
+		}, o.discoveryHost)
+	}
+	a.cache = tokencache.New(a, tokencache.Options{
+		Authority: host.Host,
+		ClientID:  clientID,
+		Clock:     o.clock,
+		Logger:    o.Logger,
+	})
+	return a, nil
+}
+
+// getToken is GetToken for every application credential.
+func (a *appClient) getToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	if len(opts.Scopes) == 0 {
+		return azcore.AccessToken{}, fmt.Errorf("%s.GetToken requires at least one scope", a.name)
+	}
+	tenant := a.tenant
+	if opts.TenantID != "" && opts.TenantID != a.tenant {
+		t, err := authority.ResolveTenant(a.tenant, opts.TenantID, a.name, a.allowed)
+		if err != nil {
+			return azcore.AccessToken{}, err
+		}
+		tenant = t
+	}
+	tok, err := a.cache.GetToken(ctx, tokencache.Request{
+		TenantID:  tenant,
+		Scopes:    opts.Scopes,
+		EnableCAE: opts.EnableCAE,
+		Claims:    opts.Claims,
+	})
+	if err != nil {
+		return tok, a.callerError(err)
+	}
+	return tok, nil
+}
+
+// callerError adapts an engine error for one caller. Callers waiting on one
+// acquisition share its error; each gets its own copy of an
+// AuthenticationFailedError, so that reading one RawResponse body cannot race
+// with another caller reading it.
+func (a *appClient) callerError(err error) error {
+	if errors.Is(err, tokencache.ErrNoScopes) {
+		return fmt.Errorf("%s.GetToken requires at least one non-empty scope", a.name)
+	}
+	var afe *AuthenticationFailedError
+	if errors.As(err, &afe) && afe.RawResponse != nil {
+		cp := *afe
+		var se *sts.Error
+		if errors.As(afe.err, &se) {
+			cp.RawResponse = se.CloneResponse()
+		}
+		if afe == err {
+			return &cp
+		}
+		// The error arrived wrapped (e.g. in a ThrottledError); keep the
+		// wrapper's text and semantics.
+		return err
+	}
+	return err
+}
+
+// Acquire implements tokencache.Acquirer: one token request to Entra.
+func (a *appClient) Acquire(ctx context.Context, r tokencache.Request) (tokencache.Token, error) {
+	if a.discovery != nil {
+		if err := a.discovery.Validate(ctx, a.host, r.TenantID); err != nil {
+			return tokencache.Token{}, newAuthenticationFailedError(a.name, err)
+		}
+	}
+	endpoint := authority.TokenEndpoint(a.host, r.TenantID)
+	form := url.Values{}
+	form.Set("client_id", a.clientID)
+	form.Set("scope", strings.Join(r.Scopes, " "))
+	claims, err := sts.MergeClaims(r.Claims, r.EnableCAE)
+	if err != nil {
+		return tokencache.Token{}, fmt.Errorf("%s: %w", a.name, err)
+	}
+	if claims != "" {
+		form.Set("claims", claims)
+	}
+	secrets, err := a.grant.authenticate(ctx, form, endpoint)
+	if err != nil {
+		return tokencache.Token{}, fmt.Errorf("%s: %w", a.name, err)
+	}
+	resp, err := a.sts.Token(ctx, endpoint, form, secrets...)
+	if err != nil {
+		return tokencache.Token{}, newAuthenticationFailedError(a.name, err)
+	}
+	return tokencache.Token{AccessToken: resp.AccessToken, ExpiresIn: resp.ExpiresIn, RefreshIn: resp.RefreshIn}, nil
+}
+
+// cacheStats converts the engine's counters to the public type.
+func (a *appClient) cacheStats() CacheStats { return cacheStatsOf(a.cache.Stats()) }
+
+// doRaw sends a plain *http.Request through an azcore pipeline, for callers
+// (instance discovery) written against net/http.
+func doRaw(pl runtime.Pipeline, r *http.Request) (*http.Response, error) {
+	req, err := runtime.NewRequest(r.Context(), r.Method, r.URL.String())
+	if err != nil {
+		return nil, err
+	}
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			req.Raw().Header.Add(k, v)
+		}
+	}
+	return pl.Do(req)
+}

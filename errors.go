@@ -1,0 +1,114 @@
+package azid
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/azid-go/azid/internal/sts"
+)
+
+// AuthenticationFailedError means a token request failed: Entra refused it,
+// answered with something that is not a token, or could not be reached.
+//
+// Beyond azidentity's RawResponse, it carries Entra's error fields, so
+// programs can react to a code without parsing text. Nothing in it holds a
+// secret or a token: the raw response is a redacted copy.
+type AuthenticationFailedError struct {
+	// RawResponse is the token endpoint's response, when there was one. Its
+	// body can be read again; secrets and tokens in it are redacted.
+	RawResponse *http.Response
+
+	// CredentialType names the credential, e.g. "ClientSecretCredential".
+	CredentialType string
+	// ErrorCode is Entra's "error" field, e.g. "invalid_client".
+	ErrorCode string
+	// Description is Entra's "error_description", or azid's explanation when
+	// the response was not an Entra error (an HTML page from a proxy, a
+	// malformed token response).
+	Description string
+	// ErrorCodes are the AADSTS numbers, e.g. 7000215.
+	ErrorCodes []int
+	// CorrelationID identifies the request in Entra's logs; quote it when
+	// asking Microsoft support.
+	CorrelationID string
+	// TraceID and Timestamp complete Entra's identification of the request.
+	TraceID, Timestamp string
+
+	err error
+}
+
+func newAuthenticationFailedError(credType string, err error) *AuthenticationFailedError {
+	e := &AuthenticationFailedError{CredentialType: credType, err: err}
+	var se *sts.Error
+	if errors.As(err, &se) {
+		e.RawResponse = se.RawResponse
+		e.ErrorCode = se.Code
+		e.Description = se.Description
+		if e.Description == "" {
+			e.Description = se.Message
+		}
+		e.ErrorCodes = se.ErrorCodes
+		e.CorrelationID = se.CorrelationID
+		e.TraceID = se.TraceID
+		e.Timestamp = se.Timestamp
+	}
+	return e
+}
+
+// Error says what failed and, for common Entra errors, what to do about it.
+func (e *AuthenticationFailedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s authentication failed: %v", e.CredentialType, e.err)
+	for _, code := range e.ErrorCodes {
+		if hint := aadstsHint(code); hint != "" {
+			b.WriteString(". ")
+			b.WriteString(hint)
+			break
+		}
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying failure: the token endpoint's error, a
+// network error, or a context error, so errors.Is(err, context.Canceled)
+// works.
+func (e *AuthenticationFailedError) Unwrap() error { return e.err }
+
+// NonRetriable tells azcore's retry policy (which looks for this method) that
+// retrying the request that needed this token will not help.
+func (*AuthenticationFailedError) NonRetriable() {}
+
+// RetryAfterDuration is the server's Retry-After, if it sent one; azid's
+// cache waits at least that long before asking again.
+func (e *AuthenticationFailedError) RetryAfterDuration() time.Duration {
+	var se *sts.Error
+	if errors.As(e.err, &se) {
+		return se.RetryAfterDuration()
+	}
+	return 0
+}
+
+// aadstsHint gives the next step for the Entra errors users meet most. The
+// codes are Entra's; the advice is ours.
+func aadstsHint(code int) string {
+	switch code {
+	case 7000215:
+		return "Check the client secret: use the secret's value, not its ID, and make sure it has not expired"
+	case 7000222:
+		return "The client secret has expired: create a new one for the app registration"
+	case 700016:
+		return "The client ID is not registered in this tenant: check the client ID and tenant ID, and that the app is provisioned in the tenant"
+	case 90002:
+		return "The tenant was not found: check the tenant ID, and the authority host for sovereign clouds"
+	case 1002012, 70011:
+		return "App credentials need a scope of the form <resource>/.default"
+	case 50049:
+		return "The authority host is not a known Entra authority: check it, or set DisableInstanceDiscovery for private clouds"
+	case 700024:
+		return "The client assertion is not within its valid time range: check this machine's clock"
+	}
+	return ""
+}
