@@ -97,7 +97,13 @@ func (c *Client) Token(ctx context.Context, endpoint string, form url.Values, se
 // retry policy can resend it; GetBody is then cleared so that net/http cannot
 // follow a 307/308 redirect by replaying the form, credentials included, to
 // wherever the Location header points. Entra never redirects a token request.
+//
+// The context is given a capture-response slot of its own: a caller's
+// policy.WithCaptureResponse (set for the Azure SDK call that needed the
+// token) must never receive the token endpoint's response, which holds the
+// token, and the request may run on another goroutine after that caller left.
 func newTokenRequest(ctx context.Context, u *url.URL, form url.Values) (*policy.Request, error) {
+	ctx = policy.WithCaptureResponse(ctx, new(*http.Response))
 	req, err := runtime.NewRequest(ctx, http.MethodPost, u.String())
 	if err != nil {
 		return nil, err

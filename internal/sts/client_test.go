@@ -339,3 +339,22 @@ func TestTokenEntraErrorUnderSuccessStatus(t *testing.T) {
 		t.Fatalf("got %#v", err)
 	}
 }
+
+// A caller's capture-response slot (set for the SDK call that needed the
+// token) never receives the token endpoint's response.
+func TestTokenDoesNotFillCallersCapturedResponse(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, goodToken)
+	}))
+	defer srv.Close()
+	c := newTestClient(t, srv.Client(), ClientOptions{})
+	var captured *http.Response
+	ctx := policy.WithCaptureResponse(context.Background(), &captured)
+	if _, err := c.Token(ctx, srv.URL+"/t/oauth2/v2.0/token", url.Values{"scope": {"x"}}); err != nil {
+		t.Fatal(err)
+	}
+	if captured != nil {
+		t.Fatalf("the caller's capture slot received the token response (status %d)", captured.StatusCode)
+	}
+}
