@@ -113,7 +113,7 @@ func (a *appClient) getToken(ctx context.Context, opts policy.TokenRequestOption
 		}
 		tenant = t
 	}
-	tok, err := a.cache.GetToken(ctx, tokencache.Request{
+	tok, err := a.cache.GetToken(ctx, &tokencache.Request{
 		TenantID:  tenant,
 		Scopes:    opts.Scopes,
 		EnableCAE: opts.EnableCAE,

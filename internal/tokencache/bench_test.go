@@ -29,7 +29,7 @@ func BenchmarkHit(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		c.GetToken(ctx, req)
+		c.GetToken(ctx, &req)
 	}
 }
 
@@ -40,7 +40,7 @@ func BenchmarkHitParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		ctx := context.Background()
 		for pb.Next() {
-			c.GetToken(ctx, req)
+			c.GetToken(ctx, &req)
 		}
 	})
 }
@@ -58,7 +58,7 @@ func BenchmarkHitEntries(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
-				c.GetToken(ctx, r)
+				c.GetToken(ctx, &r)
 			}
 		})
 	}
@@ -101,7 +101,7 @@ func herd(b *testing.B, c *Cache, callers int, distinct bool) []time.Duration {
 			defer done.Done()
 			start.Wait()
 			t0 := time.Now()
-			if _, err := c.GetToken(context.Background(), r); err != nil {
+			if _, err := c.GetToken(context.Background(), &r); err != nil {
 				b.Error(err)
 			}
 			lat[i] = time.Since(t0)
@@ -135,14 +135,14 @@ func BenchmarkHitDuringMiss(b *testing.B) {
 	c := New(src, Options{})
 	rb := Request{TenantID: "t", Scopes: []string{"b"}}
 	mustGet(b, c, rb)
-	go c.GetToken(context.Background(), Request{TenantID: "t", Scopes: []string{"a"}})
+	go c.GetToken(context.Background(), &Request{TenantID: "t", Scopes: []string{"a"}})
 	for c.Stats().Misses < 2 {
 		time.Sleep(time.Millisecond)
 	}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		c.GetToken(ctx, rb)
+		c.GetToken(ctx, &rb)
 	}
 }
 
@@ -165,7 +165,7 @@ func BenchmarkRefreshBoundary(b *testing.B) {
 				defer wg.Done()
 				for time.Now().Before(end) {
 					t0 := time.Now()
-					c.GetToken(context.Background(), req)
+					c.GetToken(context.Background(), &req)
 					if time.Since(t0) > time.Millisecond {
 						slow.Add(1)
 					}

@@ -81,6 +81,7 @@ type Cache struct {
 	seed  maphash.Seed
 	opts  Options
 	idx   index
+	memo  memo
 	n     counters
 	evict evictor
 }
@@ -118,22 +119,28 @@ func (c *Cache) now() int64 {
 
 // GetToken returns a token for r: from memory when one is usable, otherwise
 // from the Store or the network. It is the whole of the cache's behaviour;
-// see the package documentation.
-func (c *Cache) GetToken(ctx context.Context, r Request) (azcore.AccessToken, error) {
-	if r.Claims == "" && canonical(&r) {
-		// The hit path: one hash, one atomic load per level, one clock read.
-		if e := c.idx.find(hashKey(c.seed, &r), &r); e != nil {
-			if st := e.state.Load(); st != nil {
-				now := c.now()
-				if now < st.refreshAt {
-					c.n.hits.add()
-					return st.tok, nil
-				}
-				if now < st.usableUntil {
-					c.refreshInBackground(ctx, e, now)
-					c.n.hits.add()
-					return st.tok, nil
-				}
+// see the package documentation. r is only read, and not kept.
+func (c *Cache) GetToken(ctx context.Context, r *Request) (azcore.AccessToken, error) {
+	// The hit path: find the entry (the memo, else one hash and one atomic
+	// load per index level), load its state, read the clock once.
+	var e *entry
+	if memoable(r) {
+		e = c.memo.find(r)
+	}
+	if e == nil && r.Claims == "" && canonical(r) {
+		e = c.idx.find(hashKey(c.seed, r), r)
+	}
+	if e != nil {
+		if st := e.state.Load(); st != nil {
+			now := c.now()
+			if now < st.refreshAt {
+				c.n.hits.add()
+				return st.tok, nil
+			}
+			if now < st.usableUntil {
+				c.refreshInBackground(ctx, e, now)
+				c.n.hits.add()
+				return st.tok, nil
 			}
 		}
 	}
@@ -142,17 +149,18 @@ func (c *Cache) GetToken(ctx context.Context, r Request) (azcore.AccessToken, er
 
 // slow handles everything the hit path does not: non-canonical requests,
 // claims, misses and tokens past their usable time.
-func (c *Cache) slow(ctx context.Context, r Request) (azcore.AccessToken, error) {
-	n, err := normalize(r)
+func (c *Cache) slow(ctx context.Context, r *Request) (azcore.AccessToken, error) {
+	n, err := normalize(*r)
 	if err != nil {
 		return azcore.AccessToken{}, err
 	}
 	h := hashKey(c.seed, &n)
 	e, added := c.idx.findOrAdd(h, &n, func() *entry { return c.newEntry(n, r) })
+	c.memo.remember(r, e)
 	return c.wait(ctx, e, r.Claims, added)
 }
 
-func (c *Cache) newEntry(n, r Request) *entry {
+func (c *Cache) newEntry(n Request, r *Request) *entry {
 	e := &entry{
 		key: Key{
 			Authority: c.opts.Authority, ClientID: c.opts.ClientID, TenantID: n.TenantID,
@@ -160,7 +168,7 @@ func (c *Cache) newEntry(n, r Request) *entry {
 			AssertionHash: n.AssertionHash, Identity: n.Identity,
 		},
 	}
-	e.req = r
+	e.req = *r
 	e.req.Claims = ""
 	e.req.Scopes = requestScopes(r.Scopes)
 	return e
@@ -225,8 +233,8 @@ func (c *Cache) refreshInBackground(ctx context.Context, e *entry, now int64) {
 // Invalidate drops e's token if it is still token: a resource rejected it. A
 // newer token that replaced it meanwhile is kept (compare-and-swap), so a
 // burst of 401s for one token causes one re-acquisition, not a burst.
-func (c *Cache) Invalidate(r Request, token string) bool {
-	n, err := normalize(r)
+func (c *Cache) Invalidate(r *Request, token string) bool {
+	n, err := normalize(*r)
 	if err != nil {
 		return false
 	}

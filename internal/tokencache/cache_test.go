@@ -24,7 +24,7 @@ func TestColdHerdOneAcquisition(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tok, err := c.GetToken(context.Background(), req)
+			tok, err := c.GetToken(context.Background(), &req)
 			tokens[i], errs[i] = tok.Token, err
 		}()
 	}
@@ -63,7 +63,7 @@ func TestHitPathAllocatesNothing(t *testing.T) {
 	mustGet(t, c, req)
 	ctx := context.Background()
 	allocs := testing.AllocsPerRun(1000, func() {
-		if _, err := c.GetToken(ctx, req); err != nil {
+		if _, err := c.GetToken(ctx, &req); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -107,7 +107,7 @@ func TestProactiveRefreshHonoursRefreshIn(t *testing.T) {
 	src := newSource(time.Hour)
 	src.refreshIn = 10 * time.Minute
 	c := newTestCache(t, src, clk, nil)
-	tok, err := c.GetToken(context.Background(), req)
+	tok, err := c.GetToken(context.Background(), &req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestOutageServesUntilUsableUntil(t *testing.T) {
 		t.Fatalf("stats = %+v: want failed refreshes and no caller waiting", st)
 	}
 	clk.Advance(time.Minute) // past usable-until
-	_, err := c.GetToken(context.Background(), req)
+	_, err := c.GetToken(context.Background(), &req)
 	if !errors.Is(err, outage) {
 		t.Fatalf("past usable-until: err = %v, want the outage error", err)
 	}
@@ -241,12 +241,12 @@ func TestRetryAfterFailsFastWhenNoTokenIsUsable(t *testing.T) {
 	src := newSource(time.Hour)
 	src.err = retryAfterErr{2 * time.Minute}
 	c := newTestCache(t, src, clk, nil)
-	_, err := c.GetToken(context.Background(), req)
+	_, err := c.GetToken(context.Background(), &req)
 	var ra RetryAfterError
 	if !errors.As(err, &ra) {
 		t.Fatalf("first call: %v", err)
 	}
-	_, err = c.GetToken(context.Background(), req)
+	_, err = c.GetToken(context.Background(), &req)
 	var te *ThrottledError
 	if !errors.As(err, &te) || !errors.As(err, &ra) {
 		t.Fatalf("within Retry-After: err = %v, want a ThrottledError wrapping the cause", err)
@@ -305,7 +305,7 @@ func TestInvalidateByValue(t *testing.T) {
 	src := newSource(time.Hour)
 	c := newTestCache(t, src, newFakeClock(), nil)
 	old := mustGet(t, c, req)
-	if !c.Invalidate(req, old) {
+	if !c.Invalidate(&req, old) {
 		t.Fatal("Invalidate(current token) = false")
 	}
 	fresh := mustGet(t, c, req)
@@ -313,7 +313,7 @@ func TestInvalidateByValue(t *testing.T) {
 		t.Fatal("invalidated token served again")
 	}
 	// A late 401 for the old token must not drop the newer one.
-	if c.Invalidate(req, old) {
+	if c.Invalidate(&req, old) {
 		t.Fatal("Invalidate(old token) dropped the newer token")
 	}
 	if got := mustGet(t, c, req); got != fresh {
@@ -325,10 +325,10 @@ func TestInvalidateByValue(t *testing.T) {
 	// Equivalent scopes name the same entry.
 	r := req
 	r.Scopes = []string{"API://demo/.default"}
-	if !c.Invalidate(r, fresh) {
+	if !c.Invalidate(&r, fresh) {
 		t.Fatal("Invalidate with equivalent scopes missed the entry")
 	}
-	if c.Invalidate(Request{TenantID: "other", Scopes: []string{"x"}}, fresh) {
+	if c.Invalidate(&Request{TenantID: "other", Scopes: []string{"x"}}, fresh) {
 		t.Fatal("Invalidate of an unknown key reported success")
 	}
 }
@@ -344,7 +344,7 @@ func TestConcurrentInvalidationsOneRefresh(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if c.Invalidate(req, old) {
+			if c.Invalidate(&req, old) {
 				dropped.Add(1)
 			}
 			if got := mustGet(t, c, req); got == old {
@@ -375,7 +375,7 @@ func TestSlowMissDoesNotBlockOtherKeys(t *testing.T) {
 	b := Request{TenantID: "t", Scopes: []string{"b"}}
 	mustGet(t, c, b)
 
-	go c.GetToken(context.Background(), Request{TenantID: "t", Scopes: []string{"a"}})
+	go c.GetToken(context.Background(), &Request{TenantID: "t", Scopes: []string{"a"}})
 	eventually(t, "A in flight", func() bool { return c.Stats().Misses == 2 })
 	// Both complete while A is still held; were they blocked, the test would hang.
 	if got := mustGet(t, c, b); got != "tok-b" {
@@ -396,7 +396,7 @@ func TestWaiterContextEndsAcquisitionContinues(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() {
-		_, err := c.GetToken(ctx, req)
+		_, err := c.GetToken(ctx, &req)
 		done <- err
 	}()
 	eventually(t, "caller waiting", func() bool { return c.Stats().Misses == 1 })
@@ -428,7 +428,7 @@ func TestAcquisitionKeepsValuesNotCancellation(t *testing.T) {
 	c := newTestCache(t, src, newFakeClock(), nil)
 	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), ctxKey{}, "v"))
 	defer cancel()
-	if _, err := c.GetToken(ctx, req); err != nil {
+	if _, err := c.GetToken(ctx, &req); err != nil {
 		t.Fatal(err)
 	}
 	if !sawValue.Load() || !sawDeadline.Load() {
@@ -440,7 +440,7 @@ func TestAcquireTimeout(t *testing.T) {
 	src := newSource(time.Hour)
 	src.gate = make(chan struct{}) // never opens
 	c := newTestCache(t, src, newFakeClock(), func(o *Options) { o.AcquireTimeout = 50 * time.Millisecond })
-	_, err := c.GetToken(context.Background(), req)
+	_, err := c.GetToken(context.Background(), &req)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want the acquisition's deadline", err)
 	}
@@ -454,7 +454,7 @@ func TestEmptyTokenNotCached(t *testing.T) {
 			return tok, nil
 		}), newFakeClock(), nil)
 		for range 2 {
-			if _, err := c.GetToken(context.Background(), req); !errors.Is(err, ErrEmptyToken) {
+			if _, err := c.GetToken(context.Background(), &req); !errors.Is(err, ErrEmptyToken) {
 				t.Fatalf("token %+v: err = %v, want ErrEmptyToken", tok, err)
 			}
 		}
@@ -469,7 +469,7 @@ func TestFailureIsNotCached(t *testing.T) {
 	src.err = errors.New("bad secret")
 	c := newTestCache(t, src, newFakeClock(), nil)
 	for range 3 {
-		if _, err := c.GetToken(context.Background(), req); err == nil {
+		if _, err := c.GetToken(context.Background(), &req); err == nil {
 			t.Fatal("no error")
 		}
 	}
@@ -489,8 +489,8 @@ func TestEventsAndLogsHoldNoToken(t *testing.T) {
 	})
 	mustGet(t, c, req)
 	src.set(func(s *source) { s.err = errors.New("boom") })
-	c.Invalidate(req, "tok-1")
-	c.GetToken(context.Background(), req)
+	c.Invalidate(&req, "tok-1")
+	c.GetToken(context.Background(), &req)
 	mu.Lock()
 	defer mu.Unlock()
 	kinds := map[EventKind]int{}

@@ -16,6 +16,9 @@ type entry struct {
 	hash uint64
 
 	state atomic.Pointer[state]
+	// dead is set when the entry leaves the index (eviction), so that the
+	// memo, which may still point at it, stops serving it.
+	dead atomic.Bool
 	// nextRefresh is the Unix-nanosecond time before which no background
 	// refresh may start. It is the state's refresh time after a success, a
 	// backoff after a failure, and MaxInt64 while a refresh runs. The hit

@@ -97,7 +97,7 @@ var req = Request{TenantID: "tenant", Scopes: []string{"api://demo/.default"}}
 
 func mustGet(t testing.TB, c *Cache, r Request) string {
 	t.Helper()
-	tok, err := c.GetToken(context.Background(), r)
+	tok, err := c.GetToken(context.Background(), &r)
 	if err != nil {
 		t.Fatalf("GetToken: %v", err)
 	}

@@ -86,6 +86,8 @@ func (x *index) remove(s *shard, victims map[*entry]bool) int {
 		var keep []*entry
 		for _, e := range es {
 			if victims[e] {
+				// The memo may still point at e; it checks this flag.
+				e.dead.Store(true)
 				n++
 				continue
 			}

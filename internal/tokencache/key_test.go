@@ -74,7 +74,7 @@ func TestDistinctKeys(t *testing.T) {
 func TestNoScopes(t *testing.T) {
 	c := newTestCache(t, newSource(time.Hour), newFakeClock(), nil)
 	for _, scopes := range [][]string{nil, {}, {""}, {"  ", ""}} {
-		if _, err := c.GetToken(context.Background(), Request{TenantID: "t", Scopes: scopes}); !errors.Is(err, ErrNoScopes) {
+		if _, err := c.GetToken(context.Background(), &Request{TenantID: "t", Scopes: scopes}); !errors.Is(err, ErrNoScopes) {
 			t.Errorf("scopes %q: err = %v, want ErrNoScopes", scopes, err)
 		}
 	}

@@ -151,7 +151,7 @@ func TestInvalidatedTokenNotReloadedFromStore(t *testing.T) {
 	c := newTestCache(t, src, newFakeClock(), func(o *Options) { o.Store = store })
 	old := mustGet(t, c, req)
 	eventually(t, "store write", func() bool { _, s := store.counts(); return s == 1 })
-	c.Invalidate(req, old)
+	c.Invalidate(&req, old)
 	if got := mustGet(t, c, req); got == old {
 		t.Fatal("the rejected token came back from the store")
 	}
