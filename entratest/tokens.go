@@ -27,9 +27,17 @@ type signer struct {
 	certDER []byte // self-signed certificate for the key (JWKS x5c)
 }
 
-// newSigner generates a 2048-bit RSA key, the size Entra uses.
-func newSigner() (*signer, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+// newSigner generates the signing key: 2048-bit RSA, the size Entra uses,
+// unless bits asks for 1024 (see Options.SigningKeyBits).
+func newSigner(bits int) (*signer, error) {
+	switch bits {
+	case 0:
+		bits = 2048
+	case 1024, 2048:
+	default:
+		return nil, fmt.Errorf("SigningKeyBits must be 1024 or 2048, not %d", bits)
+	}
+	key, err := rsa.GenerateKey(rand.Reader, bits)
 	if err != nil {
 		return nil, fmt.Errorf("generating RSA key: %w", err)
 	}

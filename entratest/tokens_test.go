@@ -152,3 +152,23 @@ func TestVerifyTokenRejects(t *testing.T) {
 		t.Errorf("before nbf: err = %v, want ErrTokenNotYetValid", err)
 	}
 }
+
+// A 1024-bit signing key (for load tests) still yields RS256 tokens that
+// verify; other sizes are refused.
+func TestSigningKeyBits(t *testing.T) {
+	srv, err := NewServer(&Options{SigningKeyBits: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if srv.signer.key.N.BitLen() != 1024 {
+		t.Fatalf("key has %d bits", srv.signer.key.N.BitLen())
+	}
+	tok := getToken(t, srv, ccForm())
+	if _, err := srv.VerifyToken(tok); err != nil {
+		t.Fatalf("a 1024-bit token does not verify: %v", err)
+	}
+	if _, err := NewServer(&Options{SigningKeyBits: 512}); err == nil || !strings.Contains(err.Error(), "1024 or 2048") {
+		t.Fatalf("512 bits: err = %v", err)
+	}
+}
