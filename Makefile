@@ -33,3 +33,8 @@ fuzz-smoke:
 ## bench: the engine's and the credential's benchmarks
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+## benchmarks-doc: the side-by-side comparison with azidentity; rewrites
+## docs/BENCHMARKS.md (5-7 minutes; run it on a quiet machine)
+benchmarks-doc:
+	cd bench && $(GO) run ./cmd/report
