@@ -1,7 +1,7 @@
 # azid's build and test entry points. `make test` is what CI runs (.ci/run).
 
 GO ?= go
-FUZZTIME ?= 10
+FUZZEXECS ?= 50000
 
 .PHONY: test check race bench-smoke fuzz-smoke bench benchmarks-doc
 
@@ -26,9 +26,9 @@ bench-smoke:
 	cd bench && $(GO) test -race -count=1 ./...
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./internal/...
 
-## fuzz-smoke: every fuzz target for FUZZTIME seconds
+## fuzz-smoke: every fuzz target for FUZZEXECS executions
 fuzz-smoke:
-	./scripts/fuzz-smoke.sh $(FUZZTIME)
+	./scripts/fuzz-smoke.sh $(FUZZEXECS)
 
 ## bench: the engine's and the credential's benchmarks
 bench:

@@ -157,27 +157,34 @@ func (d *Discovery) query(ctx context.Context, host *url.URL, tenant string) err
 		return fmt.Errorf("authority: instance discovery for %s: the answer exceeds 1 MiB", host.Host)
 	}
 
+	return discoveryVerdict(host, resp.StatusCode, body)
+}
+
+// discoveryVerdict interprets an instance discovery answer for host: nil when
+// Entra names a tenant discovery endpoint for it, an *UnknownAuthorityError
+// when Entra says the instance is invalid, and a descriptive error otherwise.
+func discoveryVerdict(host *url.URL, status int, body []byte) error {
 	var answer struct {
 		TenantDiscoveryEndpoint string `json:"tenant_discovery_endpoint"`
 		Error                   string `json:"error"`
 		ErrorDescription        string `json:"error_description"`
 	}
 	jsonErr := json.Unmarshal(body, &answer)
-	if resp.StatusCode == http.StatusOK && jsonErr == nil && answer.TenantDiscoveryEndpoint != "" {
+	if status == http.StatusOK && jsonErr == nil && answer.TenantDiscoveryEndpoint != "" {
 		return nil
 	}
 	desc := firstLine(answer.ErrorDescription)
 	if answer.Error == "invalid_instance" {
 		return &UnknownAuthorityError{Host: host.Scheme + "://" + host.Host + "/", Description: desc}
 	}
-	msg := fmt.Sprintf("authority: instance discovery for %s answered %d %s", host.Host, resp.StatusCode, http.StatusText(resp.StatusCode))
+	msg := fmt.Sprintf("authority: instance discovery for %s answered %d %s", host.Host, status, http.StatusText(status))
 	switch {
 	case answer.Error != "":
 		msg += ": " + firstLine(answer.Error)
 		if desc != "" {
 			msg += ": " + desc
 		}
-	case resp.StatusCode == http.StatusOK:
+	case status == http.StatusOK:
 		msg += " without a tenant_discovery_endpoint"
 	default:
 		msg += " without an Entra error (a proxy or gateway may be in the way)"

@@ -2,6 +2,7 @@ package authority
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -262,4 +263,29 @@ func TestDiscoveryContextAlreadyDone(t *testing.T) {
 	if err := NewDiscovery(nil, "").Validate(context.Background(), nil, "t"); err == nil {
 		t.Fatal("nil host must be an error")
 	}
+}
+
+// Whatever the discovery endpoint answers, the verdict is an error or a
+// confirmation (never a panic), a confirmation only for a 200 naming a tenant
+// discovery endpoint, and error text stays on one line.
+func FuzzDiscoveryAnswer(f *testing.F) {
+	f.Add(200, []byte(`{"tenant_discovery_endpoint":"https://x/t/v2.0/.well-known/openid-configuration","api-version":"1.1","metadata":[]}`))
+	f.Add(400, []byte(`{"error":"invalid_instance","error_description":"AADSTS50049: Unknown or invalid instance.\r\nTrace ID: x"}`))
+	f.Add(200, []byte(`{"tenant_discovery_endpoint":""}`))
+	f.Add(502, []byte(`<html>bad gateway</html>`))
+	f.Add(200, []byte(`{"error":"\u0000\n\r"}`))
+	host, _ := url.Parse("https://authority.example/")
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		err := discoveryVerdict(host, status, body)
+		var ok struct {
+			TenantDiscoveryEndpoint string `json:"tenant_discovery_endpoint"`
+		}
+		valid := status == 200 && json.Unmarshal(body, &ok) == nil && ok.TenantDiscoveryEndpoint != ""
+		if (err == nil) != valid {
+			t.Fatalf("status %d body %q: err = %v, want valid=%v", status, body, err, valid)
+		}
+		if err != nil && strings.ContainsAny(err.Error(), "\r\n\x00") {
+			t.Fatalf("the error carries control characters: %q", err)
+		}
+	})
 }

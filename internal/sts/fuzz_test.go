@@ -1,6 +1,7 @@
 package sts
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -112,6 +113,51 @@ func FuzzParseError(f *testing.F) {
 		cb, _ := io.ReadAll(e.CloneResponse().Body)
 		if string(cb) != string(b) {
 			t.Fatal("CloneResponse body differs from RawResponse body")
+		}
+	})
+}
+
+// MergeClaims parses claims challenges that resources send: never a panic,
+// and whatever it returns is a JSON object that keeps the challenge and, with
+// CAE, declares CP1.
+func FuzzMergeClaims(f *testing.F) {
+	for _, seed := range []string{
+		"", "{}", "null", "[]", `{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}`,
+		`{"access_token":{"xms_cc":{"values":["CP2"]}}}`, `{"access_token":{"xms_cc":1}}`,
+		`{"access_token":null}`, `{"id_token":{"auth_time":{"essential":true}}}`, `{"a":`,
+	} {
+		f.Add(seed, true)
+		f.Add(seed, false)
+	}
+	f.Fuzz(func(t *testing.T, claims string, cae bool) {
+		got, err := MergeClaims(claims, cae)
+		if err != nil {
+			if strings.Contains(err.Error(), claims) && len(claims) > 8 {
+				t.Fatalf("the error quotes the challenge: %v", err)
+			}
+			return
+		}
+		if got == "" {
+			if claims != "" || cae {
+				t.Fatalf("nothing to send for claims %q, CAE %v", claims, cae)
+			}
+			return
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(got), &m); err != nil || m == nil {
+			t.Fatalf("result %q is not a JSON object", got)
+		}
+		if cae && !strings.Contains(got, `"CP1"`) {
+			t.Fatalf("CAE result %q lacks CP1", got)
+		}
+		for k := range func() map[string]any {
+			var in map[string]any
+			_ = json.Unmarshal([]byte(claims), &in)
+			return in
+		}() {
+			if _, ok := m[k]; !ok {
+				t.Fatalf("the challenge's %q was dropped: %q", k, got)
+			}
 		}
 	})
 }
