@@ -136,10 +136,12 @@ func (c *Cache) land(ctx context.Context, e *entry, f *flight, claims string, ba
 	} else {
 		delete(e.claimsFl, claims)
 	}
-	close(f.done)
 	e.mu.Unlock()
+	// Observers hear of the outcome before waiters get it, so that whoever
+	// reacts to GetToken's return finds the event already reported.
 	c.emit(ev)
 	c.log(ctx, ev)
+	close(f.done)
 }
 
 func (c *Cache) newState(token string, issued time.Time, lifetime, refreshIn time.Duration) *state {
