@@ -13,7 +13,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/azid-go/azid/cache"
 	"github.com/azid-go/azid/internal/authority"
+	"github.com/azid-go/azid/internal/persist"
 	"github.com/azid-go/azid/internal/sts"
 	"github.com/azid-go/azid/internal/tokencache"
 )
@@ -33,6 +35,9 @@ type appOptions struct {
 	AdditionallyAllowedTenants []string
 	DisableInstanceDiscovery   bool
 	Logger                     *slog.Logger
+	// Cache is the persistent cache; the zero value keeps tokens in memory
+	// only.
+	Cache cache.Cache
 
 	// Test seams, settable only from this package's tests.
 	clock         tokencache.Clock
@@ -96,6 +101,7 @@ func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions)
 		ClientID:  clientID,
 		Clock:     o.clock,
 		Logger:    o.Logger,
+		Store:     persist.TokenStore(o.Cache),
 	})
 	return a, nil
 }

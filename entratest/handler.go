@@ -65,6 +65,9 @@ func (s *Server) routes() http.Handler {
 	// AADSTS error rather than a bare 405, and so does the emulator.
 	handle("/{tenant}/oauth2/v2.0/token", EndpointToken, s.handleTokenV2)
 	handle("/{tenant}/oauth2/token", EndpointToken, s.handleTokenV1)
+	s.routeUserFlows(handle)
+	s.routeManagedIdentity(handle)
+	s.routeARM(handle)
 	return mux
 }
 

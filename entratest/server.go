@@ -141,7 +141,11 @@ const (
 // endpoint (device code, managed identity...) is added here and routed in
 // routes.
 func allEndpoints() []Endpoint {
-	return []Endpoint{EndpointToken, EndpointOpenIDConfiguration, EndpointInstanceDiscovery, EndpointKeys}
+	eps := []Endpoint{EndpointToken, EndpointOpenIDConfiguration, EndpointInstanceDiscovery, EndpointKeys}
+	eps = append(eps, userEndpoints()...)
+	eps = append(eps, managedIdentityEndpoints()...)
+	eps = append(eps, armEndpoints()...)
+	return eps
 }
 
 // Server is a running Entra ID emulator serving HTTPS on loopback. Create
@@ -165,6 +169,10 @@ type Server struct {
 	counts map[Endpoint]*atomic.Int64 // keys fixed at NewServer, so no lock
 	faults faultTable
 	log    tokenLog
+
+	// closers stop what the server started besides its main listener
+	// (the proxy, managed identity listeners), in Close.
+	closers []func() error
 
 	closeOnce sync.Once
 	closeErr  error
@@ -209,6 +217,8 @@ func NewServer(opts *Options) (*Server, error) {
 	s.grants = map[string]grantFunc{
 		grantClientCredentials: s.clientCredentialsGrant,
 	}
+	s.addAppGrants(s.grants)
+	s.addUserGrants(s.grants)
 
 	var err error
 	if s.signer, err = newSigner(o.SigningKeyBits); err != nil {
@@ -283,6 +293,11 @@ func (s *Server) Close() error {
 			s.closeErr = fmt.Errorf("entratest: closing server: %w", err)
 		}
 		<-s.served
+		for _, c := range s.closers {
+			if err := c(); err != nil && s.closeErr == nil {
+				s.closeErr = fmt.Errorf("entratest: closing: %w", err)
+			}
+		}
 		s.client.CloseIdleConnections()
 	})
 	return s.closeErr
