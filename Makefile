@@ -3,10 +3,15 @@
 GO ?= go
 FUZZEXECS ?= 50000
 
-.PHONY: test check race bench-smoke fuzz-smoke bench benchmarks-doc
+.PHONY: test setup check race bench-smoke fuzz-smoke bench benchmarks-doc
 
-## test: everything CI checks, on a fresh machine with Go 1.26
-test: check race bench-smoke fuzz-smoke
+## test: everything CI checks, on a fresh machine with Go 1.26 (installs the
+## real components first: see scripts/ci-setup.sh)
+test: setup check race bench-smoke fuzz-smoke
+
+## setup: install the real components the tests start (apt and npm)
+setup:
+	./scripts/ci-setup.sh
 
 ## check: formatting and vet, for both modules
 check:
