@@ -95,3 +95,5 @@ func pidGone(t testing.TB, file string) bool {
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	return len(f) > 0 && (f[0] == "Z" || f[0] == "X")
 }
+
+func mkdirAll(dir string) error { return os.MkdirAll(dir, 0o700) }
