@@ -67,11 +67,17 @@ func NewChainedTokenCredential(sources []azcore.TokenCredential, options *Chaine
 	}
 	// lead: mark *ManagedIdentityCredential sources as chained here once it
 	// exists, as azidentity does, so that it probes IMDS briefly in a chain.
+	return newChain(credNameChained, sources, o), nil
+}
+
+// newChain builds a chain named name (DefaultAzureCredential is one) over
+// valid sources.
+func newChain(name string, sources []azcore.TokenCredential, o ChainedTokenCredentialOptions) *ChainedTokenCredential {
 	return &ChainedTokenCredential{
-		name:    credNameChained,
+		name:    name,
 		sources: append([]azcore.TokenCredential(nil), sources...),
 		retry:   o.RetrySources,
-	}, nil
+	}
 }
 
 // GetToken returns a token from the first source that provides one (or, once

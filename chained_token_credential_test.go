@@ -40,7 +40,7 @@ func unavailable(name, msg string) *stubCred {
 	return &stubCred{err: newCredentialUnavailableError(name, msg, nil)}
 }
 
-func newChain(t *testing.T, o *ChainedTokenCredentialOptions, sources ...azcore.TokenCredential) *ChainedTokenCredential {
+func newTestChain(t *testing.T, o *ChainedTokenCredentialOptions, sources ...azcore.TokenCredential) *ChainedTokenCredential {
 	t.Helper()
 	c, err := NewChainedTokenCredential(sources, o)
 	if err != nil {
@@ -53,7 +53,7 @@ func TestChainedTokenCredentialRemembersTheSourceThatWorked(t *testing.T) {
 	a := unavailable("EnvironmentCredential", "missing environment variable AZURE_TENANT_ID")
 	b := &stubCred{tok: "b"}
 	z := &stubCred{tok: "z"}
-	c := newChain(t, nil, a, b, z)
+	c := newTestChain(t, nil, a, b, z)
 	for range 3 {
 		if tok := mustToken(t, c, demoScope); tok.Token != "b" {
 			t.Fatalf("token %q", tok.Token)
@@ -75,7 +75,7 @@ func TestChainedTokenCredentialRemembersTheSourceThatWorked(t *testing.T) {
 func TestChainedTokenCredentialRetrySources(t *testing.T) {
 	a := unavailable("A", "not here")
 	b := &stubCred{tok: "b"}
-	c := newChain(t, &ChainedTokenCredentialOptions{RetrySources: true}, a, b)
+	c := newTestChain(t, &ChainedTokenCredentialOptions{RetrySources: true}, a, b)
 	for range 3 {
 		mustToken(t, c, demoScope)
 	}
@@ -92,7 +92,7 @@ func TestChainedTokenCredentialRetrySources(t *testing.T) {
 func TestChainedTokenCredentialAuthenticationRequiredMeansNext(t *testing.T) {
 	a := &stubCred{err: &AuthenticationRequiredError{credType: "InteractiveBrowserCredential"}}
 	b := &stubCred{tok: "b"}
-	if tok := mustToken(t, newChain(t, nil, a, b), demoScope); tok.Token != "b" {
+	if tok := mustToken(t, newTestChain(t, nil, a, b), demoScope); tok.Token != "b" {
 		t.Fatalf("token %q", tok.Token)
 	}
 }
@@ -101,7 +101,7 @@ func TestChainedTokenCredentialStopsAtRealFailure(t *testing.T) {
 	a := unavailable("EnvironmentCredential", "missing environment variable AZURE_TENANT_ID")
 	b := &stubCred{err: newAuthenticationFailedError("ClientSecretCredential", errors.New("invalid_client: AADSTS7000215: Invalid client secret provided"))}
 	z := &stubCred{tok: "z"}
-	c := newChain(t, nil, a, b, z)
+	c := newTestChain(t, nil, a, b, z)
 	_, err := c.GetToken(context.Background(), demoScope)
 	const want = "ChainedTokenCredential: failed to acquire a token.\n" +
 		"Attempted credentials:\n" +
@@ -128,7 +128,7 @@ func TestChainedTokenCredentialStopsAtRealFailure(t *testing.T) {
 }
 
 func TestChainedTokenCredentialAllUnavailable(t *testing.T) {
-	c := newChain(t, nil,
+	c := newTestChain(t, nil,
 		unavailable("EnvironmentCredential", "missing environment variable AZURE_TENANT_ID"),
 		unavailable("ManagedIdentityCredential", "no managed identity endpoint responded"),
 		&stubCred{err: newCredentialUnavailableError("AzureCLICredential", "", errors.New("az failed:\nline two"))},
@@ -147,13 +147,13 @@ func TestChainedTokenCredentialAllUnavailable(t *testing.T) {
 		t.Fatal("a chain of unavailable sources must itself be unavailable")
 	}
 	// So an outer chain moves past it...
-	outer := newChain(t, nil, c, &stubCred{tok: "outer"})
+	outer := newTestChain(t, nil, c, &stubCred{tok: "outer"})
 	if tok := mustToken(t, outer, demoScope); tok.Token != "outer" {
 		t.Fatalf("token %q", tok.Token)
 	}
 	// ...but not past an inner chain that failed for real.
-	failing := newChain(t, nil, &stubCred{err: errors.New("boom")})
-	outer2 := newChain(t, nil, failing, &stubCred{tok: "outer"})
+	failing := newTestChain(t, nil, &stubCred{err: errors.New("boom")})
+	outer2 := newTestChain(t, nil, failing, &stubCred{tok: "outer"})
 	if _, err := outer2.GetToken(context.Background(), demoScope); err == nil {
 		t.Fatal("the outer chain went past a real failure")
 	}
@@ -168,7 +168,7 @@ func TestChainedTokenCredentialConstructor(t *testing.T) {
 	}
 	// The chain keeps its own copy of the sources.
 	src := []azcore.TokenCredential{&stubCred{tok: "a"}}
-	c := newChain(t, nil, src...)
+	c := newTestChain(t, nil, src...)
 	src[0] = &stubCred{tok: "changed"}
 	if tok := mustToken(t, c, demoScope); tok.Token != "a" {
 		t.Fatalf("token %q", tok.Token)
@@ -179,7 +179,7 @@ func TestChainedTokenCredentialConstructor(t *testing.T) {
 func TestChainedTokenCredentialConcurrentFirstCalls(t *testing.T) {
 	a := unavailable("A", "not here")
 	b := &stubCred{tok: "b", gate: make(chan struct{})}
-	c := newChain(t, nil, a, b)
+	c := newTestChain(t, nil, a, b)
 	const callers = 100
 	var wg sync.WaitGroup
 	errs := make(chan error, callers)
@@ -213,7 +213,7 @@ func TestChainedTokenCredentialConcurrentFirstCalls(t *testing.T) {
 
 func TestChainedTokenCredentialWaiterContext(t *testing.T) {
 	b := &stubCred{tok: "b", gate: make(chan struct{})}
-	c := newChain(t, nil, b)
+	c := newTestChain(t, nil, b)
 	go c.GetToken(context.Background(), demoScope)
 	eventually(t, "the searcher to start", func() bool { return b.calls.Load() == 1 })
 	ctx, cancel := context.WithCancel(context.Background())
@@ -236,7 +236,7 @@ func TestChainedTokenCredentialWithRealSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := newSecretCred(t, srv, nil)
-	c := newChain(t, nil, az, azd, secret)
+	c := newTestChain(t, nil, az, azd, secret)
 	for range 10 {
 		mustToken(t, c, demoScope)
 	}
