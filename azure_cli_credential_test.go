@@ -1,3 +1,7 @@
+// The fake tools are shell scripts.
+
+//go:build unix
+
 package azid
 
 import (
@@ -10,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/azid-go/azid/internal/devtool"
 )
@@ -36,15 +39,6 @@ func newAzCred(t *testing.T, ft *fakeTool, o *AzureCLICredentialOptions, mod fun
 		t.Fatal(err)
 	}
 	return c
-}
-
-func mustToken(t *testing.T, c azcore.TokenCredential, opts policy.TokenRequestOptions) azcore.AccessToken {
-	t.Helper()
-	tok, err := c.GetToken(context.Background(), opts)
-	if err != nil {
-		t.Fatalf("GetToken: %v", err)
-	}
-	return tok
 }
 
 func TestAzureCLICredentialGetToken(t *testing.T) {
@@ -279,12 +273,12 @@ func TestAzureCLICredentialNotInstalled(t *testing.T) {
 func TestAzureCLICredentialTimeout(t *testing.T) {
 	ft := newFakeAz(t)
 	ft.setMode("hang")
-	c := newAzCred(t, ft, nil, func(h *toolHooks) { h.timeout = 300 * time.Millisecond })
+	c := newAzCred(t, ft, nil, func(h *toolHooks) { h.timeout = 2 * time.Second })
 	_, err := c.GetToken(context.Background(), armOpts)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want a timeout", err)
 	}
-	const want = "AzureCLICredential authentication failed: az did not finish within 300ms and was stopped"
+	const want = "AzureCLICredential authentication failed: az did not finish within 2s and was stopped"
 	if err.Error() != want {
 		t.Fatalf("error\n%s\nwant\n%s", err, want)
 	}
@@ -300,13 +294,13 @@ func TestAzureCLICredentialCallerDeadline(t *testing.T) {
 	ft := newFakeAz(t)
 	ft.setMode("hang")
 	c := newAzCred(t, ft, nil, func(h *toolHooks) { h.timeout = 50 * time.Millisecond })
-	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	_, err := c.GetToken(ctx, armOpts)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v", err)
 	}
-	// The process was given the caller's 400 ms, not the default 50 ms.
+	// The process was given the caller's 1.5 s, not the default 50 ms.
 	if strings.Contains(err.Error(), "50ms") {
 		t.Fatalf("error %q: az was not given the caller's deadline", err)
 	}

@@ -1,3 +1,7 @@
+// The fake tools are shell scripts.
+
+//go:build unix
+
 package azid
 
 import (
@@ -132,9 +136,9 @@ func TestAzureDeveloperCLICredentialNotInstalled(t *testing.T) {
 func TestAzureDeveloperCLICredentialTimeout(t *testing.T) {
 	ft := newFakeAzd(t)
 	ft.setMode("hang")
-	c := newAzdCred(t, ft, nil, func(h *toolHooks) { h.timeout = 200 * time.Millisecond })
+	c := newAzdCred(t, ft, nil, func(h *toolHooks) { h.timeout = 2 * time.Second })
 	_, err := c.GetToken(context.Background(), armOpts)
-	if !errors.Is(err, context.DeadlineExceeded) || err.Error() != "AzureDeveloperCLICredential authentication failed: azd did not finish within 200ms and was stopped" {
+	if !errors.Is(err, context.DeadlineExceeded) || err.Error() != "AzureDeveloperCLICredential authentication failed: azd did not finish within 2s and was stopped" {
 		t.Fatalf("got %v", err)
 	}
 	for _, f := range []string{"hang.pid", "child.pid"} {

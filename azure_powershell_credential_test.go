@@ -1,3 +1,7 @@
+// The fake tools are shell scripts.
+
+//go:build unix
+
 package azid
 
 import (
@@ -138,7 +142,7 @@ func TestAzurePowerShellCredentialNotInstalled(t *testing.T) {
 func TestAzurePowerShellCredentialTimeout(t *testing.T) {
 	ft := newFakePwsh(t)
 	ft.setMode("hang")
-	c := newPwshCred(t, ft, nil, func(h *toolHooks) { h.timeout = 200 * time.Millisecond })
+	c := newPwshCred(t, ft, nil, func(h *toolHooks) { h.timeout = 2 * time.Second })
 	_, err := c.GetToken(context.Background(), armOpts)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v", err)

@@ -1,3 +1,7 @@
+// The fake tools are shell scripts.
+
+//go:build unix
+
 package azid
 
 import (

@@ -80,7 +80,7 @@ func TestRunTimeoutKillsProcessGroup(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	// The tool starts a child that would outlive a kill of the shell alone.
 	env := tool(t, "az", `/bin/sleep 60 & echo $! > `+pidFile+`; wait`)
-	_, err := Run(context.Background(), Command{Name: "az", Env: env, Timeout: 200 * time.Millisecond})
+	_, err := Run(context.Background(), Command{Name: "az", Env: env, Timeout: 2 * time.Second})
 	var te *TimeoutError
 	if !errors.As(err, &te) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want TimeoutError wrapping DeadlineExceeded", err)
