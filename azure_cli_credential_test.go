@@ -345,6 +345,7 @@ func TestAzureCLICredentialValidation(t *testing.T) {
 		{Scopes: nil},
 		{Scopes: []string{armScope}, TenantID: "bad tenant"},
 		{Scopes: []string{"a b"}},
+		{Scopes: []string{armScope}, TenantID: "-debug"},
 	} {
 		if _, err := c.GetToken(context.Background(), opts); err == nil {
 			t.Errorf("%+v accepted", opts)

@@ -224,6 +224,11 @@ func (c *toolClient) Acquire(ctx context.Context, r tokencache.Request) (tokenca
 	if c.oneScope && len(r.Scopes) != 1 {
 		return tokencache.Token{}, fmt.Errorf("%s.GetToken requires exactly one scope; it got %d", c.name, len(r.Scopes))
 	}
+	// Tenant IDs were validated (letters, digits, '.', '-'); one starting
+	// with '-' would still read as an option to the tool.
+	if strings.HasPrefix(r.TenantID, "-") {
+		return tokencache.Token{}, fmt.Errorf("%s: invalid tenant ID %q", c.name, r.TenantID)
+	}
 	timeout := c.timeout
 	// A caller who allowed more time than the default gets it, as with
 	// azidentity; a shorter deadline only stops that caller waiting, the
