@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -381,5 +382,54 @@ func BenchmarkAzureCLICredential(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// The account changes while az is answering: its answer may belong to
+// either account, so the credential asks again and never hands out the old
+// account's token.
+func TestAzureCLICredentialSignInChangeDuringRun(t *testing.T) {
+	ft := newFakeAz(t)
+	ft.setMode("switch")
+	c := newAzCred(t, ft, nil, nil)
+	if tok := mustToken(t, c, armOpts); tok.Token != "fake-bob-2" {
+		t.Fatalf("got %q, want bob's token from a second run", tok.Token)
+	}
+	if tok := mustToken(t, c, armOpts); !strings.HasPrefix(tok.Token, "fake-bob-") {
+		t.Fatalf("got %q", tok.Token)
+	}
+}
+
+// Callers hammer the credential while the account changes: run with -race.
+func TestAzureCLICredentialSignInChangeUnderLoad(t *testing.T) {
+	ft := newFakeAz(t)
+	c := newAzCred(t, ft, nil, func(h *toolHooks) { h.watch = devtool.WatchOptions{Interval: time.Millisecond} })
+	mustToken(t, c, armOpts)
+	var sawBob atomic.Int32
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for sawBob.Load() < 8 {
+				tok, err := c.GetToken(context.Background(), armOpts)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if strings.HasPrefix(tok.Token, "fake-bob-") {
+					sawBob.Add(1)
+					return
+				}
+			}
+		}()
+	}
+	ft.write("azureProfile.json", "bob\n")
+	wg.Wait()
+	// Once bob's token is out, alice's never comes back.
+	for range 100 {
+		if tok := mustToken(t, c, armOpts); !strings.HasPrefix(tok.Token, "fake-bob-") {
+			t.Fatalf("alice's token %q served after the change", tok.Token)
+		}
 	}
 }
