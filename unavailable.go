@@ -22,6 +22,10 @@ func newCredentialUnavailableError(credType, msg string, err error) error {
 }
 
 func (e *credentialUnavailableError) Error() string {
+	// An empty msg means err says it all.
+	if e.msg == "" && e.err != nil {
+		return e.credType + ": " + e.err.Error()
+	}
 	s := e.credType + ": " + e.msg
 	if e.err != nil {
 		s += ": " + e.err.Error()

@@ -272,6 +272,7 @@ func (c *Cache) Stats() Stats {
 		StoreErrors:         c.n.storeErrors.Load(),
 		Evictions:           c.n.evictions.Load(),
 		Invalidations:       c.n.invalidations.Load(),
+		Cleared:             c.n.clears.Load(),
 		Entries:             int(c.idx.count.Load()),
 	}
 }

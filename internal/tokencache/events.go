@@ -27,6 +27,8 @@ const (
 	EventEvicted
 	// EventInvalidated: a token was dropped because a resource rejected it.
 	EventInvalidated
+	// EventCleared: every entry was dropped (Cache.Clear).
+	EventCleared
 )
 
 func (k EventKind) String() string {
@@ -45,6 +47,8 @@ func (k EventKind) String() string {
 		return "evicted"
 	case EventInvalidated:
 		return "invalidated"
+	case EventCleared:
+		return "cleared"
 	}
 	return "unknown"
 }
@@ -58,7 +62,7 @@ type Event struct {
 	Claims     bool
 	Duration   time.Duration
 	RetryIn    time.Duration
-	Count      int // for EventEvicted
+	Count      int // for EventEvicted and EventCleared
 	Err        error
 }
 

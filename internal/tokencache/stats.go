@@ -33,6 +33,8 @@ type Stats struct {
 	Evictions uint64
 	// Invalidations are tokens dropped because a resource rejected them.
 	Invalidations uint64
+	// Cleared are entries dropped by [Cache.Clear].
+	Cleared uint64
 	// Entries is the number of keys currently held.
 	Entries int
 }
@@ -45,7 +47,7 @@ type counters struct {
 	misses, coalesced, acquisitions          atomic.Uint64
 	acquisitionFailures, backgroundRefreshes atomic.Uint64
 	refreshFailures, storeHits, storeErrors  atomic.Uint64
-	evictions, invalidations                 atomic.Uint64
+	evictions, invalidations, clears         atomic.Uint64
 }
 
 const (
