@@ -87,6 +87,10 @@ func pinTransport(base *http.Transport, pin []byte) (*http.Transport, error) {
 		}
 		return nil
 	}
+	// Clone copies the base's ALPN list, which may offer h2 that the clone
+	// (with TLSNextProto reset) would not speak; let the clone configure
+	// its own protocols.
+	cfg.NextProtos = nil
 	t.TLSClientConfig = cfg
 	return t, nil
 }
