@@ -164,6 +164,13 @@ func ReadArcKey(dir, path, goos string) (string, error) {
 	if !same(filepath.Dir(real), realDir) || !hasExt(real) {
 		return "", fmt.Errorf("the agent's key file %q is a link to %q, outside the key directory %s", path, real, dir)
 	}
+	// Checked before opening too: opening a FIFO would block until a
+	// writer came along.
+	if fi, err := os.Lstat(real); err != nil {
+		return "", fmt.Errorf("the agent's key file: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("the agent's key file %q is not a regular file", path)
+	}
 	f, err := os.Open(real)
 	if err != nil {
 		return "", fmt.Errorf("opening the agent's key file: %w (reading it needs root or membership of the himds group)", err)

@@ -214,14 +214,15 @@ func expiresOn(raw json.RawMessage) (time.Time, bool, error) {
 		return time.Time{}, false, nil
 	}
 	if n, ok := number(raw); ok {
-		if n <= 0 || n > 1e11 {
+		// 1e10 seconds is the year 2286.
+		if n <= 0 || n > 1e10 {
 			return time.Time{}, true, malformed(`"expires_on" is not a plausible Unix time`)
 		}
 		return time.Unix(int64(n), 0), true, nil
 	}
 	var s string
 	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
-		return time.Time{}, true, malformed(`"expires_on" is neither a number nor a string`)
+		return time.Time{}, true, malformed(`"expires_on" is neither whole Unix seconds nor a date string`)
 	}
 	s = strings.TrimSpace(s)
 	if len(s) <= 64 {
