@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -264,7 +265,7 @@ func setIMDSRetryDefaults(o *policy.RetryOptions, delay time.Duration) {
 // you. opts.Claims bypasses the cache; opts.TenantID and opts.EnableCAE do
 // not apply to managed identities and are ignored, as in azidentity.
 func (c *ManagedIdentityCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	if len(opts.Scopes) != 1 || len(strings.Fields(opts.Scopes[0])) != 1 {
+	if len(opts.Scopes) != 1 || !singleScope(opts.Scopes[0]) {
 		return azcore.AccessToken{}, fmt.Errorf("%s.GetToken requires exactly one scope", credNameManagedIdentity)
 	}
 	tok, err := c.cache.GetToken(ctx, &tokencache.Request{
@@ -276,6 +277,13 @@ func (c *ManagedIdentityCredential) GetToken(ctx context.Context, opts policy.To
 		return tok, miCallerError(err)
 	}
 	return tok, nil
+}
+
+// singleScope reports whether s names exactly one scope, without
+// allocating: GetToken checks it on every call, hits included.
+func singleScope(s string) bool {
+	s = strings.TrimSpace(s)
+	return s != "" && strings.IndexFunc(s, unicode.IsSpace) < 0
 }
 
 // CacheStats reports what the credential's token cache has done so far.
