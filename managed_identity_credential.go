@@ -325,7 +325,7 @@ func (c *ManagedIdentityCredential) failure(err error) error {
 			return newCredentialUnavailableError(credNameManagedIdentity, "something other than IMDS answers at its address", err)
 		case re.StatusCode == http.StatusBadRequest && c.identity == "":
 			return newCredentialUnavailableError(credNameManagedIdentity, "this host has no system-assigned identity; assign one, or set ID to a user-assigned identity", err)
-		case re.StatusCode == http.StatusForbidden && strings.Contains(re.Detail, "unreachable"):
+		case re.Unreachable:
 			return newCredentialUnavailableError(credNameManagedIdentity, "IMDS is unreachable from here (a relay such as Docker Desktop's answered)", err)
 		}
 	}

@@ -815,6 +815,15 @@ func TestManagedIdentityProbe(t *testing.T) {
 			t.Fatalf("err = %v, want credential unavailable", err)
 		}
 	})
+	t.Run("Docker Desktop's relay", func(t *testing.T) {
+		srv.SetFault(entratest.EndpointIMDS, entratest.Fault{Status: 403, ContentType: "text/plain",
+			Body: []byte("connecting to 169.254.169.254:80: connecting to 169.254.169.254:80: dial tcp 169.254.169.254:80: connectex: A socket operation was attempted to an unreachable network.")})
+		defer srv.ClearFaults()
+		cred := newMICred(t, host, entratest.EndpointIMDS, nil)
+		if _, err := cred.GetToken(context.Background(), vaultScope); !isUnavailable(err) {
+			t.Fatalf("err = %v, want credential unavailable", err)
+		}
+	})
 	t.Run("no system-assigned identity", func(t *testing.T) {
 		sys, _ := host.SystemAssigned()
 		host.SetSystemAssigned(nil)

@@ -220,6 +220,10 @@ type ResponseError struct {
 	Detail string
 	// Malformed is set for a 2xx answer that is not a usable token response.
 	Malformed bool
+	// Unreachable is set for IMDS's address answered 403 by a relay that
+	// cannot reach IMDS (Docker Desktop's says "…unreachable network"):
+	// there is no managed identity here.
+	Unreachable bool
 	// Err is the answer as internal/sts reads it: the error fields, a
 	// redacted copy of the response, and Retry-After.
 	Err *sts.Error
@@ -266,43 +270,25 @@ func (e *ResponseError) RetryAfterDuration() time.Duration {
 }
 
 // describe extracts what an error answer says. The sources use several
-// shapes: OAuth ({"error", "error_description"}: IMDS, Arc), App Service's
-// {"statusCode", "message"}, Service Fabric's {"error": {"code",
-// "message"}}; anything else is described by internal/sts (an HTML page's
-// title, the start of a text body).
+// shapes: OAuth ({"error", "error_description"}: IMDS, Arc) and Service
+// Fabric's {"error": {"code", "message"}}, which internal/sts reads (and
+// strips of Entra's trailing trace lines), App Service's {"statusCode",
+// "message"}, which it does not; anything else is described by sts (an HTML
+// page's title, the start of a text body).
 func describe(body []byte, se *sts.Error) string {
-	var v struct {
-		Error            json.RawMessage `json:"error"`
-		ErrorDescription string          `json:"error_description"`
-		Message          string          `json:"message"`
-	}
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) > 0 && trimmed[0] == '{' && json.Unmarshal(trimmed, &v) == nil {
-		var code string
-		var nested struct{ Code, Message string }
-		if json.Unmarshal(v.Error, &code) != nil && json.Unmarshal(v.Error, &nested) == nil {
-			code, v.Message = nested.Code, nested.Message
+	if se.Code != "" {
+		if se.Description == "" {
+			return oneLine(se.Code)
 		}
-		msg := v.ErrorDescription
-		if msg == "" {
-			msg = v.Message
-		}
-		switch {
-		case code != "" && msg != "":
-			return oneLine(code + ": " + msg)
-		case code != "":
-			return oneLine(code)
-		case msg != "":
-			return oneLine(msg)
-		}
-	}
-	if se != nil && se.Message != "" {
-		return oneLine(se.Message)
-	}
-	if se != nil && se.Code != "" {
 		return oneLine(se.Code + ": " + se.Description)
 	}
-	return ""
+	var v struct {
+		Message string `json:"message"`
+	}
+	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '{' && json.Unmarshal(trimmed, &v) == nil && v.Message != "" {
+		return oneLine(v.Message)
+	}
+	return oneLine(se.Message)
 }
 
 // oneLine flattens s to one line of at most 300 runes, so an error page

@@ -1,6 +1,7 @@
 package managedidentity
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -64,7 +65,12 @@ func (c *Client) imdsToken(ctx context.Context, pl runtime.Pipeline, resource st
 	if err != nil {
 		return Token{}, err
 	}
-	return c.result(resp, body, nil)
+	t, err := c.result(resp, body, nil)
+	var re *ResponseError
+	if errors.As(err, &re) && re.StatusCode == http.StatusForbidden && bytes.Contains(body, []byte("unreachable")) {
+		re.Unreachable = true
+	}
+	return t, err
 }
 
 // Probe asks whether IMDS is there at all, for DefaultAzureCredential,
