@@ -122,7 +122,7 @@ type ManagedIdentityCredential struct {
 	// chained: inside DefaultAzureCredential, answers that mean "no managed
 	// identity here" are credential-unavailable errors, and IMDS is probed
 	// (probeTimeout > 0) until it first answers.
-	chained      bool
+	chained      atomic.Bool
 	probeTimeout time.Duration
 	probed       atomic.Bool
 }
@@ -224,9 +224,9 @@ func newManagedIdentityCredential(options *ManagedIdentityCredentialOptions, s m
 		mi:           mi,
 		pl:           az.Pipeline(),
 		identity:     id.Value,
-		chained:      s.chained,
 		probeTimeout: s.probeTimeout,
 	}
+	c.chained.Store(s.chained)
 	c.cache = tokencache.New(c, tokencache.Options{
 		Authority:      "managed-identity:" + string(mi.Source()),
 		Clock:          s.clock,
@@ -235,6 +235,13 @@ func newManagedIdentityCredential(options *ManagedIdentityCredentialOptions, s m
 	})
 	return c, nil
 }
+
+// inChain tells the credential it is one source of a chain
+// (ChainedTokenCredential calls it, as azidentity's does): an IMDS address
+// answered by something that is not IMDS then reads as "no managed identity
+// here", so the chain moves on. It does not turn on the probe; only
+// newManagedIdentityCredentialForChain does.
+func (c *ManagedIdentityCredential) inChain() { c.chained.Store(true) }
 
 // setIMDSRetryDefaults fills the retry options the caller left zero with
 // IMDS's recommendations, as azidentity does.
@@ -321,7 +328,7 @@ func (c *ManagedIdentityCredential) failure(err error) error {
 	var re *managedidentity.ResponseError
 	if c.mi.Source() == managedidentity.IMDS && errors.As(err, &re) {
 		switch {
-		case re.Malformed && c.chained:
+		case re.Malformed && c.chained.Load():
 			return newCredentialUnavailableError(credNameManagedIdentity, "something other than IMDS answers at its address", err)
 		case re.StatusCode == http.StatusBadRequest && c.identity == "":
 			return newCredentialUnavailableError(credNameManagedIdentity, "this host has no system-assigned identity; assign one, or set ID to a user-assigned identity", err)

@@ -675,6 +675,17 @@ func TestManagedIdentityIMDSRetries(t *testing.T) {
 			t.Fatalf("err = %v after %d requests, want failure after 7", err, srv.Requests(entratest.EndpointIMDS))
 		}
 	})
+	t.Run("the caller's retry options win", func(t *testing.T) {
+		fresh()
+		srv.SetFault(entratest.EndpointIMDS, entratest.Fault{Status: 503})
+		cred := newMICred(t, host, entratest.EndpointIMDS, func(mt *miTest) {
+			mt.opts.ID = ClientID("c")
+			mt.opts.Retry = policy.RetryOptions{MaxRetries: -1}
+		})
+		if _, err := cred.GetToken(context.Background(), vaultScope); err == nil || srv.Requests(entratest.EndpointIMDS) != 1 {
+			t.Fatalf("err = %v after %d requests, want no retry", err, srv.Requests(entratest.EndpointIMDS))
+		}
+	})
 	t.Run("no retry on 400", func(t *testing.T) {
 		fresh()
 		srv.SetFault(entratest.EndpointIMDS, entratest.Fault{Status: 400})
@@ -824,6 +835,21 @@ func TestManagedIdentityProbe(t *testing.T) {
 			t.Fatalf("err = %v, want credential unavailable", err)
 		}
 	})
+	t.Run("marked by a chain: no probe, but not-IMDS is unavailable", func(t *testing.T) {
+		srv.SetFault(entratest.EndpointIMDS, entratest.Fault{ContentType: "text/html", Body: []byte("<html>router login</html>")})
+		defer srv.ClearFaults()
+		srv.ResetCounts()
+		cred := newMICred(t, host, entratest.EndpointIMDS, nil)
+		cred.inChain()
+		if _, err := cred.GetToken(context.Background(), vaultScope); !isUnavailable(err) || srv.Requests(entratest.EndpointIMDS) != 1 {
+			t.Fatalf("err = %v after %d requests", err, srv.Requests(entratest.EndpointIMDS))
+		}
+		direct := newMICred(t, host, entratest.EndpointIMDS, nil)
+		var afe *AuthenticationFailedError
+		if _, err := direct.GetToken(context.Background(), vaultScope); !errors.As(err, &afe) || isUnavailable(err) {
+			t.Fatalf("used directly: err = %v, want an AuthenticationFailedError", err)
+		}
+	})
 	t.Run("no system-assigned identity", func(t *testing.T) {
 		sys, _ := host.SystemAssigned()
 		host.SetSystemAssigned(nil)
@@ -839,8 +865,8 @@ func TestManagedIdentityProbe(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !cred.chained || cred.probeTimeout != defaultIMDSProbeTimeout {
-			t.Fatalf("chained %v, probe timeout %v", cred.chained, cred.probeTimeout)
+		if !cred.chained.Load() || cred.probeTimeout != defaultIMDSProbeTimeout {
+			t.Fatalf("chained %v, probe timeout %v", cred.chained.Load(), cred.probeTimeout)
 		}
 	})
 }
