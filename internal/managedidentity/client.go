@@ -24,7 +24,7 @@ import (
 type Client struct {
 	source   Source
 	id       ID
-	endpoint *url.URL // the token endpoint, without query
+	endpoint *url.URL // the token endpoint as configured; a query it has is kept
 	// secret authenticates requests to the endpoint (App Service's
 	// IDENTITY_HEADER, Service Fabric's, Azure ML's MSI_SECRET). It is
 	// scrubbed from every error.
@@ -134,7 +134,7 @@ type exchange struct {
 }
 
 // send performs x and returns the answer with its body read (at most
-// sts.MaxResponseBytes) and closed, and the time it arrived.
+// sts.MaxResponseBytes) and closed.
 func (c *Client) send(ctx context.Context, pl runtime.Pipeline, x exchange) (*http.Response, []byte, error) {
 	// The source's parameters join any the endpoint came with.
 	u := *c.endpoint
