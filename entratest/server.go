@@ -174,6 +174,9 @@ type Server struct {
 	// (the proxy, managed identity listeners), in Close.
 	closers []func() error
 
+	// mi is the managed identity host (managedidentity.go), set in routes.
+	mi *ManagedIdentityHost
+
 	closeOnce sync.Once
 	closeErr  error
 	served    chan struct{} // closed when Serve returns
