@@ -131,6 +131,20 @@ func (a *appClient) getToken(ctx context.Context, opts policy.TokenRequestOption
 	return tok, nil
 }
 
+// invalidate drops token from the cache entry opts names, if that entry
+// still holds it: a resource rejected it (see [invalidator]).
+func (a *appClient) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	tenant := a.tenant
+	if opts.TenantID != "" && opts.TenantID != a.tenant {
+		t, err := authority.ResolveTenant(a.tenant, opts.TenantID, a.name, a.allowed)
+		if err != nil {
+			return false
+		}
+		tenant = t
+	}
+	return a.cache.Invalidate(&tokencache.Request{TenantID: tenant, Scopes: opts.Scopes, EnableCAE: opts.EnableCAE}, token)
+}
+
 // callerError adapts an engine error for one caller. Callers waiting on one
 // acquisition share its error; each gets its own copy of an
 // AuthenticationFailedError, so that reading one RawResponse body cannot race
