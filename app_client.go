@@ -73,6 +73,9 @@ func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions)
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	copts := o.ClientOptions
+	// Token requests and responses carry secrets and tokens: never log
+	// their bodies, whatever the caller asked of its other clients.
+	copts.Logging.IncludeBody = false
 	// Bound every response azcore reads, error pages included.
 	copts.Transport = sts.LimitResponseBodies(copts.Transport)
 	az, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
