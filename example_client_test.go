@@ -59,4 +59,3 @@ func Example_azureSDKClient() {
 	// demo 00000000-0000-4000-8000-000000000001
 	// token requests: 1
 }
-

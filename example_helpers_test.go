@@ -91,4 +91,3 @@ func (d *demo) credential() *azid.ClientSecretCredential {
 }
 
 func (d *demo) tokenRequests() int { return d.entra.Requests(entratest.EndpointToken) }
-
