@@ -48,6 +48,12 @@ type BearerTokenTransportOptions struct {
 //
 // Tokens are requested with EnableCAE, as Azure SDK clients do, so a
 // transport and an SDK client sharing a credential share its cached token.
+//
+// The transport authorizes every request it is given, whatever the host, as
+// oauth2.Transport does: use it only in clients that call the API the
+// scopes are for. It sets the header on the request itself (see
+// RoundTrip), so requests that share one Header map, such as a request and
+// its copy from req.WithContext, must not go through it concurrently.
 type BearerTokenTransport struct {
 	cred      azcore.TokenCredential
 	base      http.RoundTripper

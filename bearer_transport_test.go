@@ -116,6 +116,16 @@ func TestBearerTransportAuthorizesAndCaches(t *testing.T) {
 	res := newResource(t, srv)
 	cred := newSecretCred(t, srv, nil)
 	c := &http.Client{Transport: newTestTransport(t, cred, nil)}
+	// 100 concurrent requests with an empty cache, then 50 more.
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Go(func() {
+			if resp, body := post(t, c, res.URL, "hello"); resp.StatusCode != http.StatusOK || body != "hello" {
+				t.Errorf("request %d: %d %q", i, resp.StatusCode, body)
+			}
+		})
+	}
+	wg.Wait()
 	for i := range 50 {
 		resp, body := post(t, c, res.URL, "hello")
 		if resp.StatusCode != http.StatusOK || body != "hello" {
@@ -123,7 +133,7 @@ func TestBearerTransportAuthorizesAndCaches(t *testing.T) {
 		}
 	}
 	if n := srv.Requests(entratest.EndpointToken); n != 1 {
-		t.Fatalf("50 requests made %d token requests, want 1", n)
+		t.Fatalf("150 requests made %d token requests, want 1", n)
 	}
 	// The transport shares the credential's cache with SDK clients, which
 	// ask for CAE tokens.
@@ -472,3 +482,21 @@ func BenchmarkAzcoreBearerPolicyHit(b *testing.B) {
 // BenchmarkAzcorePipelineNoAuth is the same pipeline without the policy: the
 // baseline to subtract.
 func BenchmarkAzcorePipelineNoAuth(b *testing.B) { benchAzcorePipeline(b) }
+
+// FuzzCAEClaims feeds arbitrary WWW-Authenticate values to the CAE challenge
+// reader: no panic, and claims are only ever returned as a bounded JSON
+// object.
+func FuzzCAEClaims(f *testing.F) {
+	f.Add(`Bearer realm="", error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnt9fQ=="`)
+	f.Add(`Bearer error="insufficient_claims", claims="%%%"`)
+	f.Add(`Basic realm="x", Bearer error=insufficient_claims, claims=e30`)
+	f.Fuzz(func(t *testing.T, h string) {
+		claims, ok, err := caeClaims([]string{h})
+		if err != nil && ok {
+			t.Fatal("both claims and an error")
+		}
+		if ok && (!strings.HasPrefix(claims, "{") || len(claims) > maxDecodedClaims) {
+			t.Fatalf("claims %q returned", claims)
+		}
+	})
+}
