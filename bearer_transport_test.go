@@ -500,3 +500,21 @@ func FuzzCAEClaims(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkBearerTransportCredentialHit is the credential's GetToken alone,
+// with the options the transport uses: BenchmarkBearerTransportHit minus
+// this is the transport's own overhead.
+func BenchmarkBearerTransportCredentialHit(b *testing.B) {
+	cred := benchCred(b)
+	opts := policy.TokenRequestOptions{Scopes: []string{resourceScope}, EnableCAE: true}
+	ctx := context.Background()
+	if _, err := cred.GetToken(ctx, opts); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := cred.GetToken(ctx, opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -22,7 +22,10 @@ import (
 // they would stop asking azid, so azid could neither refresh the token in
 // the background nor hand out the refreshed one, and the first request
 // after expiry would wait for a new token. The token itself remains valid
-// past Expiry.
+// past Expiry. For the same reason Expiry is not moved forward while a
+// refresh is running or failing: oauth2 then asks azid on every request
+// (a cache hit), and azid keeps serving the token until it is close to
+// expiry; oauth2.Token.Valid reports false in that window.
 //
 // Token has no context parameter; it uses context.Background, so a call
 // that must wait for a new token waits at most the engine's acquisition
