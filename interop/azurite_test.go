@@ -152,9 +152,13 @@ func startAzurite(t *testing.T, certFile, keyFile string) string {
 			if ok {
 				return u
 			}
-			// Exited without listening: a port collision, or broken.
+			// Exited without listening: a port collision, or broken. Wait
+			// collects its stderr.
+			_ = cmd.Wait()
 			t.Logf("azurite-blob exited without listening (attempt %d):\n%s%s", attempt+1, lines.String(), stderr.String())
 		case <-time.After(60 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			_ = cmd.Wait()
 			t.Fatalf("azurite-blob did not report listening within a minute:\n%s", stderr.String())
 		}
 	}
