@@ -73,6 +73,9 @@ func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions)
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	copts := o.ClientOptions
+	// Token requests and responses carry secrets and tokens: never log
+	// their bodies, whatever the caller asked of its other clients.
+	copts.Logging.IncludeBody = false
 	// Bound every response azcore reads, error pages included.
 	copts.Transport = sts.LimitResponseBodies(copts.Transport)
 	az, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
@@ -129,6 +132,20 @@ func (a *appClient) getToken(ctx context.Context, opts policy.TokenRequestOption
 		return tok, a.callerError(err)
 	}
 	return tok, nil
+}
+
+// invalidate drops token from the cache entry opts names, if that entry
+// still holds it: a resource rejected it (see [invalidator]).
+func (a *appClient) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	tenant := a.tenant
+	if opts.TenantID != "" && opts.TenantID != a.tenant {
+		t, err := authority.ResolveTenant(a.tenant, opts.TenantID, a.name, a.allowed)
+		if err != nil {
+			return false
+		}
+		tenant = t
+	}
+	return a.cache.Invalidate(&tokencache.Request{TenantID: tenant, Scopes: opts.Scopes, EnableCAE: opts.EnableCAE}, token)
 }
 
 // callerError adapts an engine error for one caller. Callers waiting on one

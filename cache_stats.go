@@ -4,11 +4,20 @@ import "github.com/azid-go/azid/internal/tokencache"
 
 // CacheStats counts what a credential's token cache has done since the
 // credential was created. Use it to check that caching works as you expect
-// ("1,000 calls, 1 token request") or to export metrics.
+// ("1,000 calls, 1 token request") or to export metrics: every field but
+// Entries only grows, so export them as counters (Entries as a gauge).
+//
+// Reading the counters is cheap (a few dozen atomic loads) and never blocks
+// GetToken; scrape them as often as you like. Every azid credential and
+// [CachingCredential] has a CacheStats method; an exporter can accept them
+// all through an interface of its own:
+//
+//	type statser interface{ CacheStats() azid.CacheStats }
 type CacheStats struct {
 	// Hits are GetToken calls answered from memory without waiting.
 	Hits uint64
-	// Misses are calls that found no usable token and waited for one.
+	// Misses are calls that found no usable token and waited for one: the
+	// callers that waited.
 	Misses uint64
 	// Coalesced are the Misses that shared another call's token request
 	// instead of making their own.
@@ -27,6 +36,12 @@ type CacheStats struct {
 	Evictions uint64
 	// Invalidations are tokens dropped because a resource rejected them.
 	Invalidations uint64
+	// StoreHits are misses answered by the persistent or distributed cache
+	// instead of the network.
+	StoreHits uint64
+	// StoreErrors are failed reads or writes of the persistent or
+	// distributed cache; the credential carried on without it.
+	StoreErrors uint64
 	// Entries is the number of cache keys currently held.
 	Entries int
 }
@@ -42,6 +57,8 @@ func cacheStatsOf(s tokencache.Stats) CacheStats {
 		RefreshFailures:      s.RefreshFailures,
 		Evictions:            s.Evictions,
 		Invalidations:        s.Invalidations,
+		StoreHits:            s.StoreHits,
+		StoreErrors:          s.StoreErrors,
 		Entries:              s.Entries,
 	}
 }

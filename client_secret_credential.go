@@ -83,6 +83,10 @@ func (c *ClientSecretCredential) GetToken(ctx context.Context, opts policy.Token
 // CacheStats reports what the credential's token cache has done so far.
 func (c *ClientSecretCredential) CacheStats() CacheStats { return c.app.cacheStats() }
 
+func (c *ClientSecretCredential) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	return c.app.invalidate(opts, token)
+}
+
 // secretGrant authenticates with a shared secret (client_secret_post).
 type secretGrant string
 
