@@ -188,8 +188,8 @@ func TestProxyRejects(t *testing.T) {
 	for req, want := range map[string]string{
 		// Plain-HTTP proxying would carry tokens in clear text.
 		"GET http://login.microsoftonline.com/common/discovery/keys HTTP/1.1\r\nHost: login.microsoftonline.com\r\n\r\n": "HTTP/1.1 405 Method Not Allowed",
-		"CONNECT login.microsoftonline.com HTTP/1.1\r\nHost: login.microsoftonline.com\r\n\r\n":                         "HTTP/1.1 400 Bad Request",
-		"CONNECT a\"b:443 HTTP/1.1\r\nHost: a\"b:443\r\n\r\n":                                                             "HTTP/1.1 400 Bad Request",
+		"CONNECT login.microsoftonline.com HTTP/1.1\r\nHost: login.microsoftonline.com\r\n\r\n":                          "HTTP/1.1 400 Bad Request",
+		"CONNECT a\"b:443 HTTP/1.1\r\nHost: a\"b:443\r\n\r\n":                                                            "HTTP/1.1 400 Bad Request",
 	} {
 		if got := rawProxy(t, srv, req); got != want {
 			t.Errorf("%q: answer %q, want %q", req, got, want)
