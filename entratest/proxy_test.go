@@ -264,3 +264,13 @@ func TestProxyConcurrent(t *testing.T) {
 		t.Errorf("Requests(token) = %d, want %d", n, callers)
 	}
 }
+
+// newFormRequest builds a form POST to an absolute URL.
+func newFormRequest(u string, form url.Values) (*http.Request, error) {
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return req, nil
+}
