@@ -217,22 +217,29 @@ func (x *exchange) proxied() bool {
 	return v
 }
 
+// asPublicCloud reports whether the client believes it talks to Azure's
+// public cloud: it came through the proxy to a host that is not the
+// emulator's own address (management.azure.com, say).
+func (x *exchange) asPublicCloud() bool {
+	return x.proxied() && !x.s.isEmulatorAddr(x.r.Host)
+}
+
 // loginEndpoint is the authority host a client of this request should
-// use: Entra's public one when it came through the proxy (which answers
-// for it), else the emulator itself.
+// use: Entra's public one when the client addressed a public host through
+// the proxy (which answers for it), else the emulator itself.
 func (x *exchange) loginEndpoint() string {
-	if x.proxied() {
+	if x.asPublicCloud() {
 		return "https://login.microsoftonline.com/"
 	}
-	return "https://" + x.s.host + "/"
+	return "https://" + x.host() + "/"
 }
 
 // resourceManager is ARM's URL for this request, by the same rule.
 func (x *exchange) resourceManager() string {
-	if x.proxied() {
+	if x.asPublicCloud() {
 		return "https://management.azure.com/"
 	}
-	return "https://" + x.s.host + "/"
+	return "https://" + x.host() + "/"
 }
 
 // handleMetadataEndpoints serves GET /metadata/endpoints in the shape the

@@ -169,3 +169,19 @@ func TestARMMetadataEndpoints(t *testing.T) {
 		t.Errorf("Requests = %d, want 5", n)
 	}
 }
+
+// A client that reaches the emulator's own address through the proxy (the
+// Azure CLI registering a cloud at the emulator with HTTPS_PROXY set) is
+// told the emulator's endpoints, not the public cloud's.
+func TestARMMetadataOwnAddressThroughProxy(t *testing.T) {
+	srv := newProxyServer(t, nil)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL()+"/metadata/endpoints?api-version=2015-01-01", nil)
+	r := proxyDo(t, srv, req)
+	auth, _ := r.json["authentication"].(map[string]any)
+	if auth["loginEndpoint"] != srv.AuthorityHost() {
+		t.Errorf("loginEndpoint = %v, want %s", auth["loginEndpoint"], srv.AuthorityHost())
+	}
+	if log := srv.RequestLog(); len(log) != 1 || !log[0].Proxied {
+		t.Errorf("log = %+v", log)
+	}
+}

@@ -130,6 +130,12 @@ func TestProxyInstanceDiscovery(t *testing.T) {
 		t.Errorf("emulator metadata = %+v", m)
 	}
 
+	// MSAL Python asks without the port: the answer names the emulator.
+	m = decode(ask("https://127.0.0.1/" + DefaultTenantID + "/oauth2/v2.0/authorize"))
+	if m.Metadata[0].PreferredNetwork != host || m.TenantDiscoveryEndpoint != srv.URL()+"/"+DefaultTenantID+"/v2.0/.well-known/openid-configuration" {
+		t.Errorf("portless loopback metadata = %+v", m)
+	}
+
 	wantEntraError(t, ask("http://login.microsoftonline.com/common/oauth2/v2.0/authorize"), 400, "invalid_instance", 50049)
 }
 
