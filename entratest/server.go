@@ -397,8 +397,8 @@ func (s *Server) Requests(ep Endpoint) int {
 }
 
 // ResetCounts sets every endpoint's request count to zero and empties the
-// token request log and the request log, so a test can measure one phase (say, after warming a
-// cache) on its own.
+// token request log and the request log, so a test can measure one phase
+// (say, after warming a cache) on its own.
 func (s *Server) ResetCounts() {
 	for _, c := range s.counts {
 		c.Store(0)
