@@ -18,6 +18,7 @@ type directory struct {
 	byClient  map[string][]*App // lower-case client ID → registrations
 	tenants   map[string]bool   // lower-case tenant IDs that exist
 	anyTenant bool              // some app allows "*"
+	info      map[string]Tenant // configured tenants (tenants.go), by lower-case ID
 }
 
 func newDirectory() *directory {

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -189,7 +190,10 @@ func (s *Server) handleInstanceDiscovery(x *exchange) {
 		return
 	}
 	u, err := url.Parse(ae)
-	if err != nil || u.Scheme != "https" || !s.isOwnHost(x, u.Host) {
+	// Through the proxy every host the client can reach is the emulator,
+	// so any well-formed host is vouched for; directly, only the
+	// emulator's own.
+	if err != nil || u.Scheme != "https" || !validHost(u.Host) || !(x.proxied() || s.isOwnHost(x, u.Host)) {
 		x.writeError(errInvalidInstance())
 		return
 	}
@@ -198,18 +202,50 @@ func (s *Server) handleInstanceDiscovery(x *exchange) {
 	if tenant == "" {
 		tenant = "common"
 	}
+	if x.proxied() && isLoopbackName(host) {
+		// MSAL Python drops the port of the authority it asks about
+		// (the Azure CLI with a cloud registered at the emulator asks
+		// about "127.0.0.1"); name the emulator's real address, so the
+		// client reaches it even when loopback bypasses the proxy.
+		host = s.host
+	}
+	md := instanceMetadata{PreferredNetwork: host, PreferredCache: host, Aliases: []string{host}}
+	if slices.Contains(publicCloudAliases, host) {
+		// Entra's own answer for its public cloud, which the proxy
+		// impersonates: one network host and its historical aliases.
+		md = instanceMetadata{PreferredNetwork: "login.microsoftonline.com", PreferredCache: "login.windows.net", Aliases: publicCloudAliases}
+	}
 	x.setDiscoveryCaching()
 	x.writeJSON(http.StatusOK, instanceDiscovery{
-		TenantDiscoveryEndpoint: "https://" + host + "/" + tenant + "/v2.0/.well-known/openid-configuration",
+		TenantDiscoveryEndpoint: "https://" + md.PreferredNetwork + "/" + tenant + "/v2.0/.well-known/openid-configuration",
 		APIVersion:              "1.1",
-		Metadata:                []instanceMetadata{{PreferredNetwork: host, PreferredCache: host, Aliases: []string{host}}},
+		Metadata:                []instanceMetadata{md},
 	})
 }
+
+// isLoopbackName reports whether host, without a port, names loopback.
+func isLoopbackName(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// publicCloudAliases are the host names of Entra's public cloud.
+var publicCloudAliases = []string{"login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"}
 
 // isOwnHost reports whether host (host:port) names this server: any
 // loopback spelling with its port, or the Host the client is using.
 func (s *Server) isOwnHost(x *exchange, host string) bool {
-	if strings.EqualFold(host, x.host()) || strings.EqualFold(host, s.host) {
+	return strings.EqualFold(host, x.host()) || s.isEmulatorAddr(host)
+}
+
+// isEmulatorAddr reports whether host (host:port) is the emulator's own
+// address under any loopback spelling, as opposed to a public host name
+// the proxy answers for.
+func (s *Server) isEmulatorAddr(host string) bool {
+	if strings.EqualFold(host, s.host) {
 		return true
 	}
 	h, port, err := net.SplitHostPort(host)

@@ -65,6 +65,22 @@
 // 7000215 when wrong) and the scope, which must be exactly one
 // "<resource>/.default" (1002012, 70011). Secrets are never echoed or logged.
 //
+// # Proxy mode, ARM and standalone use
+//
+// Some clients cannot be pointed at a local authority: the Azure CLI always
+// validates its authority with login.microsoftonline.com. With
+// [Options.ProxyAddr] the emulator also runs an HTTPS CONNECT proxy whose
+// every tunnel ends in the emulator, with a certificate for the requested
+// host from the emulator's CA; such clients run with HTTPS_PROXY set to
+// [Server.ProxyURL] and trust [Server.CACertPEM]. A minimal Azure Resource
+// Manager (/subscriptions, /tenants, /metadata/endpoints) and the user
+// realm endpoint complete what the Azure CLI needs to log in. Tenants,
+// their domains and subscriptions are described with [Tenant].
+//
+// [LoadConfig] reads a JSON configuration of tenants, apps, users and token
+// lifetimes; "azid emulator" runs the emulator standalone with it. See
+// docs/EMULATOR.md in the repository.
+//
 // # Scope
 //
 // This version implements the client credentials grant (secret in the form

@@ -137,7 +137,15 @@ func errScopeMissing() *entraError {
 
 func errScopeInvalid(scope string) *entraError {
 	return &entraError{status: http.StatusBadRequest, oauth: "invalid_scope", code: 70011,
-		message: fmt.Sprintf("The provided value for the input parameter 'scope' is not valid. The scope %s is not valid.", scope)}
+		message: fmt.Sprintf("The provided value for the input parameter 'scope' is not valid. The scope %s is not valid.", truncate(scope, 1000))}
+}
+
+// errScopeDefaultMixed is Entra's answer to "<resource>/.default" next to
+// resource-specific scopes: .default already means every granted
+// permission, so the combination is ambiguous.
+func errScopeDefaultMixed(scope string) *entraError {
+	return &entraError{status: http.StatusBadRequest, oauth: "invalid_scope", code: 70011,
+		message: fmt.Sprintf("The provided value for the input parameter 'scope' is not valid. The scope %s is not valid. .default scope can't be combined with resource-specific scopes.", truncate(scope, 1000))}
 }
 
 func errScopeNotDefault(scope string) *entraError {

@@ -68,6 +68,7 @@ func (s *Server) routes() http.Handler {
 	s.routeUserFlows(handle)
 	s.routeManagedIdentity(handle)
 	s.routeARM(handle)
+	handle("GET /common/userrealm/{user}", EndpointUserRealm, s.handleUserRealm)
 	return mux
 }
 
@@ -86,12 +87,15 @@ func (s *Server) endpoint(ep Endpoint, h handlerFunc) http.Handler {
 		if strings.EqualFold(r.Header.Get("return-client-request-id"), "true") {
 			hdr.Set("client-request-id", x.correlationID)
 		}
+		// Deferred first, so it runs last: after the token log, with the
+		// final status, also when a Drop fault panics.
+		defer x.logRequest(s.now())
 		if ep == EndpointToken {
 			x.startTokenLog()
 			// Runs during a Drop panic too, so dropped requests are logged.
 			defer x.finishTokenLog()
 		}
-		if s.outage.Load() {
+		if s.inOutage() {
 			x.writeError(errTemporarilyUnavailable())
 			return
 		}

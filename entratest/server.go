@@ -57,6 +57,21 @@ type Options struct {
 	// measure. Tokens stay RS256 and verifiable through the JWKS endpoint.
 	// Only 1024 and 2048 are accepted.
 	SigningKeyBits int
+
+	// ProxyAddr, when set, also starts the HTTPS CONNECT proxy on this
+	// address ("127.0.0.1:0" for a free port): every tunnel through it
+	// ends in the emulator, whatever host the client asked for, with a
+	// certificate from the emulator's CA. It is for clients that insist
+	// on Entra's real host names, like the Azure CLI; see
+	// [Server.ProxyURL] and [Server.ProxyClient].
+	ProxyAddr string
+
+	// Tenants describes tenants beyond their IDs: display names, domains
+	// and the subscriptions the minimal ARM lists. A tenant listed here
+	// exists even when no app is registered in it (a user's home tenant,
+	// say). Tenants that exist only through an app get defaults; see
+	// [Tenant].
+	Tenants []Tenant
 }
 
 // App is an app registration (a service principal) the emulator accepts.
@@ -141,7 +156,7 @@ const (
 // endpoint (device code, managed identity...) is added here and routed in
 // routes.
 func allEndpoints() []Endpoint {
-	eps := []Endpoint{EndpointToken, EndpointOpenIDConfiguration, EndpointInstanceDiscovery, EndpointKeys}
+	eps := []Endpoint{EndpointToken, EndpointOpenIDConfiguration, EndpointInstanceDiscovery, EndpointKeys, EndpointUserRealm}
 	eps = append(eps, userEndpoints()...)
 	eps = append(eps, managedIdentityEndpoints()...)
 	eps = append(eps, armEndpoints()...)
@@ -169,6 +184,11 @@ type Server struct {
 	counts map[Endpoint]*atomic.Int64 // keys fixed at NewServer, so no lock
 	faults faultTable
 	log    tokenLog
+
+	proxy       *proxy       // nil without Options.ProxyAddr
+	proxyClient *http.Client // set with proxy
+	window      atomic.Pointer[outageWindow]
+	reqlog      requestLog
 
 	// closers stop what the server started besides its main listener
 	// (the proxy, managed identity listeners), in Close.
@@ -213,6 +233,11 @@ func NewServer(opts *Options) (*Server, error) {
 	}
 	for _, a := range apps {
 		if err := s.dir.add(a); err != nil {
+			return nil, fmt.Errorf("entratest: %w", err)
+		}
+	}
+	for _, t := range o.Tenants {
+		if err := s.dir.addTenant(t); err != nil {
 			return nil, fmt.Errorf("entratest: %w", err)
 		}
 	}
@@ -270,6 +295,13 @@ func NewServer(opts *Options) (*Server, error) {
 		// the listener died, which requests will surface on their own.
 		_ = s.http.ServeTLS(ln, "", "")
 	}()
+	if o.ProxyAddr != "" {
+		if err := s.startProxy(o.ProxyAddr, s.http.Handler); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("entratest: %w", err)
+		}
+		s.proxyClient = newProxyClient(s.pool, s.proxy.url)
+	}
 	return s, nil
 }
 
@@ -302,6 +334,9 @@ func (s *Server) Close() error {
 			}
 		}
 		s.client.CloseIdleConnections()
+		if s.proxyClient != nil {
+			s.proxyClient.CloseIdleConnections()
+		}
 	})
 	return s.closeErr
 }
@@ -365,11 +400,12 @@ func (s *Server) Requests(ep Endpoint) int {
 }
 
 // ResetCounts sets every endpoint's request count to zero and empties the
-// token request log, so a test can measure one phase (say, after warming a
-// cache) on its own.
+// token request log and the request log, so a test can measure one phase
+// (say, after warming a cache) on its own.
 func (s *Server) ResetCounts() {
 	for _, c := range s.counts {
 		c.Store(0)
 	}
 	s.log.reset()
+	s.reqlog.reset()
 }

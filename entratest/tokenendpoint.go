@@ -237,6 +237,9 @@ func appAudience(scope string) (string, *entraError) {
 	if len(fields) == 0 {
 		return "", errScopeMissing()
 	}
+	if e := checkScopes(fields); e != nil {
+		return "", e
+	}
 	var resources []string
 	for _, f := range fields {
 		if !isOIDCScope(f) {
@@ -248,7 +251,7 @@ func appAudience(scope string) (string, *entraError) {
 	}
 	const suffix = "/.default"
 	for _, r := range resources {
-		if len(r) < len(suffix) || !strings.EqualFold(r[len(r)-len(suffix):], suffix) {
+		if !isDefaultScope(r) {
 			return "", errScopeNotDefault(r)
 		}
 	}
@@ -260,6 +263,42 @@ func appAudience(scope string) (string, *entraError) {
 		return "", errScopeInvalid(resources[0])
 	}
 	return aud, nil
+}
+
+// isDefaultScope reports whether a scope is "<resource>/.default" (the
+// suffix in any case, as Entra matches it).
+func isDefaultScope(scope string) bool {
+	const suffix = "/.default"
+	return len(scope) >= len(suffix) && strings.EqualFold(scope[len(scope)-len(suffix):], suffix)
+}
+
+// checkScopes applies the rules every flow shares to the fields of a scope
+// parameter: each is an RFC 6749 scope-token (printable ASCII without
+// quote or backslash), and a ".default" scope, which stands for everything
+// granted on its resource, cannot be combined with scopes of a resource.
+// Both are AADSTS70011 in Entra. User flows call it too.
+func checkScopes(fields []string) *entraError {
+	for _, f := range fields {
+		for i := 0; i < len(f); i++ {
+			if c := f[i]; c <= 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+				return errScopeInvalid(strings.Join(fields, " "))
+			}
+		}
+	}
+	var hasDefault, hasOther bool
+	for _, f := range fields {
+		switch {
+		case isOIDCScope(f):
+		case isDefaultScope(f):
+			hasDefault = true
+		default:
+			hasOther = true
+		}
+	}
+	if hasDefault && hasOther {
+		return errScopeDefaultMixed(strings.Join(fields, " "))
+	}
+	return nil
 }
 
 // claimsRequest is what the emulator acts on in a claims parameter.

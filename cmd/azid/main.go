@@ -2,6 +2,7 @@
 //
 //	azid token --scope https://management.azure.com/.default
 //	azid token --emulator --scope api://demo/.default
+//	azid emulator --proxy-addr 127.0.0.1:8080
 //
 // The token (and only the token) goes to standard output; messages go to
 // standard error. Run "azid help" for the commands.
@@ -40,6 +41,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	switch args[0] {
 	case "token":
 		return tokenCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "emulator":
+		return emulatorCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
 		return exitOK
@@ -55,7 +58,8 @@ func usage(w io.Writer) {
 
 Usage:
   azid token --scope SCOPE [flags]   print an access token for SCOPE
+  azid emulator [flags]              run a local Entra ID emulator until Ctrl-C
 
-Run "azid token --help" for the flags and examples.
+Run "azid token --help" or "azid emulator --help" for the flags and examples.
 `)
 }

@@ -1,0 +1,296 @@
+package entratest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The configuration file of a standalone emulator (azid emulator --config),
+// JSON:
+//
+//	{
+//	  "tenants": [{"id": "…", "displayName": "Contoso", "domains": ["contoso.example"],
+//	               "subscriptions": [{"id": "…", "displayName": "dev"}]}],
+//	  "apps":    [{"tenantId": "…", "clientId": "…", "secret": "…", "allowedTenants": ["*"]}],
+//	  "users":   [{"username": "alice@contoso.example", "password": "…", "tenantId": "…"}],
+//	  "token":   {"expiresIn": "1h", "refreshIn": "30m", "extExpiresIn": "2h"}
+//	}
+//
+// Unknown fields are errors, so a typo does not silently drop a setting.
+// Durations are Go durations ("90m") or whole seconds (5400).
+
+// maxConfigBytes bounds a configuration file; real ones are a few KB.
+const maxConfigBytes = 1 << 20
+
+// configFile is the file format. It is separate from Options so the file
+// keeps its documented field names whatever the Go types become.
+type configFile struct {
+	Schema  string         `json:"$schema,omitempty"` // for editors; ignored
+	Tenants []configTenant `json:"tenants"`
+	Apps    []configApp    `json:"apps"`
+	Users   []ConfigUser   `json:"users"`
+	Token   *configToken   `json:"token"`
+}
+
+type configTenant struct {
+	ID            string               `json:"id"`
+	DisplayName   string               `json:"displayName"`
+	Domains       []string             `json:"domains"`
+	Subscriptions []configSubscription `json:"subscriptions"`
+}
+
+type configSubscription struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName"`
+}
+
+type configApp struct {
+	TenantID       string   `json:"tenantId"`
+	ClientID       string   `json:"clientId"`
+	Secret         string   `json:"secret"`
+	AllowedTenants []string `json:"allowedTenants"`
+}
+
+type configToken struct {
+	ExpiresIn    configDuration `json:"expiresIn"`
+	RefreshIn    configDuration `json:"refreshIn"`
+	ExtExpiresIn configDuration `json:"extExpiresIn"`
+}
+
+// ConfigUser is a test user as a configuration file (or azid emulator
+// --user) declares it.
+type ConfigUser struct {
+	// Username is the user principal name, user@domain.
+	Username string `json:"username"`
+	// Password is what the password grant and the sign-in page accept.
+	Password string `json:"password"`
+	// TenantID is the user's home tenant; default: the first tenant of
+	// the configuration (or DefaultTenantID).
+	TenantID string `json:"tenantId"`
+	// ObjectID is the user's oid; default: derived from tenant and name.
+	ObjectID string `json:"objectId"`
+	// DisplayName is the name claim; default: the part before the @.
+	DisplayName string `json:"displayName"`
+}
+
+// configDuration reads "90m" or 5400 (seconds).
+type configDuration time.Duration
+
+func (d *configDuration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration like \"1h\" or \"90m\"", s)
+		}
+		*d = configDuration(v)
+		return nil
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil || n > int64(365*24*time.Hour/time.Second) {
+		return fmt.Errorf("%s is not a duration: use a string like \"1h\" or whole seconds", truncate(string(b), 40))
+	}
+	*d = configDuration(time.Duration(n) * time.Second)
+	return nil
+}
+
+// ConfigError is a configuration that cannot be used. Where says which
+// setting is wrong (e.g. "apps[1].clientId"); it never contains a secret.
+type ConfigError struct {
+	Where string
+	Err   error
+}
+
+func (e *ConfigError) Error() string {
+	if e.Where == "" {
+		return "entratest: config: " + e.Err.Error()
+	}
+	return "entratest: config: " + e.Where + ": " + e.Err.Error()
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Config is a parsed configuration file: the [Options] it sets and the
+// test users it declares.
+type Config struct {
+	// Options has the tenants, apps and token policy of the file; add the
+	// address and proxy before passing it to [NewServer].
+	Options Options
+	// Users are the declared test users, validated.
+	Users []ConfigUser
+}
+
+// LoadConfig reads and parses a configuration file (see [ParseConfig]).
+func LoadConfig(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &ConfigError{Err: err}
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
+	if err != nil {
+		return nil, &ConfigError{Err: fmt.Errorf("reading %s: %w", path, err)}
+	}
+	return ParseConfig(data)
+}
+
+// ParseConfig parses a configuration file's JSON and validates it as
+// [NewServer] would, so a mistake is reported with the setting it is in
+// before anything starts. Errors are *[ConfigError].
+func ParseConfig(data []byte) (*Config, error) {
+	if len(data) > maxConfigBytes {
+		return nil, &ConfigError{Err: fmt.Errorf("the file is larger than %d bytes", maxConfigBytes)}
+	}
+	var f configFile
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, &ConfigError{Err: jsonError(data, err)}
+	}
+	if dec.More() {
+		return nil, &ConfigError{Err: errors.New("trailing data after the JSON object")}
+	}
+
+	c := &Config{}
+	dir := newDirectory() // validates exactly as NewServer will
+	for i, ct := range f.Tenants {
+		t := Tenant{ID: ct.ID, DisplayName: ct.DisplayName, Domains: ct.Domains}
+		if ct.Subscriptions != nil {
+			t.Subscriptions = []Subscription{}
+			for _, cs := range ct.Subscriptions {
+				t.Subscriptions = append(t.Subscriptions, Subscription{ID: cs.ID, DisplayName: cs.DisplayName})
+			}
+		}
+		if err := dir.addTenant(t); err != nil {
+			return nil, &ConfigError{Where: fmt.Sprintf("tenants[%d]", i), Err: err}
+		}
+		c.Options.Tenants = append(c.Options.Tenants, t)
+	}
+	for i, ca := range f.Apps {
+		a := App{TenantID: ca.TenantID, ClientID: ca.ClientID, Secret: ca.Secret, AllowedTenants: ca.AllowedTenants}
+		if err := dir.add(a); err != nil {
+			return nil, &ConfigError{Where: fmt.Sprintf("apps[%d]", i), Err: err}
+		}
+		c.Options.Apps = append(c.Options.Apps, a)
+	}
+	if len(f.Apps) == 0 {
+		// NewServer registers its default app when none is configured,
+		// and with it the default tenant.
+		_ = dir.add(App{TenantID: DefaultTenantID, ClientID: DefaultClientID, Secret: DefaultClientSecret})
+	}
+	defaultTenant := DefaultTenantID
+	switch {
+	case len(f.Tenants) > 0:
+		defaultTenant = strings.ToLower(f.Tenants[0].ID)
+	case len(f.Apps) > 0:
+		defaultTenant = strings.ToLower(f.Apps[0].TenantID)
+	}
+	seen := map[string]bool{}
+	for i, u := range f.Users {
+		u, err := u.validate(defaultTenant)
+		if err != nil {
+			return nil, &ConfigError{Where: fmt.Sprintf("users[%d]", i), Err: err}
+		}
+		if seen[u.Username] {
+			return nil, &ConfigError{Where: fmt.Sprintf("users[%d]", i), Err: fmt.Errorf("user %s is declared twice", u.Username)}
+		}
+		seen[u.Username] = true
+		if !dir.tenantExists(u.TenantID) {
+			return nil, &ConfigError{Where: fmt.Sprintf("users[%d].tenantId", i),
+				Err: fmt.Errorf("tenant %s is neither in \"tenants\" nor the home of an app", u.TenantID)}
+		}
+		c.Users = append(c.Users, u)
+	}
+	if tok := f.Token; tok != nil {
+		for _, d := range []struct {
+			name string
+			v    configDuration
+		}{{"expiresIn", tok.ExpiresIn}, {"refreshIn", tok.RefreshIn}, {"extExpiresIn", tok.ExtExpiresIn}} {
+			if d.v < 0 {
+				return nil, &ConfigError{Where: "token." + d.name, Err: errors.New("must not be negative")}
+			}
+		}
+		c.Options.Token = TokenPolicy{
+			ExpiresIn:    time.Duration(tok.ExpiresIn),
+			RefreshIn:    time.Duration(tok.RefreshIn),
+			ExtExpiresIn: time.Duration(tok.ExtExpiresIn),
+		}
+	}
+	return c, nil
+}
+
+// ParseUser reads a user given as "username:password" (azid emulator
+// --user alice@contoso.example:pass) in the default tenant.
+func ParseUser(s string) (ConfigUser, error) {
+	name, pass, ok := strings.Cut(s, ":")
+	if !ok {
+		return ConfigUser{}, errors.New("a user is given as username:password")
+	}
+	return ConfigUser{Username: name, Password: pass}.validate(DefaultTenantID)
+}
+
+// validate checks a declared user and fills its defaults.
+func (u ConfigUser) validate(defaultTenant string) (ConfigUser, error) {
+	local, domain, ok := strings.Cut(u.Username, "@")
+	if !ok || local == "" || strings.ContainsAny(local, " \t\r\n\"/\\") || !validDomain(strings.ToLower(domain)) {
+		return ConfigUser{}, errors.New("username must be a user principal name like alice@contoso.example")
+	}
+	if u.Password == "" {
+		return ConfigUser{}, fmt.Errorf("user %s needs a password", u.Username)
+	}
+	u.Username = local + "@" + strings.ToLower(domain)
+	if u.TenantID == "" {
+		u.TenantID = defaultTenant
+	}
+	if !isGUID(u.TenantID) {
+		return ConfigUser{}, fmt.Errorf("tenantId of user %s is not a GUID", u.Username)
+	}
+	u.TenantID = strings.ToLower(u.TenantID)
+	if u.ObjectID == "" {
+		u.ObjectID = ServicePrincipalID(u.TenantID, "user:"+strings.ToLower(u.Username))
+	}
+	if !isGUID(u.ObjectID) {
+		return ConfigUser{}, fmt.Errorf("objectId of user %s is not a GUID", u.Username)
+	}
+	u.ObjectID = strings.ToLower(u.ObjectID)
+	if u.DisplayName == "" {
+		u.DisplayName = local
+	}
+	return u, nil
+}
+
+// jsonError turns a decoding error into one that says where in the file
+// the problem is, without quoting the file (it may hold secrets).
+func jsonError(data []byte, err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		line, col := position(data, syn.Offset)
+		return fmt.Errorf("line %d, column %d: %s", line, col, syn.Error())
+	case errors.As(err, &typ):
+		line, col := position(data, typ.Offset)
+		return fmt.Errorf("line %d, column %d: %s must be %s, not %s", line, col, typ.Field, typ.Type, typ.Value)
+	case errors.Is(err, io.EOF):
+		return errors.New("the file is empty; it must hold a JSON object")
+	}
+	return err
+}
+
+// position converts a byte offset to a 1-based line and column.
+func position(data []byte, off int64) (line, col int) {
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	before := data[:off]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = int(off) - bytes.LastIndexByte(before, '\n')
+	return line, col
+}

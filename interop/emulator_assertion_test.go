@@ -1,0 +1,128 @@
+//go:build interop_pending
+
+// PENDING until the app flows (certificate and federated client
+// assertions, issue 4) are merged: the emulator on this branch has no
+// certificate registration, so these tests are behind the interop_pending
+// build tag. To enable them after the merge: adapt registerCertificate to
+// the merged entratest API (marked "lead:"), then delete the build tag.
+
+package interop
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/azid-go/azid/entratest"
+)
+
+const certClientID = "ce271000-0000-4000-8000-000000000001"
+
+// newAppCert makes a self-signed certificate for an app credential.
+func newAppCert(t *testing.T) (*x509.Certificate, *rsa.PrivateKey) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "interop app"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+// registerCertificate registers an app with cert as its credential.
+func registerCertificate(t *testing.T, srv *entratest.Server, cert *x509.Certificate) {
+	t.Helper()
+	// lead: adapt to the merged App field for certificates.
+	if err := srv.AddApp(entratest.App{TenantID: entratest.DefaultTenantID, ClientID: certClientID, Certificates: []*x509.Certificate{cert}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ClientCertificateCredential, with and without x5c (SendCertificateChain).
+func TestAzidentityClientCertificate(t *testing.T) {
+	for _, x5c := range []bool{false, true} {
+		srv := newEmulator(t, nil)
+		cert, key := newAppCert(t)
+		registerCertificate(t, srv, cert)
+		cred, err := azidentity.NewClientCertificateCredential(entratest.DefaultTenantID, certClientID, []*x509.Certificate{cert}, key,
+			&azidentity.ClientCertificateCredentialOptions{ClientOptions: direct(srv), DisableInstanceDiscovery: true, SendCertificateChain: x5c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := cred.GetToken(ctx(t), policy.TokenRequestOptions{Scopes: []string{"api://demo/.default"}})
+		if err != nil {
+			t.Fatalf("x5c=%v: GetToken: %v", x5c, err)
+		}
+		if claims, err := srv.VerifyToken(tok.Token); err != nil || claims["appid"] != certClientID {
+			t.Errorf("x5c=%v: claims %v, %v", x5c, claims, err)
+		}
+	}
+}
+
+// ClientAssertionCredential with an assertion built by hand, as a user's
+// own signer (a key vault, an HSM) would.
+func TestAzidentityClientAssertion(t *testing.T) {
+	srv := newEmulator(t, nil)
+	cert, key := newAppCert(t)
+	registerCertificate(t, srv, cert)
+	tokenURL := srv.URL() + "/" + entratest.DefaultTenantID + "/oauth2/v2.0/token"
+	cred, err := azidentity.NewClientAssertionCredential(entratest.DefaultTenantID, certClientID,
+		func(context.Context) (string, error) { return signAssertion(cert, key, tokenURL) },
+		&azidentity.ClientAssertionCredentialOptions{ClientOptions: direct(srv), DisableInstanceDiscovery: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := cred.GetToken(ctx(t), policy.TokenRequestOptions{Scopes: []string{"api://demo/.default"}})
+	if err != nil {
+		t.Fatalf("GetToken: %v", err)
+	}
+	if claims, err := srv.VerifyToken(tok.Token); err != nil || claims["appid"] != certClientID {
+		t.Errorf("claims %v, %v", claims, err)
+	}
+}
+
+// signAssertion builds an RFC 7523 client assertion: RS256 with x5t#S256,
+// aud the token endpoint, iss = sub = the client.
+func signAssertion(cert *x509.Certificate, key *rsa.PrivateKey, aud string) (string, error) {
+	thumb := sha256.Sum256(cert.Raw)
+	now := time.Now()
+	enc := func(v any) string {
+		b, _ := json.Marshal(v)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	jti := make([]byte, 16)
+	_, _ = rand.Read(jti)
+	signing := enc(map[string]any{"alg": "RS256", "typ": "JWT", "x5t#S256": base64.RawURLEncoding.EncodeToString(thumb[:])}) + "." +
+		enc(map[string]any{"aud": aud, "iss": certClientID, "sub": certClientID, "jti": base64.RawURLEncoding.EncodeToString(jti),
+			"nbf": now.Unix(), "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()})
+	digest := sha256.Sum256([]byte(signing))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, digest[:])
+	if err != nil {
+		return "", err
+	}
+	return signing + "." + base64.RawURLEncoding.EncodeToString(sig), nil
+}
