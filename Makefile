@@ -13,17 +13,23 @@ test: setup check race bench-smoke fuzz-smoke
 setup:
 	./scripts/ci-setup.sh
 
-## check: formatting and vet, for both modules
+## check: formatting and vet, for every module
 check:
 	@$(GO) version
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	cd bench && $(GO) vet ./...
+	cd interop && $(GO) vet ./...
+	cd examples/metrics && $(GO) vet ./...
 
-## race: all tests of the main module under the race detector
+## race: all tests of the main module under the race detector, then the
+## tests against real peers (interop: azidentity, the Azure CLI, Azurite) and
+## the metrics example module
 race:
 	$(GO) test -race -count=1 ./...
+	cd interop && $(GO) test -race -count=1 ./...
+	cd examples/metrics && $(GO) test -race -count=1 ./...
 
 ## bench-smoke: the side-by-side module's tests (azidentity and azid against
 ## the emulator) and one pass of every benchmark, so they cannot rot
