@@ -223,16 +223,18 @@ func (f *browserFlow) interact(ctx context.Context, p *publicClient, r interactR
 }
 
 // openBrowser opens url with the platform's opener. The URL is one
-// argument, never passed through a shell.
-func openBrowser(ctx context.Context, u string) error {
+// argument, never passed through a shell. The opener is not bound to the
+// sign-in's context: cancelling the sign-in must not kill the browser the
+// user is looking at.
+func openBrowser(_ context.Context, u string) error {
 	var cmd *exec.Cmd
 	switch runtime.GOOS {
 	case "windows":
-		cmd = exec.CommandContext(ctx, "rundll32", "url.dll,FileProtocolHandler", u)
+		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", u)
 	case "darwin":
-		cmd = exec.CommandContext(ctx, "open", u)
+		cmd = exec.Command("open", u)
 	default:
-		cmd = exec.CommandContext(ctx, "xdg-open", u)
+		cmd = exec.Command("xdg-open", u)
 	}
 	if err := cmd.Start(); err != nil {
 		return err
