@@ -202,21 +202,27 @@ func newPublicClient(name, tenantID, clientID string, flow userFlow, o publicOpt
 }
 
 // defaultScope is what Authenticate asks for when given no scope: Azure
-// Resource Manager of the configured cloud, as azidentity does.
+// Resource Manager of the configured cloud, as azidentity does (with its
+// spelling: the audience plus "/.default", hence the double slash for
+// "https://management.core.windows.net/").
 func defaultScope(cfg cloud.Configuration, host *url.URL) []string {
 	aud := cfg.Services[cloud.ResourceManager].Audience
 	if aud == "" {
-		h := "https://" + host.Host + "/"
-		for _, c := range []cloud.Configuration{cloud.AzurePublic, cloud.AzureChina, cloud.AzureGovernment} {
-			if strings.EqualFold(c.ActiveDirectoryAuthorityHost, h) {
-				aud = c.Services[cloud.ResourceManager].Audience
-			}
+		// The well-known clouds' ARM audiences, which azcore registers
+		// only when its arm package is linked in.
+		switch strings.ToLower(host.Host) {
+		case "login.microsoftonline.com":
+			aud = "https://management.core.windows.net/"
+		case "login.chinacloudapi.cn":
+			aud = "https://management.core.chinacloudapi.cn"
+		case "login.microsoftonline.us":
+			aud = "https://management.core.usgovcloudapi.net"
 		}
 	}
 	if aud == "" {
 		return nil
 	}
-	return []string{strings.TrimSuffix(aud, "/") + "/.default"}
+	return []string{aud + "/.default"}
 }
 
 // interactionRequiredError means silent authentication cannot work: no

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"net/url"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/azid-go/azid/entratest"
 	"github.com/azid-go/azid/internal/tokencache"
@@ -357,4 +360,16 @@ func TestUserCredentialTenants(t *testing.T) {
 	if _, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: storageScope.Scopes, TenantID: "bad/tenant"}); err == nil {
 		t.Fatal("a malformed tenant was accepted")
 	}
+}
+
+func runtimeGosched() { time.Sleep(time.Millisecond) }
+
+func cloudPublic() cloud.Configuration { return cloud.AzurePublic }
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
 }
