@@ -237,6 +237,10 @@ type interactionRequiredError struct {
 func (e *interactionRequiredError) Error() string { return e.err.Error() }
 func (e *interactionRequiredError) Unwrap() error { return e.err }
 
+// errNotSignedIn is the cause of an AuthenticationRequiredError before the
+// first sign-in.
+var errNotSignedIn = errors.New("no account has signed in to this credential")
+
 // errNoRefreshToken is the cause when the account has no refresh token here.
 var errNoRefreshToken = errors.New("no refresh token is cached for the account")
 
@@ -261,7 +265,7 @@ func (p *publicClient) getToken(ctx context.Context, opts policy.TokenRequestOpt
 	}
 	for attempt := 0; ; attempt++ {
 		gen := p.signIns.Load()
-		var cause error = errors.New("no account has signed in to this credential")
+		cause := errNotSignedIn
 		challenge := ""
 		if rec := p.record.Load(); rec != nil {
 			tok, err := p.cache.GetToken(ctx, &tokencache.Request{
@@ -534,7 +538,9 @@ func (p *publicClient) callerError(err error) error {
 func (p *publicClient) cacheStats() CacheStats { return cacheStatsOf(p.cache.Stats()) }
 
 // tokenEndpoint is the token endpoint for tenant.
-func (p *publicClient) tokenEndpoint(tenant string) string { return authority.TokenEndpoint(p.host, tenant) }
+func (p *publicClient) tokenEndpoint(tenant string) string {
+	return authority.TokenEndpoint(p.host, tenant)
+}
 
 // endpoint is another OAuth endpoint of tenant, e.g. "devicecode".
 func (p *publicClient) endpoint(tenant, name string) string {

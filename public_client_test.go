@@ -373,3 +373,24 @@ func mustURL(s string) *url.URL {
 	}
 	return u
 }
+
+// newEmulatorB and newDeviceCredB are the benchmark forms of the helpers.
+func newEmulatorB(b *testing.B) *entratest.Server {
+	srv, err := entratest.NewServer(&entratest.Options{SigningKeyBits: 1024})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close() })
+	srv.SetDeviceCodePolicy(entratest.DeviceCodePolicy{Interval: time.Second})
+	return srv
+}
+
+func newDeviceCredB(b *testing.B, srv *entratest.Server) *DeviceCodeCredential {
+	a := &approver{srv: srv}
+	c, err := newPublicClient(credNameDeviceCode, "", "", &deviceCodeFlow{prompt: a.prompt, unit: testPollUnit},
+		publicOptions{ClientOptions: emulatorOptions(srv), DisableInstanceDiscovery: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &DeviceCodeCredential{client: c}
+}

@@ -56,6 +56,12 @@ type tokenResponseV1 struct {
 	NotBefore    string `json:"not_before"`
 	Resource     string `json:"resource"`
 	AccessToken  string `json:"access_token"`
+	// User flows only.
+	Scope        string `json:"scope,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+	ClientInfo   string `json:"client_info,omitempty"`
+	FamilyID     string `json:"foci,omitempty"`
 }
 
 // handleTokenV2 serves POST /{tenant}/oauth2/v2.0/token, the endpoint MSAL
@@ -109,6 +115,11 @@ func (s *Server) handleToken(x *exchange, v1 bool) {
 			NotBefore:    strconv.FormatInt(t.notBefore, 10),
 			Resource:     res.resource,
 			AccessToken:  t.raw,
+			Scope:        res.user.scope,
+			RefreshToken: res.user.refreshToken,
+			IDToken:      res.user.idToken,
+			ClientInfo:   res.user.clientInfo,
+			FamilyID:     res.user.familyID,
 		})
 		return
 	}

@@ -195,8 +195,8 @@ func (s *Server) AddUser(u User) error {
 	return nil
 }
 
-// UserObjectID returns the object ID of a registered user (the oid claim),
-// and HomeAccountID its "<oid>.<home tenant>".
+// UserObjectID returns the object ID of a registered user: the oid claim of
+// its tokens.
 func (s *Server) UserObjectID(username string) (string, error) {
 	u, err := s.users.get(username)
 	if err != nil {
