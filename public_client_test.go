@@ -3,6 +3,7 @@ package azid
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -393,4 +394,35 @@ func newDeviceCredB(b *testing.B, srv *entratest.Server) *DeviceCodeCredential {
 		b.Fatal(err)
 	}
 	return &DeviceCodeCredential{client: c}
+}
+
+func TestUserCredentialCAEAndClaimsChallenge(t *testing.T) {
+	srv := newUserEmulator(t)
+	a := &approver{srv: srv}
+	cred := newDeviceCred(t, srv, a, nil)
+	cae := policy.TokenRequestOptions{Scopes: storageScope.Scopes, EnableCAE: true}
+	first, err := cred.GetToken(context.Background(), cae)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc, _ := mustClaims(t, srv, first.Token)["xms_cc"].([]any); len(cc) != 1 || cc[0] != "CP1" {
+		t.Fatalf("a CAE token lacks xms_cc CP1: %v", mustClaims(t, srv, first.Token))
+	}
+	// A resource's claims challenge: the cached token is bypassed and the
+	// refresh token (not the user) answers it, with the challenge sent.
+	challenge := `{"access_token":{"nbf":{"essential":true,"value":"` + fmt.Sprint(time.Now().Unix()) + `"}}}`
+	srv.ResetCounts()
+	tok, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: storageScope.Scopes, EnableCAE: true, Claims: challenge})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := srv.TokenRequests()
+	if tok.Token == first.Token || len(reqs) != 1 || reqs[0].GrantType != "refresh_token" ||
+		!strings.Contains(reqs[0].Claims, `"nbf"`) || !strings.Contains(reqs[0].Claims, "CP1") || a.count() != 1 {
+		t.Fatalf("claims challenge: requests %+v, prompts %d", reqs, a.count())
+	}
+	// The new token replaced the cached one.
+	if again, _ := cred.GetToken(context.Background(), cae); again.Token != tok.Token {
+		t.Fatal("the challenged token did not replace the cached one")
+	}
 }
