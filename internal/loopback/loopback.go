@@ -96,7 +96,6 @@ type Listener struct {
 
 	once   sync.Once
 	result chan Result
-	closed chan struct{}
 }
 
 // Listen starts a listener on 127.0.0.1. redirectURL, when set, gives the
@@ -134,7 +133,6 @@ func Listen(redirectURL, state string) (*Listener, error) {
 		state:  state,
 		path:   path,
 		result: make(chan Result, 1),
-		closed: make(chan struct{}),
 	}
 	l.uri = "http://" + net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)) + strings.TrimSuffix(path, "/")
 	if path != "/" && strings.HasSuffix(path, "/") {
@@ -200,9 +198,9 @@ func (l *Listener) Wait(ctx context.Context) (Result, error) {
 func (l *Listener) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	err := l.srv.Shutdown(ctx)
-	if err != nil {
-		_ = l.srv.Close()
+	if err := l.srv.Shutdown(ctx); err != nil {
+		// A browser holding a connection open: stop waiting for it.
+		return l.srv.Close()
 	}
 	return nil
 }
