@@ -31,7 +31,7 @@ const (
 
 // userEndpoints lists the user-flow endpoints that get request counters.
 func userEndpoints() []Endpoint {
-	return []Endpoint{EndpointAuthorize, EndpointDeviceCode, EndpointUserRealm}
+	return []Endpoint{EndpointAuthorize, EndpointDeviceCode, EndpointDeviceLogin, EndpointUserRealm}
 }
 
 // addUserGrants registers the user-flow grants at the token endpoint.
@@ -49,6 +49,8 @@ func (s *Server) routeUserFlows(handle func(pattern string, ep Endpoint, h handl
 	handle("POST /{tenant}/oauth2/v2.0/authorize", EndpointAuthorize, s.handleAuthorize)
 	handle("POST /{tenant}/oauth2/v2.0/devicecode", EndpointDeviceCode, s.handleDeviceCode)
 	handle("GET /{tenant}/userrealm/{user}", EndpointUserRealm, s.handleUserRealm)
+	handle("GET /devicelogin", EndpointDeviceLogin, s.handleDeviceLogin)
+	handle("POST /devicelogin", EndpointDeviceLogin, s.handleDeviceLogin)
 }
 
 // passwordGrant is the resource owner password credentials flow (ROPC):

@@ -383,3 +383,26 @@ func FuzzParseUserScope(f *testing.F) {
 		}
 	})
 }
+
+func TestDeviceLoginPage(t *testing.T) {
+	srv := newTestServer(t, nil)
+	dc := postForm(t, srv, "/organizations/oauth2/v2.0/devicecode", url.Values{"client_id": {AzureCLIClientID}, "scope": {"openid offline_access"}})
+	if r := get(t, srv, "/devicelogin"); r.status != 200 || !strings.Contains(string(r.raw), `id="code"`) {
+		t.Fatalf("page: %d %s", r.status, r.raw)
+	}
+	form := url.Values{"code": {dc.str("user_code")}, "username": {DefaultUsername}, "password": {"wrong"}}
+	if r := postForm(t, srv, "/devicelogin", form); !strings.Contains(string(r.raw), "AADSTS50126") {
+		t.Fatalf("wrong password: %s", r.raw)
+	}
+	if r := postForm(t, srv, "/devicelogin", with(with(form, "code", "NOTACODE1"), "password", DefaultPassword)); !strings.Contains(string(r.raw), "not valid") {
+		t.Fatalf("wrong code: %s", r.raw)
+	}
+	if r := postForm(t, srv, "/devicelogin", with(form, "password", DefaultPassword)); !strings.Contains(string(r.raw), `id="result"`) {
+		t.Fatalf("approve: %s", r.raw)
+	}
+	r := postForm(t, srv, tokenPath("organizations"), url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"},
+		"client_id": {AzureCLIClientID}, "device_code": {dc.str("device_code")}})
+	if r.status != 200 {
+		t.Fatalf("poll after approval: %d %s", r.status, r.raw)
+	}
+}
