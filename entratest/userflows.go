@@ -49,6 +49,8 @@ func (s *Server) routeUserFlows(handle func(pattern string, ep Endpoint, h handl
 	handle("POST /{tenant}/oauth2/v2.0/authorize", EndpointAuthorize, s.handleAuthorize)
 	handle("POST /{tenant}/oauth2/v2.0/devicecode", EndpointDeviceCode, s.handleDeviceCode)
 	handle("GET /{tenant}/userrealm/{user}", EndpointUserRealm, s.handleUserRealm)
+	// MSAL Go spells it so; the Azure CLI (MSAL Python) in lower case.
+	handle("GET /{tenant}/UserRealm/{user}", EndpointUserRealm, s.handleUserRealm)
 	handle("GET /devicelogin", EndpointDeviceLogin, s.handleDeviceLogin)
 	handle("POST /devicelogin", EndpointDeviceLogin, s.handleDeviceLogin)
 }
