@@ -19,7 +19,7 @@ import (
 	"github.com/azid-go/azid/internal/tokencache"
 )
 
-var vaultScope = policy.TokenRequestOptions{Scopes: []string{"https://vault.azure.net/.default"}}
+// vaultScope is declared in public_client_test.go.
 
 // miSources are the emulated hosting environments, in detection order.
 var miSources = []entratest.Endpoint{

@@ -84,10 +84,27 @@
 // # Scope
 //
 // This version implements the client credentials grant (secret in the form
-// or by HTTP Basic), which is what service principals use. The server is
-// organised so that further grants and endpoints (device code, authorization
-// code, refresh tokens, managed identity) plug into the same routing, fault,
-// counting and error machinery.
+// or by HTTP Basic), which is what service principals use, and the user
+// flows below. The server is organised so that further grants and endpoints
+// plug into the same routing, fault, counting and error machinery.
+//
+// # Users
+//
+// People sign in as [User]s ([Options.Users]; by default one,
+// [DefaultUsername] with [DefaultPassword]) through the user flows: the
+// sign-in page at /{tenant}/oauth2/v2.0/authorize (a form with stable element
+// IDs for browser tests, or [Server.SetAutoApprove]), with PKCE, state
+// passthrough and registered redirect URIs ([App.RedirectURIs]; loopback
+// ones match any port); the device code endpoint, approved or refused by
+// tests with [Server.ApproveDeviceCode] and its siblings, or by a person at
+// /devicelogin; and the password, authorization_code and refresh_token
+// grants. User tokens carry scp, upn, name and the user's oid; id_tokens and
+// client_info ("<oid>.<home tenant>" home account IDs) come when openid and
+// client_info=1 are asked, refresh tokens with offline_access. The Azure
+// CLI's client ([AzureCLIClientID]) is known in every tenant. Tests make
+// silent authentication fail on purpose with [Server.SetInteractionRequired]
+// (AADSTS50076) and [Server.RevokeRefreshTokens] (AADSTS50173), and check
+// rotation with [Server.SetSingleUseRefreshTokens].
 //
 // Everything on [Server] is safe for concurrent use; the emulator is meant to
 // be hammered by hundreds of goroutines under the race detector.

@@ -68,7 +68,10 @@ func (s *Server) routes() http.Handler {
 	s.routeUserFlows(handle)
 	s.routeManagedIdentity(handle)
 	s.routeARM(handle)
-	handle("GET /common/userrealm/{user}", EndpointUserRealm, s.handleUserRealm)
+	// Any tenant segment, and MSAL Go's capitalised spelling as well as the
+	// Azure CLI's lower-case one.
+	handle("GET /{tenant}/userrealm/{user}", EndpointUserRealm, s.handleUserRealm)
+	handle("GET /{tenant}/UserRealm/{user}", EndpointUserRealm, s.handleUserRealm)
 	return mux
 }
 

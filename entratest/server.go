@@ -39,6 +39,11 @@ type Options struct {
 	// later with [Server.AddApp].
 	Apps []App
 
+	// Users are the people who can sign in (user flows: browser, device
+	// code, password, refresh tokens). When nil, one default user is
+	// registered (see DefaultUsername); an empty non-nil slice means none.
+	Users []User
+
 	// Token sets the lifetimes of issued tokens; zero fields take defaults.
 	// Change it on a running server with [Server.SetTokenPolicy].
 	Token TokenPolicy
@@ -94,6 +99,16 @@ type App struct {
 	// tenant ID, which makes every such tenant exist in the emulator; use
 	// it to test code that serves arbitrary customer tenants.
 	AllowedTenants []string
+
+	// PublicClient marks a public client (a desktop or CLI app): user
+	// flows need no client secret from it. A confidential app (one with a
+	// Secret) must authenticate in user flows too, as in Entra.
+	PublicClient bool
+
+	// RedirectURIs are the registered redirect URIs of the authorization
+	// code flow. An http://localhost or http://127.0.0.1 entry matches
+	// any port, as Entra does for loopback redirects (RFC 8252).
+	RedirectURIs []string
 }
 
 // TokenPolicy sets the lifetimes the emulator puts in token responses and
@@ -184,6 +199,7 @@ type Server struct {
 	counts map[Endpoint]*atomic.Int64 // keys fixed at NewServer, so no lock
 	faults faultTable
 	log    tokenLog
+	users  *userState // user flows (userflows.go)
 
 	proxy       *proxy       // nil without Options.ProxyAddr
 	proxyClient *http.Client // set with proxy
@@ -242,13 +258,17 @@ func NewServer(opts *Options) (*Server, error) {
 		}
 	}
 	s.SetTokenPolicy(o.Token)
+	users, err := newUserState(s, o.Users, apps)
+	if err != nil {
+		return nil, fmt.Errorf("entratest: %w", err)
+	}
+	s.users = users
 	s.grants = map[string]grantFunc{
 		grantClientCredentials: s.clientCredentialsGrant,
 	}
 	s.addAppGrants(s.grants)
 	s.addUserGrants(s.grants)
 
-	var err error
 	if s.signer, err = newSigner(o.SigningKeyBits); err != nil {
 		return nil, fmt.Errorf("entratest: creating the token signing key: %w", err)
 	}

@@ -26,7 +26,8 @@ type grantFunc func(x *exchange, tenant string) (grantResult, *entraError)
 // will add refresh and ID tokens here.
 type grantResult struct {
 	token    issuedToken
-	resource string // the token's audience, echoed by v1 responses
+	resource string          // the token's audience, echoed by v1 responses
+	user     userGrantResult // user flows only (userflows.go)
 }
 
 // tokenResponseV2 is the v2.0 endpoint's success body. Numbers are JSON
@@ -37,6 +38,12 @@ type tokenResponseV2 struct {
 	ExtExpiresIn int64  `json:"ext_expires_in"`
 	RefreshIn    int64  `json:"refresh_in,omitempty"`
 	AccessToken  string `json:"access_token"`
+	// User flows only.
+	Scope        string `json:"scope,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+	ClientInfo   string `json:"client_info,omitempty"`
+	FamilyID     string `json:"foci,omitempty"`
 }
 
 // tokenResponseV1 is the v1 endpoint's success body, where Entra sends the
@@ -49,6 +56,12 @@ type tokenResponseV1 struct {
 	NotBefore    string `json:"not_before"`
 	Resource     string `json:"resource"`
 	AccessToken  string `json:"access_token"`
+	// User flows only.
+	Scope        string `json:"scope,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+	ClientInfo   string `json:"client_info,omitempty"`
+	FamilyID     string `json:"foci,omitempty"`
 }
 
 // handleTokenV2 serves POST /{tenant}/oauth2/v2.0/token, the endpoint MSAL
@@ -102,6 +115,11 @@ func (s *Server) handleToken(x *exchange, v1 bool) {
 			NotBefore:    strconv.FormatInt(t.notBefore, 10),
 			Resource:     res.resource,
 			AccessToken:  t.raw,
+			Scope:        res.user.scope,
+			RefreshToken: res.user.refreshToken,
+			IDToken:      res.user.idToken,
+			ClientInfo:   res.user.clientInfo,
+			FamilyID:     res.user.familyID,
 		})
 		return
 	}
@@ -111,6 +129,11 @@ func (s *Server) handleToken(x *exchange, v1 bool) {
 		ExtExpiresIn: t.extExpiresIn,
 		RefreshIn:    t.refreshIn,
 		AccessToken:  t.raw,
+		Scope:        res.user.scope,
+		RefreshToken: res.user.refreshToken,
+		IDToken:      res.user.idToken,
+		ClientInfo:   res.user.clientInfo,
+		FamilyID:     res.user.familyID,
 	})
 }
 

@@ -25,7 +25,9 @@ type userRealm struct {
 // nothing, so a known domain is "Managed" (the password grant goes to the
 // token endpoint) and any other one "Unknown", as Entra answers for domains
 // no tenant has verified. A domain is known when a configured tenant lists
-// it (Tenant.Domains). Only "Federated" changes what MSAL does next.
+// it (Tenant.Domains) or a configured user's name is in it: MSAL Go refuses
+// a password sign-in for an "Unknown" account type. Only "Federated" would
+// change what MSAL does next.
 func (s *Server) handleUserRealm(x *exchange) {
 	user := x.r.PathValue("user")
 	_, domain, found := strings.Cut(user, "@")
@@ -37,7 +39,7 @@ func (s *Server) handleUserRealm(x *exchange) {
 		CloudAudienceURN:  "urn:federation:MicrosoftOnline",
 	}
 	if found && validDomain(domain) {
-		if _, ok := s.dir.domainTenant(domain); ok {
+		if _, ok := s.dir.domainTenant(domain); ok || s.users.hasDomain(domain) {
 			ans.AccountType = "Managed"
 			ans.DomainName = domain
 		}

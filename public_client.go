@@ -1,0 +1,605 @@
+package azid
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+	"github.com/azid-go/azid/cache"
+	"github.com/azid-go/azid/internal/account"
+	"github.com/azid-go/azid/internal/authority"
+	"github.com/azid-go/azid/internal/persist"
+	"github.com/azid-go/azid/internal/sts"
+	"github.com/azid-go/azid/internal/tokencache"
+)
+
+// Defaults of the user credentials, as in azidentity: the Azure CLI's
+// public client (Microsoft's development sign-on app), and the tenant alias
+// that accepts any work or school account.
+const (
+	developerSignOnClientID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+	organizationsTenantID   = "organizations"
+)
+
+// oidcScopes are added to every user-flow request, as MSAL does: openid
+// and profile for the id_token (who signed in), offline_access for the
+// refresh token (silent authentication later).
+var oidcScopes = []string{"openid", "profile", "offline_access"}
+
+// handoffPrefix marks the engine request that delivers an interactively
+// acquired token: the engine forces an acquisition for a request with
+// claims, and Acquire recognises the marker and returns the token handed
+// off instead of calling Entra. It cannot collide with a real claims
+// challenge, which is JSON.
+const handoffPrefix = "\x00azid-handoff:"
+
+// userFlow is what distinguishes one user credential from another: how it
+// gets tokens when silent authentication with a refresh token cannot, by
+// involving the user (browser, device code) or by its own grant
+// (password, authorization code).
+type userFlow interface {
+	interact(ctx context.Context, p *publicClient, r interactRequest) (*sts.TokenResponse, error)
+}
+
+// interactRequest is one interactive acquisition.
+type interactRequest struct {
+	tenant string
+	// scopes are the requested scopes followed by the OIDC scopes.
+	scopes []string
+	// claims is the claims parameter, CAE capabilities merged in.
+	claims string
+	// loginHint is the username of the account signed in before, if any.
+	loginHint string
+}
+
+// publicOptions are the options every user credential accepts.
+type publicOptions struct {
+	azcore.ClientOptions
+	AdditionallyAllowedTenants     []string
+	DisableAutomaticAuthentication bool
+	DisableInstanceDiscovery       bool
+	Record                         AuthenticationRecord
+	Cache                          cache.Cache
+	Logger                         *slog.Logger
+
+	// clientSecret authenticates a confidential client (the authorization
+	// code credential of a web app); empty for public clients.
+	clientSecret string
+
+	// Test seams, settable only from this package's tests.
+	clock         tokencache.Clock
+	users         tokencache.UserStore
+	discoveryHost string
+}
+
+// publicClient is the machinery shared by user credentials (device code,
+// interactive browser, username/password, authorization code): it tracks
+// the signed-in account, builds the account's cache keys, refreshes
+// silently with the account's refresh token, and falls back to the
+// credential's userFlow when Entra requires interaction. The token cache
+// engine does all access-token caching.
+type publicClient struct {
+	name         string
+	tenant       string // default tenant, lower-case
+	clientID     string
+	clientSecret string
+	host         *url.URL
+	allowed      []string
+	flow         userFlow
+	disableAuto  bool
+	defaultScope []string
+	logger       *slog.Logger
+
+	pl        runtime.Pipeline
+	sts       *sts.Client
+	discovery *authority.Discovery
+	cache     *tokencache.Cache
+	users     tokencache.UserStore
+
+	// record is the signed-in account; nil until the first sign-in (or
+	// the AuthenticationRecord option). Read on every GetToken, so atomic.
+	record atomic.Pointer[AuthenticationRecord]
+	// interactMu makes interactions one at a time: concurrent callers of
+	// a signed-out credential get one browser window, not one each.
+	interactMu sync.Mutex
+	// signIns counts completed interactions, so a caller that waited for
+	// interactMu can tell that someone else signed in meanwhile.
+	signIns atomic.Uint64
+	// handoffs holds interactively acquired tokens on their way into the
+	// engine (see handoffPrefix), by nonce.
+	handoffs sync.Map
+}
+
+func newPublicClient(name, tenantID, clientID string, flow userFlow, o publicOptions) (*publicClient, error) {
+	if tenantID == "" {
+		tenantID = organizationsTenantID
+	}
+	if clientID == "" {
+		clientID = developerSignOnClientID
+	}
+	if err := authority.ValidateTenantID(tenantID); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	host, err := authority.Host(o.Cloud, os.Getenv, authority.HostOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if !o.Record.isZero() {
+		if err := o.Record.validate(); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	copts := o.ClientOptions
+	copts.Transport = sts.LimitResponseBodies(copts.Transport)
+	az, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
+		Tracing: runtime.TracingOptions{Namespace: "Microsoft.Entra"},
+	}, &copts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	p := &publicClient{
+		name:         name,
+		tenant:       strings.ToLower(tenantID),
+		clientID:     clientID,
+		clientSecret: o.clientSecret,
+		host:         host,
+		allowed:      authority.NormalizeAllowedTenants(o.AdditionallyAllowedTenants),
+		flow:         flow,
+		disableAuto:  o.DisableAutomaticAuthentication,
+		defaultScope: defaultScope(o.Cloud, host),
+		logger:       logger,
+		pl:           az.Pipeline(),
+		sts:          sts.NewClient(az.Pipeline(), sts.ClientOptions{}),
+	}
+	if !o.DisableInstanceDiscovery {
+		pl := az.Pipeline()
+		p.discovery = authority.NewDiscovery(func(r *http.Request) (*http.Response, error) {
+			return doRaw(pl, r)
+		}, o.discoveryHost)
+	}
+	// The refresh tokens: the persistent cache's store when there is one,
+	// else this credential's own memory.
+	p.users = o.users
+	if p.users == nil {
+		p.users = persist.UserStore(o.Cache)
+	}
+	if p.users == nil {
+		p.users = &tokencache.MemoryUserStore{}
+	}
+	p.cache = tokencache.New(p, tokencache.Options{
+		Authority: host.Host,
+		ClientID:  clientID,
+		Clock:     o.clock,
+		Logger:    o.Logger,
+		Store:     persist.TokenStore(o.Cache),
+	})
+	if !o.Record.isZero() {
+		rec := o.Record
+		p.record.Store(&rec)
+	}
+	return p, nil
+}
+
+// defaultScope is what Authenticate asks for when given no scope: Azure
+// Resource Manager of the configured cloud, as azidentity does (with its
+// spelling: the audience plus "/.default", hence the double slash for
+// "https://management.core.windows.net/").
+func defaultScope(cfg cloud.Configuration, host *url.URL) []string {
+	aud := cfg.Services[cloud.ResourceManager].Audience
+	if aud == "" {
+		// The well-known clouds' ARM audiences, which azcore registers
+		// only when its arm package is linked in.
+		switch strings.ToLower(host.Host) {
+		case "login.microsoftonline.com":
+			aud = "https://management.core.windows.net/"
+		case "login.chinacloudapi.cn":
+			aud = "https://management.core.chinacloudapi.cn"
+		case "login.microsoftonline.us":
+			aud = "https://management.core.usgovcloudapi.net"
+		}
+	}
+	if aud == "" {
+		return nil
+	}
+	return []string{aud + "/.default"}
+}
+
+// interactionRequiredError means silent authentication cannot work: no
+// refresh token, or Entra refused it in a way only the user can fix.
+type interactionRequiredError struct {
+	err error
+	// claims is a claims challenge Entra sent with its refusal; the next
+	// interactive request must carry it.
+	claims string
+}
+
+func (e *interactionRequiredError) Error() string { return e.err.Error() }
+func (e *interactionRequiredError) Unwrap() error { return e.err }
+
+// errNotSignedIn is the cause of an AuthenticationRequiredError before the
+// first sign-in.
+var errNotSignedIn = errors.New("no account has signed in to this credential")
+
+// errNoRefreshToken is the cause when the account has no refresh token here.
+var errNoRefreshToken = errors.New("no refresh token is cached for the account")
+
+// resolveTenant applies the tenant rules to a request's TenantID.
+func (p *publicClient) resolveTenant(requested string) (string, error) {
+	if requested == "" || requested == p.tenant {
+		return p.tenant, nil
+	}
+	return authority.ResolveTenant(p.tenant, requested, p.name, p.allowed)
+}
+
+// getToken is GetToken for every user credential: silently for the
+// signed-in account when possible, else interactively (or, with
+// DisableAutomaticAuthentication, an *AuthenticationRequiredError).
+func (p *publicClient) getToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	if len(opts.Scopes) == 0 {
+		return azcore.AccessToken{}, fmt.Errorf("%s.GetToken requires at least one scope", p.name)
+	}
+	tenant, err := p.resolveTenant(opts.TenantID)
+	if err != nil {
+		return azcore.AccessToken{}, err
+	}
+	for attempt := 0; ; attempt++ {
+		gen := p.signIns.Load()
+		cause := errNotSignedIn
+		challenge := ""
+		if rec := p.record.Load(); rec != nil {
+			tok, err := p.cache.GetToken(ctx, &tokencache.Request{
+				TenantID:  tenant,
+				Scopes:    opts.Scopes,
+				EnableCAE: opts.EnableCAE,
+				Claims:    opts.Claims,
+				Account:   rec.HomeAccountID,
+			})
+			if err == nil {
+				return tok, nil
+			}
+			var ir *interactionRequiredError
+			if !errors.As(err, &ir) {
+				return tok, p.callerError(err)
+			}
+			cause, challenge = ir.err, ir.claims
+		}
+		if p.disableAuto {
+			return azcore.AccessToken{}, &AuthenticationRequiredError{TokenRequestOptions: opts, credType: p.name, err: cause}
+		}
+		p.interactMu.Lock()
+		if p.signIns.Load() != gen && attempt < 2 {
+			// Someone signed in while this caller waited: try silently.
+			p.interactMu.Unlock()
+			continue
+		}
+		o := opts
+		if o.Claims == "" {
+			o.Claims = challenge
+		}
+		tok, _, err := p.authenticateLocked(ctx, tenant, o)
+		p.interactMu.Unlock()
+		return tok, err
+	}
+}
+
+// authenticate is Authenticate for every user credential: it always
+// interacts, then makes the new account the credential's.
+func (p *publicClient) authenticate(ctx context.Context, opts *policy.TokenRequestOptions) (AuthenticationRecord, error) {
+	var o policy.TokenRequestOptions
+	if opts != nil {
+		o = *opts
+	}
+	if len(o.Scopes) == 0 {
+		if p.defaultScope == nil {
+			return AuthenticationRecord{}, fmt.Errorf("%s.Authenticate: no scope given, and the cloud configuration names no Azure Resource Manager audience to use by default; pass TokenRequestOptions with Scopes", p.name)
+		}
+		o.Scopes = p.defaultScope
+	}
+	tenant, err := p.resolveTenant(o.TenantID)
+	if err != nil {
+		return AuthenticationRecord{}, err
+	}
+	p.interactMu.Lock()
+	defer p.interactMu.Unlock()
+	_, rec, err := p.authenticateLocked(ctx, tenant, o)
+	return rec, err
+}
+
+// authenticateLocked runs the flow, records the account and its refresh
+// token, and hands the access token to the engine. p.interactMu is held.
+func (p *publicClient) authenticateLocked(ctx context.Context, tenant string, opts policy.TokenRequestOptions) (azcore.AccessToken, AuthenticationRecord, error) {
+	claims, err := sts.MergeClaims(opts.Claims, opts.EnableCAE)
+	if err != nil {
+		return azcore.AccessToken{}, AuthenticationRecord{}, fmt.Errorf("%s: %w", p.name, err)
+	}
+	if p.discovery != nil {
+		if err := p.discovery.Validate(ctx, p.host, tenant); err != nil {
+			return azcore.AccessToken{}, AuthenticationRecord{}, newAuthenticationFailedError(p.name, err)
+		}
+	}
+	r := interactRequest{tenant: tenant, scopes: withOIDCScopes(opts.Scopes), claims: claims}
+	if rec := p.record.Load(); rec != nil {
+		r.loginHint = rec.Username
+	}
+	resp, err := p.flow.interact(ctx, p, r)
+	if err != nil {
+		return azcore.AccessToken{}, AuthenticationRecord{}, err
+	}
+	rec, ut, err := p.accountOf(resp)
+	if err != nil {
+		return azcore.AccessToken{}, AuthenticationRecord{}, newAuthenticationFailedError(p.name, err)
+	}
+	if resp.RefreshToken != "" {
+		if err := p.users.SaveUser(ctx, p.userKey(rec.HomeAccountID), ut); err != nil {
+			// Not fatal: this token is good; later calls interact again.
+			p.logger.WarnContext(ctx, "could not store the refresh token; silent authentication will not work for this account",
+				slog.String("credential", p.name), slog.String("error", err.Error()))
+		}
+	}
+	p.record.Store(&rec)
+	p.signIns.Add(1)
+
+	nonce := randomString(16)
+	p.handoffs.Store(nonce, tokencache.Token{AccessToken: resp.AccessToken, ExpiresIn: resp.ExpiresIn, RefreshIn: resp.RefreshIn})
+	defer p.handoffs.Delete(nonce)
+	tok, err := p.cache.GetToken(ctx, &tokencache.Request{
+		TenantID:  tenant,
+		Scopes:    opts.Scopes,
+		EnableCAE: opts.EnableCAE,
+		Claims:    handoffPrefix + nonce,
+		Account:   rec.HomeAccountID,
+	})
+	if err != nil {
+		return azcore.AccessToken{}, rec, p.callerError(err)
+	}
+	return tok, rec, nil
+}
+
+// accountOf reads who signed in from a token response.
+func (p *publicClient) accountOf(resp *sts.TokenResponse) (AuthenticationRecord, tokencache.UserTokens, error) {
+	var idt account.IDToken
+	if resp.IDToken != "" {
+		var err error
+		if idt, err = account.ParseIDToken(resp.IDToken); err != nil {
+			return AuthenticationRecord{}, tokencache.UserTokens{}, fmt.Errorf("the token response's id_token: %w", err)
+		}
+	}
+	var hid, uid, utid string
+	if resp.ClientInfo != "" {
+		ci, err := account.ParseClientInfo(resp.ClientInfo)
+		if err != nil {
+			return AuthenticationRecord{}, tokencache.UserTokens{}, fmt.Errorf("the token response's client_info: %w", err)
+		}
+		hid, uid, utid = ci.HomeAccountID(), ci.UID, ci.UTID
+	} else if idt.ObjectID != "" && idt.TenantID != "" {
+		// No client_info (ADFS, some sovereign setups): the id_token's
+		// object and tenant IDs identify the account as well.
+		uid, utid = idt.ObjectID, idt.TenantID
+		hid = uid + "." + utid
+	} else {
+		return AuthenticationRecord{}, tokencache.UserTokens{}, errors.New("the token response names no account: it has neither client_info nor an id_token with oid and tid")
+	}
+	tenant := idt.TenantID
+	if tenant == "" {
+		tenant = utid
+	}
+	local := idt.ObjectID
+	if local == "" {
+		local = uid
+	}
+	rec := AuthenticationRecord{
+		Authority:     "https://" + p.host.Host,
+		ClientID:      p.clientID,
+		HomeAccountID: hid,
+		TenantID:      tenant,
+		Username:      idt.Username(),
+		Version:       supportedRecordVersion,
+	}
+	ut := tokencache.UserTokens{
+		Account: tokencache.Account{
+			HomeAccountID:  hid,
+			Environment:    p.host.Host,
+			Realm:          tenant,
+			LocalAccountID: local,
+			Username:       rec.Username,
+		},
+		RefreshToken: resp.RefreshToken,
+		IDToken:      resp.IDToken,
+	}
+	return rec, ut, nil
+}
+
+func (p *publicClient) userKey(homeAccountID string) tokencache.UserKey {
+	return tokencache.UserKey{Authority: p.host.Host, ClientID: p.clientID, HomeAccountID: homeAccountID}
+}
+
+// Acquire implements tokencache.Acquirer: a token for the account named by
+// r.Account, from its refresh token; or, for a handoff, the token an
+// interaction just got.
+func (p *publicClient) Acquire(ctx context.Context, r tokencache.Request) (tokencache.Token, error) {
+	if nonce, ok := strings.CutPrefix(r.Claims, handoffPrefix); ok {
+		v, ok := p.handoffs.LoadAndDelete(nonce)
+		if !ok {
+			return tokencache.Token{}, fmt.Errorf("%s: the interactively acquired token was lost before it was cached", p.name)
+		}
+		return v.(tokencache.Token), nil
+	}
+	key := p.userKey(r.Account)
+	ut, ok, err := p.users.LoadUser(ctx, key)
+	switch {
+	case err != nil:
+		p.logger.WarnContext(ctx, "could not read the refresh token store", slog.String("credential", p.name), slog.String("error", err.Error()))
+		return tokencache.Token{}, &interactionRequiredError{err: fmt.Errorf("%s: reading the refresh token: %w", p.name, err)}
+	case !ok || ut.RefreshToken == "":
+		return tokencache.Token{}, &interactionRequiredError{err: fmt.Errorf("%s: %w", p.name, errNoRefreshToken)}
+	}
+	if p.discovery != nil {
+		if err := p.discovery.Validate(ctx, p.host, r.TenantID); err != nil {
+			return tokencache.Token{}, newAuthenticationFailedError(p.name, err)
+		}
+	}
+	form := url.Values{}
+	form.Set("grant_type", "refresh_token")
+	form.Set("client_id", p.clientID)
+	form.Set("refresh_token", ut.RefreshToken)
+	form.Set("scope", strings.Join(withOIDCScopes(r.Scopes), " "))
+	form.Set("client_info", "1")
+	claims, err := sts.MergeClaims(r.Claims, r.EnableCAE)
+	if err != nil {
+		return tokencache.Token{}, fmt.Errorf("%s: %w", p.name, err)
+	}
+	if claims != "" {
+		form.Set("claims", claims)
+	}
+	secrets := []string{ut.RefreshToken}
+	if p.clientSecret != "" {
+		form.Set("client_secret", p.clientSecret)
+		secrets = append(secrets, p.clientSecret)
+	}
+	resp, err := p.sts.Token(ctx, authority.TokenEndpoint(p.host, r.TenantID), form, secrets...)
+	if err != nil {
+		afe := newAuthenticationFailedError(p.name, err)
+		var se *sts.Error
+		if errors.As(err, &se) && needsInteraction(se) {
+			return tokencache.Token{}, &interactionRequiredError{err: afe, claims: se.Claims}
+		}
+		return tokencache.Token{}, afe
+	}
+	if resp.ClientInfo != "" {
+		ci, err := account.ParseClientInfo(resp.ClientInfo)
+		if err != nil || !strings.EqualFold(ci.HomeAccountID(), r.Account) {
+			// Never file one account's tokens under another's key.
+			return tokencache.Token{}, newAuthenticationFailedError(p.name, errors.New("the refresh token answer is for another account than the one requested"))
+		}
+	}
+	if resp.RefreshToken != "" && resp.RefreshToken != ut.RefreshToken {
+		ut.RefreshToken = resp.RefreshToken // rotation
+		if resp.IDToken != "" {
+			ut.IDToken = resp.IDToken
+		}
+		if err := p.users.SaveUser(ctx, key, ut); err != nil {
+			p.logger.WarnContext(ctx, "could not store the rotated refresh token", slog.String("credential", p.name), slog.String("error", err.Error()))
+		}
+	}
+	return tokencache.Token{AccessToken: resp.AccessToken, ExpiresIn: resp.ExpiresIn, RefreshIn: resp.RefreshIn}, nil
+}
+
+// needsInteraction reports whether Entra's refusal of a refresh token
+// means the user must sign in again, as MSAL judges it: invalid_grant
+// (expired, revoked, MFA or consent required) and interaction_required,
+// and any claims challenge.
+func needsInteraction(se *sts.Error) bool {
+	switch se.Code {
+	case "invalid_grant", "interaction_required", "login_required", "consent_required":
+		return true
+	}
+	return se.Claims != ""
+}
+
+// callerError adapts an engine error for one caller, as appClient's does.
+func (p *publicClient) callerError(err error) error {
+	if errors.Is(err, tokencache.ErrNoScopes) {
+		return fmt.Errorf("%s.GetToken requires at least one non-empty scope", p.name)
+	}
+	var afe *AuthenticationFailedError
+	if errors.As(err, &afe) && afe.RawResponse != nil && afe == err {
+		cp := *afe
+		var se *sts.Error
+		if errors.As(afe.err, &se) {
+			cp.RawResponse = se.CloneResponse()
+		}
+		return &cp
+	}
+	return err
+}
+
+// cacheStats converts the engine's counters to the public type.
+func (p *publicClient) cacheStats() CacheStats { return cacheStatsOf(p.cache.Stats()) }
+
+// tokenEndpoint is the token endpoint for tenant.
+func (p *publicClient) tokenEndpoint(tenant string) string {
+	return authority.TokenEndpoint(p.host, tenant)
+}
+
+// endpoint is another OAuth endpoint of tenant, e.g. "devicecode".
+func (p *publicClient) endpoint(tenant, name string) string {
+	return p.host.Scheme + "://" + p.host.Host + "/" + url.PathEscape(tenant) + "/oauth2/v2.0/" + name
+}
+
+// postForm posts form to an Entra endpoint that is not the token endpoint
+// (device code) and returns a 2xx body; an Entra error is an *sts.Error.
+func (p *publicClient) postForm(ctx context.Context, endpoint string, form url.Values) ([]byte, error) {
+	req, err := runtime.NewRequest(ctx, http.MethodPost, endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if err := req.SetBody(streaming.NopCloser(bytes.NewReader([]byte(form.Encode()))), "application/x-www-form-urlencoded"); err != nil {
+		return nil, err
+	}
+	req.Raw().Header.Set("Accept", "application/json")
+	runtime.SkipBodyDownload(req)
+	resp, err := p.pl.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > 1<<20 {
+		return nil, fmt.Errorf("the answer of %s exceeds 1 MiB", endpoint)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
+		return nil, sts.ParseError(resp, body)
+	}
+	return body, nil
+}
+
+// withOIDCScopes returns scopes followed by the OIDC scopes not already
+// among them.
+func withOIDCScopes(scopes []string) []string {
+	out := make([]string, 0, len(scopes)+len(oidcScopes))
+	for _, s := range scopes {
+		for _, f := range strings.Fields(s) {
+			if !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	for _, s := range oidcScopes {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// randomString returns n random bytes, base64url: states, verifiers,
+// nonces.
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return base64.RawURLEncoding.EncodeToString(b)
+}
