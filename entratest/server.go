@@ -79,6 +79,18 @@ type App struct {
 	// tenant ID, which makes every such tenant exist in the emulator; use
 	// it to test code that serves arbitrary customer tenants.
 	AllowedTenants []string
+
+	// Certificates are the certificates uploaded to the app registration.
+	// A client assertion signed with the private key of one of them, and
+	// naming it by thumbprint (x5t#S256 or x5t), authenticates the app.
+	// Only RSA keys are accepted, as in Entra.
+	Certificates []*x509.Certificate
+
+	// FederatedCredentials are the app's federated identity credentials:
+	// tokens from the external issuers they name (see
+	// [Server.IssueFederatedToken]) authenticate the app as client
+	// assertions, as for workload identity.
+	FederatedCredentials []FederatedCredential
 }
 
 // TokenPolicy sets the lifetimes the emulator puts in token responses and
