@@ -2,6 +2,7 @@ package entratest
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strings"
@@ -154,8 +155,7 @@ func (s *Server) mintUserToken(spec userTokenSpec) (issuedToken, error) {
 // different for every app, so that apps cannot correlate users by it.
 func pairwiseSubject(oid, clientID string) string {
 	sum := sha256.Sum256([]byte("entratest-sub\x00" + oid + "\x00" + clientID))
-	return strings.TrimRight(strings.NewReplacer("+", "-", "/", "_").Replace(
-		fmt.Sprintf("%x", sum[:16])), "=")
+	return base64.RawURLEncoding.EncodeToString(sum[:24])
 }
 
 // oboGrant is the on-behalf-of flow: a middle-tier API exchanges the
