@@ -145,10 +145,10 @@ const maxTokenFileSize = 64 << 10
 type tokenFile struct {
 	path string
 
-	mu    sync.Mutex
-	info  os.FileInfo // of the file last read; nil before the first read
+	mu     sync.Mutex
+	info   os.FileInfo // of the file last read; nil before the first read
 	cached string
-	reads int // how many times the file was read, for tests
+	reads  int // how many times the file was read, for tests
 }
 
 // token returns the file's token, reading the file only when its identity,
