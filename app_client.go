@@ -50,6 +50,7 @@ type appOptions struct {
 	// Test seams, settable only from this package's tests.
 	clock         tokencache.Clock
 	discoveryHost string
+	maxEntries    int // the engine's bound; 0 is its default
 }
 
 // appClient is the machinery shared by application credentials
@@ -105,11 +106,12 @@ func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions)
 		}, o.discoveryHost)
 	}
 	a.cache = tokencache.New(a, tokencache.Options{
-		Authority: host.Host,
-		ClientID:  clientID,
-		Clock:     o.clock,
-		Logger:    o.Logger,
-		Store:     persist.TokenStore(o.Cache),
+		Authority:  host.Host,
+		ClientID:   clientID,
+		Clock:      o.clock,
+		MaxEntries: o.maxEntries,
+		Logger:     o.Logger,
+		Store:      persist.TokenStore(o.Cache),
 	})
 	return a, nil
 }

@@ -205,8 +205,9 @@ func (s *Server) oboGrant(x *exchange, tenant string) (grantResult, *entraError)
 	}
 	oid, _ := j.raw["oid"].(string)
 	tid, _ := j.raw["tid"].(string)
-	if oid == "" || tid == "" {
-		// An app-only token has no user to act for.
+	scp, _ := j.raw["scp"].(string)
+	if oid == "" || tid == "" || scp == "" || j.raw["idtyp"] == "app" {
+		// An app-only token (no delegated scopes) has no user to act for.
 		return grantResult{}, errOBONoUser()
 	}
 	if !strings.EqualFold(tid, tenant) {
@@ -289,7 +290,7 @@ func errOBOAudience(got, want string) *entraError {
 
 func errOBONoUser() *entraError {
 	return &entraError{status: http.StatusBadRequest, oauth: "invalid_grant", code: 50013,
-		message: "Assertion is not a user token: it has no oid or tid claim. On-behalf-of needs the access token of a signed-in user."}
+		message: "Assertion is not a user token: it has no oid, tid or scp claim. On-behalf-of needs the access token of a signed-in user."}
 }
 
 func errOBOTenant(got, want string) *entraError {
