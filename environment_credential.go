@@ -132,6 +132,9 @@ func newEnvironmentCredential(options *EnvironmentCredentialOptions, getenv func
 		logger.Debug("EnvironmentCredential will authenticate with UsernamePasswordCredential")
 		cred, err = environmentUserCredential(tenantID, clientID, username, password, options, allowed)
 	}
+	if isUnavailable(err) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", credNameEnvironment, err)
 	}
