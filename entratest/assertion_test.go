@@ -319,3 +319,11 @@ func FuzzClientAssertions(f *testing.F) {
 		}
 	})
 }
+
+// unregisteredKeyAssertion is a well-formed certificate assertion for
+// clientID naming a certificate no app has.
+func unregisteredKeyAssertion(clientID string) string {
+	h, _ := json.Marshal(map[string]any{"alg": "PS256", "typ": "JWT", "x5t#S256": "bm90LXJlZ2lzdGVyZWQ"})
+	c, _ := json.Marshal(map[string]any{"iss": clientID, "sub": clientID, "aud": "x", "exp": time.Now().Add(time.Hour).Unix()})
+	return base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c) + ".c2ln"
+}
