@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -148,22 +149,23 @@ type tokenFile struct {
 	mu     sync.Mutex
 	info   os.FileInfo // of the file last read; nil before the first read
 	cached string
-	reads  int // how many times the file was read, for tests
+	reads  atomic.Int32 // how many times the file was read, for tests
 }
 
 // token returns the file's token, reading the file only when its identity,
-// size or modification time differ from the last read. The lock is held
-// across the stat and read: they are local file operations of a few
-// microseconds, and acquisitions (the only callers) are rare.
+// size or modification time differ from the last read. The file is touched
+// outside the lock; two acquisitions racing past a rotation may both read
+// it, which costs a read and is harmless.
 func (f *tokenFile) token(context.Context) (string, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
+	last, cached := f.info, f.cached
+	f.mu.Unlock()
 	fi, err := os.Stat(f.path)
 	if err != nil {
 		return "", fmt.Errorf("reading the federated token file: %w", err)
 	}
-	if f.info != nil && os.SameFile(f.info, fi) && fi.Size() == f.info.Size() && fi.ModTime().Equal(f.info.ModTime()) {
-		return f.cached, nil
+	if last != nil && os.SameFile(last, fi) && fi.Size() == last.Size() && fi.ModTime().Equal(last.ModTime()) {
+		return cached, nil
 	}
 	fh, err := os.Open(f.path)
 	if err != nil {
@@ -183,8 +185,10 @@ func (f *tokenFile) token(context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("the federated token file %s: %w", f.path, err)
 	}
+	f.reads.Add(1)
+	f.mu.Lock()
 	f.info, f.cached = fi, tok
-	f.reads++
+	f.mu.Unlock()
 	return tok, nil
 }
 

@@ -56,16 +56,16 @@ func TestWorkloadIdentityCredentialFromEnvironment(t *testing.T) {
 	if _, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"api://two/.default"}}); err != nil {
 		t.Fatal(err)
 	}
-	if cred.file.reads != 1 {
-		t.Fatalf("file read %d times for two acquisitions, want 1", cred.file.reads)
+	if cred.file.reads.Load() != 1 {
+		t.Fatalf("file read %d times for two acquisitions, want 1", cred.file.reads.Load())
 	}
 	// Kubernetes rotates the token: the next acquisition reads the new one.
 	writeToken(t, srv, path, "system:serviceaccount:default:app")
 	if _, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"api://three/.default"}}); err != nil {
 		t.Fatal(err)
 	}
-	if cred.file.reads != 2 {
-		t.Fatalf("file read %d times after a rotation, want 2", cred.file.reads)
+	if cred.file.reads.Load() != 2 {
+		t.Fatalf("file read %d times after a rotation, want 2", cred.file.reads.Load())
 	}
 	// A token for another subject now in the file is refused by Entra,
 	// which shows the credential sends what the file holds.
