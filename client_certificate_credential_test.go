@@ -320,3 +320,34 @@ func BenchmarkClientCertificateCredentialHit(b *testing.B) {
 		}
 	}
 }
+
+func TestClientCertificateCredentialConcurrentCallers(t *testing.T) {
+	a, _ := sharedCerts(t)
+	srv := newEmulator(t, &entratest.Options{SigningKeyBits: 1024})
+	certApp(t, srv, certClientID, a)
+	cred, err := NewClientCertificateCredential(entratest.DefaultTenantID, certClientID, []*x509.Certificate{a.cert}, a.key,
+		&ClientCertificateCredentialOptions{ClientOptions: emulatorOptions(srv), DisableInstanceDiscovery: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	start := make(chan struct{})
+	for range 100 {
+		wg.Go(func() {
+			<-start
+			if _, err := cred.GetToken(context.Background(), demoScope); err != nil {
+				errs <- err
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n := srv.Requests(entratest.EndpointToken); n != 1 {
+		t.Fatalf("100 concurrent callers made %d token requests, want 1", n)
+	}
+}
