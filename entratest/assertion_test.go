@@ -242,6 +242,15 @@ func TestOnBehalfOfGrant(t *testing.T) {
 		t.Fatalf(".default claims = %v", c)
 	}
 
+	// The v1 endpoint takes a resource.
+	v1 := oboForm(user, "")
+	v1.Del("scope")
+	v1.Set("resource", "https://management.azure.com/")
+	tok = getTokenWith(t, srv, "/"+DefaultTenantID+"/oauth2/token", v1)
+	if c, _ := srv.VerifyToken(tok); c["aud"] != "https://management.azure.com/" || c["oid"] != uc["oid"] {
+		t.Fatalf("v1 OBO claims = %v", c)
+	}
+
 	expired, _ := srv.IssueUserAccessToken(UserAccessToken{Audience: DefaultClientID, ExpiresIn: -time.Minute})
 	otherTenant, _ := srv.IssueUserAccessToken(UserAccessToken{Audience: DefaultClientID, TenantID: "0c0c0c0c-0000-4000-8000-0000000000cc"})
 	for name, tc := range map[string]struct {

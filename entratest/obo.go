@@ -213,8 +213,16 @@ func (s *Server) oboGrant(x *exchange, tenant string) (grantResult, *entraError)
 	if !strings.EqualFold(tid, tenant) {
 		return grantResult{}, errOBOTenant(tid, tenant)
 	}
-	audience, scopes, e := delegatedScopes(x.form.Get("scope"))
-	if e != nil {
+	var audience string
+	var scopes []string
+	if x.v1 {
+		// The v1 endpoint names the downstream API by resource and grants
+		// what the user consented to.
+		if audience = x.form.Get("resource"); audience == "" {
+			return grantResult{}, errMissingParameter("resource")
+		}
+		scopes = []string{"user_impersonation"}
+	} else if audience, scopes, e = delegatedScopes(x.form.Get("scope")); e != nil {
 		return grantResult{}, e
 	}
 	claims, e := parseClaimsRequest(x.form.Get("claims"))
