@@ -29,13 +29,13 @@ func (r *refusingTransport) Do(req *http.Request) (*http.Response, error) {
 	r.mu.Lock()
 	r.url = append(r.url, req.URL.String())
 	r.mu.Unlock()
-	r.rec.next = transportFunc(func(*http.Request) (*http.Response, error) { return nil, errRefused })
+	r.rec.next = appTestTransportFunc(func(*http.Request) (*http.Response, error) { return nil, errRefused })
 	return r.rec.Do(req)
 }
 
-type transportFunc func(*http.Request) (*http.Response, error)
+type appTestTransportFunc func(*http.Request) (*http.Response, error)
 
-func (f transportFunc) Do(r *http.Request) (*http.Response, error) { return f(r) }
+func (f appTestTransportFunc) Do(r *http.Request) (*http.Response, error) { return f(r) }
 
 // TestAppCredentialsCommonOptions checks, for every credential built here,
 // the options all of them share: the cloud (sovereign clouds by
@@ -46,7 +46,7 @@ func TestAppCredentialsCommonOptions(t *testing.T) {
 	const tenant = "11111111-0000-4000-8000-000000000001"
 	const extra = "22222222-0000-4000-8000-000000000002"
 	tokenFile := t.TempDir() + "/token"
-	if err := writeFile(tokenFile, "eyJ.eyJ.sig"); err != nil {
+	if err := writeTestFile(tokenFile, "eyJ.eyJ.sig"); err != nil {
 		t.Fatal(err)
 	}
 	for _, cl := range []struct {
@@ -111,4 +111,4 @@ func TestAppCredentialsCommonOptions(t *testing.T) {
 	}
 }
 
-func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
+func writeTestFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }

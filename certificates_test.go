@@ -93,7 +93,7 @@ func pemPKCS1(k *rsa.PrivateKey) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
 }
 
-func pfx(t testing.TB, c *testCert, password string, chain bool) []byte {
+func makePFX(t testing.TB, c *testCert, password string, chain bool) []byte {
 	var cas []*x509.Certificate
 	if chain {
 		cas = []*x509.Certificate{c.ca}
@@ -109,7 +109,7 @@ func pfx(t testing.TB, c *testCert, password string, chain bool) []byte {
 	return data
 }
 
-func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+func joinPEM(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
 func TestParseCertificatesAcceptsEveryLayout(t *testing.T) {
 	a, _ := sharedCerts(t)
@@ -118,13 +118,13 @@ func TestParseCertificatesAcceptsEveryLayout(t *testing.T) {
 		password string
 		certs    int
 	}{
-		"PEM cert then PKCS#8 key":         {data: cat(pemCert(a.cert), pemPKCS8(t, a.key)), certs: 1},
-		"PEM PKCS#1 key then cert":         {data: cat(pemPKCS1(a.key), pemCert(a.cert)), certs: 1},
-		"PEM chain with key in the middle": {data: cat(pemCert(a.ca), pemPKCS1(a.key), pemCert(a.cert)), certs: 2},
-		"PEM with text around blocks":      {data: cat([]byte("Bag Attributes\n"), pemCert(a.cert), []byte("junk\n"), pemPKCS8(t, a.key)), certs: 1},
-		"PKCS#12 with password":            {data: pfx(t, a, "s3cret", false), password: "s3cret", certs: 1},
-		"PKCS#12 without password":         {data: pfx(t, a, "", false), certs: 1},
-		"PKCS#12 with chain":               {data: pfx(t, a, "pw", true), password: "pw", certs: 2},
+		"PEM cert then PKCS#8 key":         {data: joinPEM(pemCert(a.cert), pemPKCS8(t, a.key)), certs: 1},
+		"PEM PKCS#1 key then cert":         {data: joinPEM(pemPKCS1(a.key), pemCert(a.cert)), certs: 1},
+		"PEM chain with key in the middle": {data: joinPEM(pemCert(a.ca), pemPKCS1(a.key), pemCert(a.cert)), certs: 2},
+		"PEM with text around blocks":      {data: joinPEM([]byte("Bag Attributes\n"), pemCert(a.cert), []byte("junk\n"), pemPKCS8(t, a.key)), certs: 1},
+		"PKCS#12 with password":            {data: makePFX(t, a, "s3cret", false), password: "s3cret", certs: 1},
+		"PKCS#12 without password":         {data: makePFX(t, a, "", false), certs: 1},
+		"PKCS#12 with chain":               {data: makePFX(t, a, "pw", true), password: "pw", certs: 2},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -162,15 +162,15 @@ func TestParseCertificatesRejectsBadInput(t *testing.T) {
 		"garbage":                  {data: []byte("hello, world"), want: "neither PEM nor PKCS#12"},
 		"PEM without key":          {data: pemCert(a.cert), want: "no private key"},
 		"PEM without cert":         {data: pemPKCS8(t, a.key), want: "no certificate"},
-		"key of another cert":      {data: cat(pemCert(a.cert), pemPKCS8(t, b.key)), want: "does not match"},
-		"two keys":                 {data: cat(pemCert(a.cert), pemPKCS8(t, a.key), pemPKCS1(a.key)), want: "more than one private key"},
-		"EC key (SEC 1)":           {data: cat(pemCert(a.cert), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecDER})), want: "RSA"},
-		"EC key (PKCS#8)":          {data: cat(pemCert(a.cert), pemPKCS8(t, ecKey)), want: "ECDSA"},
-		"encrypted PKCS#8":         {data: cat(pemCert(a.cert), pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{1}})), want: "encrypted"},
-		"bad certificate":          {data: cat(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{1, 2}}), pemPKCS8(t, a.key)), want: "not a valid X.509"},
-		"truncated PKCS#12":        {data: pfx(t, a, "pw", false)[:100], password: "pw", want: "PKCS#12"},
-		"wrong PKCS#12 password":   {data: pfx(t, a, "right", false), password: "wrong", want: "password"},
-		"missing PKCS#12 password": {data: pfx(t, a, "right", false), want: "password"},
+		"key of another cert":      {data: joinPEM(pemCert(a.cert), pemPKCS8(t, b.key)), want: "does not match"},
+		"two keys":                 {data: joinPEM(pemCert(a.cert), pemPKCS8(t, a.key), pemPKCS1(a.key)), want: "more than one private key"},
+		"EC key (SEC 1)":           {data: joinPEM(pemCert(a.cert), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecDER})), want: "RSA"},
+		"EC key (PKCS#8)":          {data: joinPEM(pemCert(a.cert), pemPKCS8(t, ecKey)), want: "ECDSA"},
+		"encrypted PKCS#8":         {data: joinPEM(pemCert(a.cert), pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{1}})), want: "encrypted"},
+		"bad certificate":          {data: joinPEM(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{1, 2}}), pemPKCS8(t, a.key)), want: "not a valid X.509"},
+		"truncated PKCS#12":        {data: makePFX(t, a, "pw", false)[:100], password: "pw", want: "PKCS#12"},
+		"wrong PKCS#12 password":   {data: makePFX(t, a, "right", false), password: "wrong", want: "password"},
+		"missing PKCS#12 password": {data: makePFX(t, a, "right", false), want: "password"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -187,7 +187,7 @@ func TestParseCertificatesRejectsBadInput(t *testing.T) {
 			}
 		})
 	}
-	_, _, err := ParseCertificates(pfx(t, a, "right", false), []byte("wrong"))
+	_, _, err := ParseCertificates(makePFX(t, a, "right", false), []byte("wrong"))
 	if !errors.Is(err, ErrCertificatePassword) {
 		t.Fatalf("wrong password: %v is not ErrCertificatePassword", err)
 	}
@@ -220,10 +220,10 @@ func TestNewClientCertificateCredentialRejectsBadPairs(t *testing.T) {
 // or a matching certificate and RSA key, never panic.
 func FuzzParseCertificates(f *testing.F) {
 	a, _ := sharedCerts(f)
-	f.Add(cat(pemCert(a.cert), pemPKCS8(f, a.key)), []byte(nil))
-	f.Add(cat(pemPKCS1(a.key), pemCert(a.ca), pemCert(a.cert)), []byte(nil))
-	f.Add(pfx(f, a, "pw", true), []byte("pw"))
-	f.Add(pfx(f, a, "", false), []byte(nil))
+	f.Add(joinPEM(pemCert(a.cert), pemPKCS8(f, a.key)), []byte(nil))
+	f.Add(joinPEM(pemPKCS1(a.key), pemCert(a.ca), pemCert(a.cert)), []byte(nil))
+	f.Add(makePFX(f, a, "pw", true), []byte("pw"))
+	f.Add(makePFX(f, a, "", false), []byte(nil))
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), []byte(nil))
 	f.Fuzz(func(t *testing.T, data, password []byte) {
 		certs, key, err := ParseCertificates(data, password)

@@ -20,7 +20,7 @@ const fedClientID = "fede0000-0000-4000-8000-00000000fede"
 func federatedApp(t *testing.T, srv *entratest.Server, subject string) {
 	t.Helper()
 	if err := srv.AddApp(entratest.App{TenantID: entratest.DefaultTenantID, ClientID: fedClientID,
-		AllowedTenants:       []string{otherTenant},
+		AllowedTenants:       []string{secondTenantID},
 		FederatedCredentials: []entratest.FederatedCredential{{Issuer: "https://issuer.example", Subject: subject}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestClientAssertionCredentialCallsBackOnlyForTheNetwork(t *testing.T) {
 		return srv.IssueFederatedToken(entratest.FederatedToken{Issuer: "https://issuer.example", Subject: "workload"})
 	}
 	cred, err := NewClientAssertionCredential(entratest.DefaultTenantID, fedClientID, cb,
-		&ClientAssertionCredentialOptions{ClientOptions: emulatorOptions(srv), DisableInstanceDiscovery: true, AdditionallyAllowedTenants: []string{otherTenant}})
+		&ClientAssertionCredentialOptions{ClientOptions: emulatorOptions(srv), DisableInstanceDiscovery: true, AdditionallyAllowedTenants: []string{secondTenantID}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,11 +57,11 @@ func TestClientAssertionCredentialCallsBackOnlyForTheNetwork(t *testing.T) {
 		t.Fatalf("10 calls: %d callbacks and %d requests, want 1 and 1", calls.Load(), srv.Requests(entratest.EndpointToken))
 	}
 	// Another tenant and CAE are other keys: one more callback each.
-	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: demoScope.Scopes, TenantID: otherTenant, EnableCAE: true})
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: demoScope.Scopes, TenantID: secondTenantID, EnableCAE: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if claims, _ := srv.VerifyToken(tok.Token); claims["tid"] != otherTenant || claims["xms_cc"] == nil {
+	if claims, _ := srv.VerifyToken(tok.Token); claims["tid"] != secondTenantID || claims["xms_cc"] == nil {
 		t.Fatalf("claims = %v", claims)
 	}
 	if calls.Load() != 2 {

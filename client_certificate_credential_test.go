@@ -24,7 +24,7 @@ import (
 )
 
 // Another tenant the test apps are provisioned in.
-const otherTenant = "0a0b0c0d-0000-4000-8000-0000000000aa"
+const secondTenantID = "0a0b0c0d-0000-4000-8000-0000000000aa"
 
 // formRecorder is a transport that keeps the form of every token request,
 // for tests that check what a credential sent (assertions included).
@@ -60,7 +60,7 @@ func (r *formRecorder) all() []url.Values {
 func certApp(t *testing.T, srv *entratest.Server, clientID string, c *testCert) {
 	t.Helper()
 	if err := srv.AddApp(entratest.App{TenantID: entratest.DefaultTenantID, ClientID: clientID,
-		Certificates: []*x509.Certificate{c.cert}, AllowedTenants: []string{otherTenant}}); err != nil {
+		Certificates: []*x509.Certificate{c.cert}, AllowedTenants: []string{secondTenantID}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -91,7 +91,7 @@ func TestClientCertificateCredentialEndToEnd(t *testing.T) {
 	rec := &formRecorder{next: srv.Client()}
 	co := emulatorOptions(srv)
 	co.Transport = rec
-	data := cat(pemCert(a.cert), pemPKCS8(t, a.key))
+	data := joinPEM(pemCert(a.cert), pemPKCS8(t, a.key))
 	certs, key, err := ParseCertificates(data, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func TestClientCertificateCredentialEndToEnd(t *testing.T) {
 	if _, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"api://other/.default"}}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"api://other/.default"}, TenantID: otherTenant})
+	_, err = cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"api://other/.default"}, TenantID: secondTenantID})
 	if err == nil || !strings.Contains(err.Error(), "AdditionallyAllowedTenants") {
 		t.Fatalf("a tenant not allowed: %v", err)
 	}
@@ -168,12 +168,12 @@ func TestClientCertificateCredentialOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: demoScope.Scopes, TenantID: otherTenant, EnableCAE: true})
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: demoScope.Scopes, TenantID: secondTenantID, EnableCAE: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	claims, _ := srv.VerifyToken(tok.Token)
-	if claims["tid"] != otherTenant || claims["xms_cc"] == nil {
+	if claims["tid"] != secondTenantID || claims["xms_cc"] == nil {
 		t.Fatalf("claims = %v, want the other tenant and CAE capabilities", claims)
 	}
 	f := rec.all()[0]
@@ -182,12 +182,12 @@ func TestClientCertificateCredentialOptions(t *testing.T) {
 	if len(x5c) != 2 || x5c[0] != base64.StdEncoding.EncodeToString(a.cert.Raw) || x5c[1] != base64.StdEncoding.EncodeToString(a.ca.Raw) {
 		t.Fatalf("x5c = %v, want leaf then CA", h["x5c"])
 	}
-	if c := decodeJWTPart(t, f.Get("client_assertion"), 1); c["aud"] != srv.URL()+"/"+otherTenant+"/oauth2/v2.0/token" {
+	if c := decodeJWTPart(t, f.Get("client_assertion"), 1); c["aud"] != srv.URL()+"/"+secondTenantID+"/oauth2/v2.0/token" {
 		t.Fatalf("aud = %v", c["aud"])
 	}
 	// Claims bypass the cache.
 	claimsReq := `{"access_token":{"nbf":{"essential":true,"value":"1"}}}`
-	fresh, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: demoScope.Scopes, TenantID: otherTenant, EnableCAE: true, Claims: claimsReq})
+	fresh, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: demoScope.Scopes, TenantID: secondTenantID, EnableCAE: true, Claims: claimsReq})
 	if err != nil || fresh.Token == tok.Token {
 		t.Fatalf("claims request: %v (same token: %v)", err, fresh.Token == tok.Token)
 	}
@@ -220,7 +220,7 @@ func TestClientCertificateCredentialRejections(t *testing.T) {
 	// An expired assertion (this machine's clock far behind).
 	cc, _ := newCertCredential([]*x509.Certificate{a.cert}, a.key, false)
 	past := func() time.Time { return time.Now().Add(-time.Hour) }
-	app := newTestApp(t, srv, credNameCert, certClientID, clientCredentialsGrant{newCertAuth(certClientID, cc, past)})
+	app := newAppForTest(t, srv, credNameCert, certClientID, clientCredentialsGrant{newCertAuth(certClientID, cc, past)})
 	_, err = app.getToken(ctx, demoScope)
 	if !errors.As(err, &afe) || afe.ErrorCodes[0] != 700024 || !strings.Contains(err.Error(), "clock") {
 		t.Fatalf("expired assertion: %v", err)
@@ -233,8 +233,8 @@ func TestClientCertificateCredentialRejections(t *testing.T) {
 	}
 }
 
-// newTestApp builds an appClient against srv with any grant.
-func newTestApp(t *testing.T, srv *entratest.Server, name, clientID string, g appGrant) *appClient {
+// newAppForTest builds an appClient against srv with any grant.
+func newAppForTest(t *testing.T, srv *entratest.Server, name, clientID string, g appGrant) *appClient {
 	t.Helper()
 	app, err := newAppClient(name, entratest.DefaultTenantID, clientID, g,
 		appOptions{ClientOptions: emulatorOptions(srv), DisableInstanceDiscovery: true})

@@ -12,10 +12,10 @@ import (
 	"github.com/azid-go/azid/entratest"
 )
 
-// env is a fake environment for newEnvironmentCredential.
-type env map[string]string
+// fakeEnv is a fake environment for newEnvironmentCredential.
+type fakeEnv map[string]string
 
-func (e env) get(k string) string { return e[k] }
+func (e fakeEnv) get(k string) string { return e[k] }
 
 func TestEnvironmentCredentialWithSecret(t *testing.T) {
 	srv := newEmulator(t, nil)
@@ -58,20 +58,20 @@ func TestEnvironmentCredentialWithCertificate(t *testing.T) {
 	dir := t.TempDir()
 	pemPath := filepath.Join(dir, "cert.pem")
 	pfxPath := filepath.Join(dir, "cert.pfx")
-	if err := os.WriteFile(pemPath, cat(pemCert(a.cert), pemCert(a.ca), pemPKCS8(t, a.key)), 0o600); err != nil {
+	if err := os.WriteFile(pemPath, joinPEM(pemCert(a.cert), pemCert(a.ca), pemPKCS8(t, a.key)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(pfxPath, pfx(t, a, "pfx-pass", true), 0o600); err != nil {
+	if err := os.WriteFile(pfxPath, makePFX(t, a, "pfx-pass", true), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for name, e := range map[string]env{
+	for name, e := range map[string]fakeEnv{
 		"PEM with chain": {envClientCertificatePath: pemPath, envClientSendCertificateChain: "true"},
 		"PKCS#12":        {envClientCertificatePath: pfxPath, envClientCertificatePassword: "pfx-pass", envClientSendCertificateChain: "1"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			e[envTenantID] = entratest.DefaultTenantID
 			e[envClientID] = certClientID
-			e[envAdditionallyAllowedTenants] = "11111111-0000-4000-8000-000000000001;" + otherTenant
+			e[envAdditionallyAllowedTenants] = "11111111-0000-4000-8000-000000000001;" + secondTenantID
 			rec := &formRecorder{next: srv.Client()}
 			co := emulatorOptions(srv)
 			co.Transport = rec
@@ -79,11 +79,11 @@ func TestEnvironmentCredentialWithCertificate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tok, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: demoScope.Scopes, TenantID: otherTenant})
+			tok, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: demoScope.Scopes, TenantID: secondTenantID})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if claims, _ := srv.VerifyToken(tok.Token); claims["tid"] != otherTenant {
+			if claims, _ := srv.VerifyToken(tok.Token); claims["tid"] != secondTenantID {
 				t.Fatalf("claims = %v", claims)
 			}
 			h := decodeJWTPart(t, rec.all()[0].Get("client_assertion"), 0)
@@ -94,11 +94,11 @@ func TestEnvironmentCredentialWithCertificate(t *testing.T) {
 		})
 	}
 	// A wrong password is a clear configuration error, not "unavailable".
-	_, err := newEnvironmentCredential(nil, env{envTenantID: "t", envClientID: "c", envClientCertificatePath: pfxPath, envClientCertificatePassword: "nope"}.get)
+	_, err := newEnvironmentCredential(nil, fakeEnv{envTenantID: "t", envClientID: "c", envClientCertificatePath: pfxPath, envClientCertificatePassword: "nope"}.get)
 	if err == nil || isUnavailable(err) || !strings.Contains(err.Error(), "password") || strings.Contains(err.Error(), "nope") {
 		t.Fatalf("wrong password: %v", err)
 	}
-	_, err = newEnvironmentCredential(nil, env{envTenantID: "t", envClientID: "c", envClientCertificatePath: filepath.Join(dir, "none")}.get)
+	_, err = newEnvironmentCredential(nil, fakeEnv{envTenantID: "t", envClientID: "c", envClientCertificatePath: filepath.Join(dir, "none")}.get)
 	if err == nil || !strings.Contains(err.Error(), envClientCertificatePath) {
 		t.Fatalf("missing file: %v", err)
 	}
@@ -106,15 +106,15 @@ func TestEnvironmentCredentialWithCertificate(t *testing.T) {
 
 func TestEnvironmentCredentialIncompleteConfiguration(t *testing.T) {
 	for name, tc := range map[string]struct {
-		env     env
+		env     fakeEnv
 		missing []string
 		present []string
 	}{
-		"nothing":                   {env{}, []string{envTenantID, envClientID, envClientSecret, envClientCertificatePath, envUsername}, nil},
-		"tenant and client only":    {env{envTenantID: "t", envClientID: "c"}, []string{envClientSecret, envClientCertificatePath}, []string{envTenantID + ",", envClientID + ","}},
-		"secret without tenant":     {env{envClientID: "c", envClientSecret: "s"}, []string{envTenantID}, []string{envClientID + ","}},
-		"username without password": {env{envTenantID: "t", envClientID: "c", envUsername: "u"}, []string{envPassword}, nil},
-		"password without username": {env{envTenantID: "t", envClientID: "c", envPassword: "p"}, []string{envUsername}, nil},
+		"nothing":                   {fakeEnv{}, []string{envTenantID, envClientID, envClientSecret, envClientCertificatePath, envUsername}, nil},
+		"tenant and client only":    {fakeEnv{envTenantID: "t", envClientID: "c"}, []string{envClientSecret, envClientCertificatePath}, []string{envTenantID + ",", envClientID + ","}},
+		"secret without tenant":     {fakeEnv{envClientID: "c", envClientSecret: "s"}, []string{envTenantID}, []string{envClientID + ","}},
+		"username without password": {fakeEnv{envTenantID: "t", envClientID: "c", envUsername: "u"}, []string{envPassword}, nil},
+		"password without username": {fakeEnv{envTenantID: "t", envClientID: "c", envPassword: "p"}, []string{envUsername}, nil},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := newEnvironmentCredential(nil, tc.env.get)
@@ -137,7 +137,7 @@ func TestEnvironmentCredentialIncompleteConfiguration(t *testing.T) {
 		})
 	}
 	// Username and password: pending the user credentials.
-	_, err := newEnvironmentCredential(nil, env{envTenantID: "t", envClientID: "c", envUsername: "u", envPassword: "hunter2"}.get)
+	_, err := newEnvironmentCredential(nil, fakeEnv{envTenantID: "t", envClientID: "c", envUsername: "u", envPassword: "hunter2"}.get)
 	if !isUnavailable(err) || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), envUsername) {
 		t.Fatalf("username/password: %v", err)
 	}

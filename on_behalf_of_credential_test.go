@@ -22,9 +22,9 @@ import (
 
 var graphScope = policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/User.Read"}}
 
-// userToken issues a user's access token for the default app (the
+// issueUserToken issues a user's access token for the default app (the
 // middle-tier API).
-func userToken(t testing.TB, srv *entratest.Server, username string) string {
+func issueUserToken(t testing.TB, srv *entratest.Server, username string) string {
 	t.Helper()
 	tok, err := srv.IssueUserAccessToken(entratest.UserAccessToken{Audience: "api://" + entratest.DefaultClientID, Username: username})
 	if err != nil {
@@ -49,7 +49,7 @@ func newOBO(t *testing.T, srv *entratest.Server, assertion string, o *OnBehalfOf
 
 func TestOnBehalfOfCredentialActsForTheUser(t *testing.T) {
 	srv := newEmulator(t, nil)
-	assertion := userToken(t, srv, "alice@entratest.example")
+	assertion := issueUserToken(t, srv, "alice@entratest.example")
 	userClaims, err := srv.VerifyToken(assertion)
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +74,7 @@ func TestOnBehalfOfCredentialActsForTheUser(t *testing.T) {
 		t.Fatalf("grant = %q", r.GrantType)
 	}
 	// Another user, through WithUserAssertion: same cache, another entry.
-	bob, err := cred.WithUserAssertion(userToken(t, srv, "bob@entratest.example"))
+	bob, err := cred.WithUserAssertion(issueUserToken(t, srv, "bob@entratest.example"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestOnBehalfOfCredentialActsForTheUser(t *testing.T) {
 func TestOnBehalfOfCredentialConcurrentCallers(t *testing.T) {
 	// 1024-bit signing keeps 200 token signatures cheap under -race.
 	srv := newEmulator(t, &entratest.Options{SigningKeyBits: 1024})
-	base := newOBO(t, srv, userToken(t, srv, "u0@entratest.example"), nil)
+	base := newOBO(t, srv, issueUserToken(t, srv, "u0@entratest.example"), nil)
 	ctx := context.Background()
 
 	// 100 concurrent callers for one user: one request.
@@ -121,7 +121,7 @@ func TestOnBehalfOfCredentialConcurrentCallers(t *testing.T) {
 	srv.ResetCounts()
 	assertions := make([]string, 100)
 	for i := range assertions {
-		assertions[i] = userToken(t, srv, fmt.Sprintf("user%d@entratest.example", i+1))
+		assertions[i] = issueUserToken(t, srv, fmt.Sprintf("user%d@entratest.example", i+1))
 	}
 	start = make(chan struct{})
 	for i := range 100 {
@@ -180,14 +180,14 @@ func TestOnBehalfOfCredentialRejections(t *testing.T) {
 		})
 	}
 	// A wrong client secret is the app's problem, reported as such.
-	cred, _ := NewOnBehalfOfCredentialWithSecret(entratest.DefaultTenantID, entratest.DefaultClientID, userToken(t, srv, "x"), "wrong",
+	cred, _ := NewOnBehalfOfCredentialWithSecret(entratest.DefaultTenantID, entratest.DefaultClientID, issueUserToken(t, srv, "x"), "wrong",
 		&OnBehalfOfCredentialOptions{ClientOptions: emulatorOptions(srv), DisableInstanceDiscovery: true})
 	if _, err := cred.GetToken(context.Background(), graphScope); err == nil || !strings.Contains(err.Error(), "7000215") {
 		t.Fatalf("wrong secret: %v", err)
 	}
 	// A tenant not allowed never reaches the network.
-	cred = newOBO(t, srv, userToken(t, srv, "x"), nil)
-	if _, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: graphScope.Scopes, TenantID: otherTenant}); err == nil {
+	cred = newOBO(t, srv, issueUserToken(t, srv, "x"), nil)
+	if _, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: graphScope.Scopes, TenantID: secondTenantID}); err == nil {
 		t.Fatal("a tenant outside AdditionallyAllowedTenants was accepted")
 	}
 }
@@ -235,9 +235,9 @@ func TestOnBehalfOfCredentialWithCertificateAndAssertion(t *testing.T) {
 
 func TestOnBehalfOfCredentialForgetsDroppedUsers(t *testing.T) {
 	srv := newEmulator(t, nil)
-	base := newOBO(t, srv, userToken(t, srv, "keep@entratest.example"), nil)
+	base := newOBO(t, srv, issueUserToken(t, srv, "keep@entratest.example"), nil)
 	func() {
-		c, _ := base.WithUserAssertion(userToken(t, srv, "gone@entratest.example"))
+		c, _ := base.WithUserAssertion(issueUserToken(t, srv, "gone@entratest.example"))
 		if _, err := c.GetToken(context.Background(), graphScope); err != nil {
 			t.Fatal(err)
 		}

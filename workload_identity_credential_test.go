@@ -120,8 +120,8 @@ func TestWorkloadIdentityCredentialBadConfiguration(t *testing.T) {
 		want    string
 	}{
 		"missing file": {nil, "no such file"},
-		"empty file":   {ptr("  \n"), "empty"},
-		"two tokens":   {ptr("a.b.c\nd.e.f"), "more than one token"},
+		"empty file":   {ptrTo("  \n"), "empty"},
+		"two tokens":   {ptrTo("a.b.c\nd.e.f"), "more than one token"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(name, " ", "-"))
@@ -146,7 +146,7 @@ func TestWorkloadIdentityCredentialBadConfiguration(t *testing.T) {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
+func ptrTo[T any](v T) *T { return &v }
 
 // FuzzParseFederatedToken feeds arbitrary token file contents to the
 // reader: it returns a token with no whitespace or an error, never panics.
