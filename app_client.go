@@ -29,6 +29,14 @@ type appGrant interface {
 	authenticate(ctx context.Context, form url.Values, endpoint string) (secrets []string, err error)
 }
 
+// requestGrant is an appGrant whose fields depend on the request beyond
+// its scopes and tenant: on-behalf-of finds the user assertion by
+// r.AssertionHash. Acquire prefers it to authenticate.
+type requestGrant interface {
+	appGrant
+	authenticateRequest(ctx context.Context, form url.Values, endpoint string, r tokencache.Request) (secrets []string, err error)
+}
+
 // appOptions are the options every application credential accepts.
 type appOptions struct {
 	azcore.ClientOptions
@@ -42,6 +50,7 @@ type appOptions struct {
 	// Test seams, settable only from this package's tests.
 	clock         tokencache.Clock
 	discoveryHost string
+	maxEntries    int // the engine's bound; 0 is its default
 }
 
 // appClient is the machinery shared by application credentials
@@ -100,17 +109,24 @@ func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions)
 		}, o.discoveryHost)
 	}
 	a.cache = tokencache.New(a, tokencache.Options{
-		Authority: host.Host,
-		ClientID:  clientID,
-		Clock:     o.clock,
-		Logger:    o.Logger,
-		Store:     persist.TokenStore(o.Cache),
+		Authority:  host.Host,
+		ClientID:   clientID,
+		Clock:      o.clock,
+		MaxEntries: o.maxEntries,
+		Logger:     o.Logger,
+		Store:      persist.TokenStore(o.Cache),
 	})
 	return a, nil
 }
 
 // getToken is GetToken for every application credential.
 func (a *appClient) getToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return a.getTokenFor(ctx, opts, "")
+}
+
+// getTokenFor is getToken partitioned by a user assertion's hash, for
+// on-behalf-of ("" for app tokens).
+func (a *appClient) getTokenFor(ctx context.Context, opts policy.TokenRequestOptions, assertionHash string) (azcore.AccessToken, error) {
 	if len(opts.Scopes) == 0 {
 		return azcore.AccessToken{}, fmt.Errorf("%s.GetToken requires at least one scope", a.name)
 	}
@@ -123,10 +139,11 @@ func (a *appClient) getToken(ctx context.Context, opts policy.TokenRequestOption
 		tenant = t
 	}
 	tok, err := a.cache.GetToken(ctx, &tokencache.Request{
-		TenantID:  tenant,
-		Scopes:    opts.Scopes,
-		EnableCAE: opts.EnableCAE,
-		Claims:    opts.Claims,
+		TenantID:      tenant,
+		Scopes:        opts.Scopes,
+		EnableCAE:     opts.EnableCAE,
+		Claims:        opts.Claims,
+		AssertionHash: assertionHash,
 	})
 	if err != nil {
 		return tok, a.callerError(err)
@@ -191,7 +208,12 @@ func (a *appClient) Acquire(ctx context.Context, r tokencache.Request) (tokencac
 	if claims != "" {
 		form.Set("claims", claims)
 	}
-	secrets, err := a.grant.authenticate(ctx, form, endpoint)
+	var secrets []string
+	if g, ok := a.grant.(requestGrant); ok {
+		secrets, err = g.authenticateRequest(ctx, form, endpoint, r)
+	} else {
+		secrets, err = a.grant.authenticate(ctx, form, endpoint)
+	}
 	if err != nil {
 		return tokencache.Token{}, fmt.Errorf("%s: %w", a.name, err)
 	}

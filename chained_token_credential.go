@@ -65,8 +65,14 @@ func NewChainedTokenCredential(sources []azcore.TokenCredential, options *Chaine
 	if options != nil {
 		o = *options
 	}
-	// lead: mark *ManagedIdentityCredential sources as chained here once it
-	// exists, as azidentity does, so that it probes IMDS briefly in a chain.
+	// As in azidentity, a managed identity credential in a chain treats an
+	// IMDS address answered by something else as "unavailable here", so
+	// the chain moves on instead of failing.
+	for _, s := range sources {
+		if mi, ok := s.(*ManagedIdentityCredential); ok {
+			mi.inChain()
+		}
+	}
 	return newChain(credNameChained, sources, o), nil
 }
 

@@ -14,13 +14,11 @@ import (
 
 const credNameDefault = "DefaultAzureCredential"
 
-// The environment variables DefaultAzureCredential reads itself; its members
-// read their own.
-const (
-	envTokenCredentials           = "AZURE_TOKEN_CREDENTIALS"
-	envAdditionallyAllowedTenants = "AZURE_ADDITIONALLY_ALLOWED_TENANTS"
-	envClientID                   = "AZURE_CLIENT_ID"
-)
+// envTokenCredentials is the variable that narrows DefaultAzureCredential's
+// chain. It also reads AZURE_ADDITIONALLY_ALLOWED_TENANTS
+// (environment_credential.go) and AZURE_CLIENT_ID
+// (workload_identity_credential.go); its members read their own.
+const envTokenCredentials = "AZURE_TOKEN_CREDENTIALS"
 
 // The names AZURE_TOKEN_CREDENTIALS accepts for single members: the
 // credential types' names, as in azidentity.
@@ -181,6 +179,7 @@ func NewDefaultAzureCredential(options *DefaultAzureCredentialOptions) (*Default
 	if o.ManagedIdentityClientID == "" {
 		o.ManagedIdentityClientID = getenv(envClientID)
 	}
+	o.getenv = getenv
 
 	var sources []azcore.TokenCredential
 	for _, m := range defaultChainMembers(&o, selected) {
@@ -209,26 +208,41 @@ type defaultMember struct {
 // defaultChainMembers lists DefaultAzureCredential's members in chain order,
 // each built by its public constructor from the chain's options.
 func defaultChainMembers(o *DefaultAzureCredentialOptions, selected memberSet) []defaultMember {
-	notBuilt := func(name string) func() (azcore.TokenCredential, error) {
-		return func() (azcore.TokenCredential, error) {
-			return nil, newCredentialUnavailableError(name, "not available in this build of azid", nil)
-		}
-	}
 	return []defaultMember{
-		// lead: add env, workload identity, managed identity members here,
-		// replacing the three placeholders:
-		//   NewEnvironmentCredential(&EnvironmentCredentialOptions{ClientOptions: o.ClientOptions,
-		//       DisableInstanceDiscovery: o.DisableInstanceDiscovery, Cache: o.Cache,
-		//       additionallyAllowedTenants: o.AdditionallyAllowedTenants})
-		//   NewWorkloadIdentityCredential(&WorkloadIdentityCredentialOptions{ClientOptions: o.ClientOptions,
-		//       TenantID: o.TenantID, AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
-		//       DisableInstanceDiscovery: o.DisableInstanceDiscovery, Cache: o.Cache})
-		//   newManagedIdentityCredentialForChain(&ManagedIdentityCredentialOptions{ClientOptions: o.ClientOptions,
-		//       ID: ClientID(o.ManagedIdentityClientID) /* when set */}, o.ManagedIdentityProbeTimeout)
-		//       — probe IMDS only when the chain holds other members: selected != useManagedIdentity
-		{memberEnvironment, useEnvironment, notBuilt(memberEnvironment)},
-		{memberWorkloadIdentity, useWorkloadIdentity, notBuilt(memberWorkloadIdentity)},
-		{memberManagedIdentity, useManagedIdentity, notBuilt(memberManagedIdentity)},
+		{memberEnvironment, useEnvironment, func() (azcore.TokenCredential, error) {
+			return newEnvironmentCredential(&EnvironmentCredentialOptions{
+				ClientOptions: o.ClientOptions, AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
+				Cache: o.Cache, DisableInstanceDiscovery: o.DisableInstanceDiscovery,
+			}, o.getenv)
+		}},
+		{memberWorkloadIdentity, useWorkloadIdentity, func() (azcore.TokenCredential, error) {
+			tenant := o.TenantID
+			if tenant == "" {
+				tenant = o.getenv(envTenantID)
+			}
+			return NewWorkloadIdentityCredential(&WorkloadIdentityCredentialOptions{
+				ClientOptions: o.ClientOptions, AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
+				Cache: o.Cache, DisableInstanceDiscovery: o.DisableInstanceDiscovery,
+				ClientID: o.getenv(envClientID), TenantID: tenant,
+				TokenFilePath: o.getenv(envFederatedTokenFile),
+			})
+		}},
+		{memberManagedIdentity, useManagedIdentity, func() (azcore.TokenCredential, error) {
+			mo := &ManagedIdentityCredentialOptions{ClientOptions: o.ClientOptions}
+			if o.ManagedIdentityClientID != "" {
+				mo.ID = ClientID(o.ManagedIdentityClientID)
+			}
+			// Probe IMDS briefly only when there is somewhere else to go:
+			// alone in the chain, managed identity keeps its full retries.
+			seams := miSeams{getenv: o.getenv}
+			if selected != useManagedIdentity {
+				seams.chained, seams.probeTimeout = true, o.ManagedIdentityProbeTimeout
+				if seams.probeTimeout <= 0 {
+					seams.probeTimeout = defaultIMDSProbeTimeout
+				}
+			}
+			return newManagedIdentityCredential(mo, seams)
+		}},
 		{credNameAzureCLI, useAzureCLI, func() (azcore.TokenCredential, error) {
 			return NewAzureCLICredential(&AzureCLICredentialOptions{
 				TenantID: o.TenantID, AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,

@@ -109,6 +109,14 @@ func aadstsHint(code int) string {
 		return "The authority host is not a known Entra authority: check it, or set DisableInstanceDiscovery for private clouds"
 	case 700024:
 		return "The client assertion is not within its valid time range: check this machine's clock"
+	case 700027:
+		return "The client assertion's certificate is not registered on the app, or the key does not match it: upload the certificate (its public part) to the app registration"
+	case 70021:
+		return "No federated identity credential of the app matches the token's issuer, subject and audience: check the app's federated credentials"
+	case 500133:
+		return "The user assertion has expired: pass the access token of the user's current request"
+	case 500131:
+		return "The user assertion is for another API: the caller must get its token for this app (its client ID or App ID URI)"
 	}
 	return ""
 }

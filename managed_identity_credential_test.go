@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -779,6 +780,22 @@ func TestManagedIdentityProbe(t *testing.T) {
 			mt.env = map[string]string{"AZURE_POD_IDENTITY_AUTHORITY_HOST": "http://127.0.0.1:1"}
 		})
 		if _, err := cred.GetToken(context.Background(), vaultScope); !isUnavailable(err) {
+			t.Fatalf("err = %v, want credential unavailable", err)
+		}
+	})
+	t.Run("no IMDS: a sandbox's refusal page at its address", func(t *testing.T) {
+		refusal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write([]byte("resolve_deny: denied destination"))
+		}))
+		t.Cleanup(refusal.Close)
+		cred := newMICred(t, host, entratest.EndpointIMDS, func(mt *miTest) {
+			chained(mt)
+			mt.env = map[string]string{"AZURE_POD_IDENTITY_AUTHORITY_HOST": refusal.URL}
+		})
+		_, err := cred.GetToken(context.Background(), vaultScope)
+		if !isUnavailable(err) || !strings.Contains(err.Error(), "something other than IMDS") {
 			t.Fatalf("err = %v, want credential unavailable", err)
 		}
 	})

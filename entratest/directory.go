@@ -3,6 +3,7 @@ package entratest
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"strings"
@@ -44,6 +45,10 @@ func (d *directory) add(a App) error {
 	}
 	a.TenantID = strings.ToLower(a.TenantID)
 	a.AllowedTenants = append([]string(nil), a.AllowedTenants...)
+	// Copies, so a test changing its slices later does not race with
+	// requests being served.
+	a.Certificates = append([]*x509.Certificate(nil), a.Certificates...)
+	a.FederatedCredentials = append([]FederatedCredential(nil), a.FederatedCredentials...)
 	for i, t := range a.AllowedTenants {
 		a.AllowedTenants[i] = strings.ToLower(t)
 	}

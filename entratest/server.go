@@ -109,6 +109,18 @@ type App struct {
 	// code flow. An http://localhost or http://127.0.0.1 entry matches
 	// any port, as Entra does for loopback redirects (RFC 8252).
 	RedirectURIs []string
+
+	// Certificates are the certificates uploaded to the app registration.
+	// A client assertion signed with the private key of one of them, and
+	// naming it by thumbprint (x5t#S256 or x5t), authenticates the app.
+	// Only RSA keys are accepted, as in Entra.
+	Certificates []*x509.Certificate
+
+	// FederatedCredentials are the app's federated identity credentials:
+	// tokens from the external issuers they name (see
+	// [Server.IssueFederatedToken]) authenticate the app as client
+	// assertions, as for workload identity.
+	FederatedCredentials []FederatedCredential
 }
 
 // TokenPolicy sets the lifetimes the emulator puts in token responses and

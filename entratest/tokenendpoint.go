@@ -178,9 +178,8 @@ func (s *Server) clientCredentialsGrant(x *exchange, tenant string) (grantResult
 
 // authenticateClient identifies the client of a confidential flow and
 // checks its credential: first that the app exists in the tenant
-// (AADSTS700016), then the secret (AADSTS7000215), as Entra does. A client
-// assertion is recognised but fails as it would for an app with no
-// certificate registered, since apps here have only secrets.
+// (AADSTS700016), then the secret (AADSTS7000215) or the client assertion
+// (a certificate-signed or federated JWT, see assertion.go), as Entra does.
 func (s *Server) authenticateClient(x *exchange, tenant string) (App, *entraError) {
 	clientID := x.form.Get("client_id")
 	secret, hasSecret := x.form.Get("client_secret"), x.form.Has("client_secret")
@@ -200,10 +199,10 @@ func (s *Server) authenticateClient(x *exchange, tenant string) (App, *entraErro
 		return App{}, errUnknownClient(clientID, tenant)
 	}
 	if assertion := x.form.Get("client_assertion"); assertion != "" && !hasSecret {
-		if x.form.Get("client_assertion_type") != clientAssertionType {
-			return App{}, errInvalidAssertionType()
+		if e := s.authenticateClientAssertion(x, app, tenant, assertion); e != nil {
+			return App{}, e
 		}
-		return App{}, errAssertionKeyNotFound()
+		return app, nil
 	}
 	if !hasSecret || secret == "" {
 		return App{}, errMissingClientCredential()

@@ -106,7 +106,7 @@ func TestTokenErrors(t *testing.T) {
 		{"unknown client", DefaultTenantID, with(ccForm(), "client_id", "0badc0de-1111-4000-8000-000000000000"), 400, "unauthorized_client", 700016},
 		{"wrong secret", DefaultTenantID, with(ccForm(), "client_secret", "wrong"), 401, "invalid_client", 7000215},
 		{"missing secret", DefaultTenantID, with(ccForm(), "client_secret", ""), 401, "invalid_client", 7000216},
-		{"assertion without certificate", DefaultTenantID, with(with(with(ccForm(), "client_secret", ""), "client_assertion", "eyJ.eyJ.sig"), "client_assertion_type", clientAssertionType), 401, "invalid_client", 700027},
+		{"assertion without certificate", DefaultTenantID, with(with(with(ccForm(), "client_secret", ""), "client_assertion", unregisteredKeyAssertion(DefaultClientID)), "client_assertion_type", clientAssertionType), 401, "invalid_client", 700027},
 		{"missing scope", DefaultTenantID, with(ccForm(), "scope", ""), 400, "invalid_scope", 70011},
 		{"scope without .default", DefaultTenantID, with(ccForm(), "scope", "https://graph.microsoft.com/User.Read"), 400, "invalid_scope", 1002012},
 		{"only OIDC scopes", DefaultTenantID, with(ccForm(), "scope", "openid profile"), 400, "invalid_scope", 1002012},

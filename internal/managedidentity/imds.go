@@ -3,6 +3,7 @@ package managedidentity
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -76,9 +77,10 @@ func (c *Client) imdsToken(ctx context.Context, pl runtime.Pipeline, resource st
 // Probe asks whether IMDS is there at all, for DefaultAzureCredential,
 // which must not wait through IMDS's retries on a machine that has none. It
 // sends one request without the Metadata header, which IMDS answers at once
-// with an error, with no retries and the given timeout: any answer means
-// IMDS is there. Other sources are not probed; their variables say they are
-// there.
+// with a JSON error, with no retries and the given timeout. A JSON answer
+// means IMDS is there; no answer, or one that is not JSON (a sandbox's or
+// proxy's refusal page at IMDS's address), means it is not. Other sources
+// are not probed; their variables say they are there.
 func (c *Client) Probe(ctx context.Context, pl runtime.Pipeline, timeout time.Duration) error {
 	if c.source != IMDS {
 		return nil
@@ -97,7 +99,10 @@ func (c *Client) Probe(ctx context.Context, pl runtime.Pipeline, timeout time.Du
 		}
 		return fmt.Errorf("no managed identity endpoint here: IMDS at %s: %w", c.Endpoint(), err)
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
+	if !json.Valid(bytes.TrimSpace(body)) {
+		return fmt.Errorf("no managed identity endpoint here: something other than IMDS answers at %s (%s, not JSON)", c.Endpoint(), resp.Status)
+	}
 	return nil
 }

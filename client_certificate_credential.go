@@ -1,0 +1,95 @@
+package azid
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/azid-go/azid/cache"
+)
+
+const credNameCert = "ClientCertificateCredential"
+
+// ClientCertificateCredentialOptions configures a
+// [ClientCertificateCredential]. The zero value is ready to use. The fields
+// match azidentity's; Logger is azid's addition.
+type ClientCertificateCredentialOptions struct {
+	azcore.ClientOptions
+
+	// AdditionallyAllowedTenants lists tenants, besides the one given to the
+	// constructor, for which GetToken may be asked (TokenRequestOptions.TenantID).
+	// "*" allows any tenant the application is provisioned in.
+	AdditionallyAllowedTenants []string
+
+	// Cache is a persistent cache (see package cache) shared across
+	// processes and restarts. The zero value keeps tokens in memory only.
+	Cache cache.Cache
+
+	// DisableInstanceDiscovery skips asking Entra whether the authority host
+	// is a known Entra authority before the first token request. Set it for
+	// private clouds, Azure Stack and local emulators.
+	DisableInstanceDiscovery bool
+
+	// SendCertificateChain sends the certificate chain (the x5c header) with
+	// every client assertion. Apps configured for subject name/issuer
+	// authentication need it; others need not send it.
+	SendCertificateChain bool
+
+	// Logger receives the cache's events at debug and warning level. Tokens,
+	// keys and assertions are never logged. Nil discards them.
+	Logger *slog.Logger
+}
+
+// ClientCertificateCredential authenticates an application (a service
+// principal) with a certificate: each token request carries a client
+// assertion, a short-lived JWT signed with the certificate's private key.
+// Get the certificates and key from a file with [ParseCertificates].
+//
+// Tokens are cached per credential instance exactly as for
+// [ClientSecretCredential]; a signed assertion is reused for a few minutes
+// rather than signed anew for every token request.
+type ClientCertificateCredential struct {
+	app *appClient
+}
+
+// NewClientCertificateCredential constructs a ClientCertificateCredential
+// for the app clientID in tenant tenantID. certs must include the
+// certificate of key, which must be an RSA private key; further certificates
+// form the chain sent when SendCertificateChain is set. Pass nil options for
+// the defaults.
+func NewClientCertificateCredential(tenantID, clientID string, certs []*x509.Certificate, key crypto.PrivateKey, options *ClientCertificateCredentialOptions) (*ClientCertificateCredential, error) {
+	if options == nil {
+		options = &ClientCertificateCredentialOptions{}
+	}
+	cc, err := newCertCredential(certs, key, options.SendCertificateChain)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", credNameCert, err)
+	}
+	app, err := newAppClient(credNameCert, tenantID, clientID, clientCredentialsGrant{newCertAuth(clientID, cc, nil)}, appOptions{
+		ClientOptions:              options.ClientOptions,
+		AdditionallyAllowedTenants: options.AdditionallyAllowedTenants,
+		DisableInstanceDiscovery:   options.DisableInstanceDiscovery,
+		Logger:                     options.Logger,
+		Cache:                      options.Cache,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ClientCertificateCredential{app: app}, nil
+}
+
+// GetToken returns an access token for opts.Scopes, from the cache when it
+// holds a usable one. Azure SDK clients call it for you. opts.TenantID,
+// opts.EnableCAE and opts.Claims work as for [ClientSecretCredential.GetToken].
+func (c *ClientCertificateCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return c.app.getToken(ctx, opts)
+}
+
+// CacheStats reports what the credential's token cache has done so far.
+func (c *ClientCertificateCredential) CacheStats() CacheStats { return c.app.cacheStats() }
+
+var _ azcore.TokenCredential = (*ClientCertificateCredential)(nil)
