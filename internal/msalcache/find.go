@@ -49,6 +49,12 @@ func (ix *Index) Find(q TokenQuery) *Entry {
 	return ix.byIdent[ident(q.HomeAccountID, q.Environment, q.ClientID, q.Realm, normScopes(q.Scopes), q.UserAssertionHash, q.Identity)]
 }
 
+// Matches reports whether e is the bearer access token q names.
+func (q TokenQuery) Matches(e *Entry) bool {
+	return isBearer(e) && ident(e.HomeAccountID, e.Environment, e.ClientID, e.Realm, normScopes(strings.Fields(e.Target)), e.UserAssertionHash, entryIdentity(e)) ==
+		ident(q.HomeAccountID, q.Environment, q.ClientID, q.Realm, normScopes(q.Scopes), q.UserAssertionHash, q.Identity)
+}
+
 // isBearer reports whether e is a plain bearer access token, the only kind
 // azid uses: no PoP key, no extra cache key, token type bearer or absent.
 func isBearer(e *Entry) bool {

@@ -31,3 +31,28 @@ type Stored struct {
 	// CachedAt is when the token was acquired.
 	CachedAt time.Time
 }
+
+// DeletingStore is a [Store] that can forget a token a resource rejected.
+// The engine calls Delete after [Cache.Invalidate] dropped token from
+// memory, so that no other process (or a later run) takes it back.
+type DeletingStore interface {
+	Store
+	// Delete removes k's stored token if it is still token; a newer token
+	// stored meanwhile is kept.
+	Delete(ctx context.Context, k Key, token string) error
+}
+
+// LockingStore is a [Store] shared by many processes or machines that can
+// hold the others off a key while one of them acquires it: of N instances
+// missing the same key, one asks the network and the rest read its result.
+//
+// On a miss the engine calls Lock, loads again (another instance may have
+// stored the token while this one waited), and, if still missing, acquires
+// the token and saves it with the returned context before calling unlock.
+// unlock is called exactly once, on every path.
+type LockingStore interface {
+	Store
+	// Lock blocks until k is held or ctx ends. Save and Load called with
+	// the returned context run under the held lock.
+	Lock(ctx context.Context, k Key) (held context.Context, unlock func(), err error)
+}
