@@ -86,8 +86,10 @@ func New(o *Options) (Cache, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	fs := file.Store{Unreadable: ErrUnreadable}
-	if _, err := fs.Path(opts.Name + ".cae"); err != nil {
-		return Cache{}, fmt.Errorf("cache: %w", err)
+	for _, n := range []string{opts.Name, opts.Name + ".cae"} {
+		if _, err := fs.Path(n); err != nil {
+			return Cache{}, fmt.Errorf("cache: %w", err)
+		}
 	}
 	s := opts.Storage
 	if s == nil {

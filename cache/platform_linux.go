@@ -39,12 +39,17 @@ func platformStorage(o *Options) (Storage, error) {
 		if o.AllowUnencryptedStorage {
 			return unencryptedStorage(o, dir, err), nil
 		}
-		return nil, fmt.Errorf("%w: the kernel keyring cannot be used (%v), which is usual in a container whose seccomp profile blocks keyctl (Docker's default). "+
-			"Either provide a key (cache.Options.Key = cache.KeyFromFile(path) or cache.KeyFromEnv(name)) or opt into a plain-text file (cache.Options.AllowUnencryptedStorage)",
-			ErrStorageUnavailable, err)
+		return nil, keyringUnavailableError(err)
 	}
 	codec := &keyringCodec{ring: ring, log: o.Logger, escrow: newSecretService(os.Getenv("DBUS_SESSION_BUS_ADDRESS"))}
 	return &file.Store{Dir: dir, Codec: codec, Unreadable: ErrUnreadable}, nil
+}
+
+// keyringUnavailableError explains a blocked keyctl and names the ways out.
+func keyringUnavailableError(err error) error {
+	return fmt.Errorf("%w: the kernel keyring cannot be used (keyctl: %v), which is usual in a container whose seccomp profile blocks keyctl (Docker's default). "+
+		"Either provide a key (cache.Options.Key = cache.KeyFromFile(path) or cache.KeyFromEnv(name)) or opt into a plain-text file (cache.Options.AllowUnencryptedStorage)",
+		ErrStorageUnavailable, err)
 }
 
 // userKeyring returns the keyring azidentity/cache uses: the persistent

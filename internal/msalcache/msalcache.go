@@ -158,52 +158,71 @@ func New() *Document {
 // Parse decodes data. Empty data (or only white space) is an empty
 // document. Entries that cannot be used are skipped and described in the
 // returned problems; the error is non-nil only when data is not a JSON
-// object.
+// object (or not valid JSON at all, such as a truncated file).
 func Parse(data []byte) (*Document, []Problem, error) {
 	d := New()
-	if len(bytes.TrimSpace(data)) == 0 {
-		return d, nil, nil
-	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(data, &top); err != nil || top == nil {
-		if err == nil {
-			err = errors.New("null")
+	sc := &scanner{data: data}
+	switch sc.peek() {
+	case 0:
+		if sc.pos >= len(data) {
+			return d, nil, nil
 		}
-		return nil, nil, fmt.Errorf("%w: %v", ErrNotADocument, describeJSONError(err))
+		return nil, nil, fmt.Errorf("%w: invalid JSON at byte %d", ErrNotADocument, sc.pos)
+	case '{':
+	default:
+		return nil, nil, fmt.Errorf("%w: the top level is not an object", ErrNotADocument)
 	}
 	var problems []Problem
-	for name, raw := range top {
+	err := sc.object(func(name string) error {
 		kind, known := sectionKind(name)
 		if !known {
+			raw, err := sc.skip()
+			if err != nil {
+				return err
+			}
 			if d.other == nil {
 				d.other = map[string]json.RawMessage{}
 			}
 			d.other[name] = raw
-			continue
+			return nil
 		}
-		var items map[string]json.RawMessage
-		if isNull(raw) {
-			continue
-		}
-		if err := json.Unmarshal(raw, &items); err != nil {
+		switch sc.peek() {
+		case '{':
+		case 'n':
+			raw, err := sc.skip()
+			if err == nil && string(raw) != "null" {
+				problems = append(problems, Problem{Section: name, Reason: "not a JSON object; section dropped"})
+			}
+			return err
+		default:
+			_, err := sc.skip()
 			problems = append(problems, Problem{Section: name, Reason: "not a JSON object; section dropped"})
-			continue
+			return err
 		}
-		// Sorted so that the choice among duplicates does not depend on
-		// map order.
-		for _, key := range slices.Sorted(maps.Keys(items)) {
-			e, err := parseEntry(items[key])
+		return sc.object(func(key string) error {
+			e, err := sc.entry()
+			var bv errBadValue
+			if errors.As(err, &bv) {
+				problems = append(problems, Problem{Section: name, Key: key, Reason: string(bv)})
+				return nil
+			}
 			if err != nil {
-				problems = append(problems, Problem{Section: name, Key: key, Reason: err.Error()})
-				continue
+				return err
 			}
 			canonicalType(kind, e)
 			ck := e.Key(kind)
 			if prev, dup := d.sections[kind][ck]; dup && !preferNew(prev, e, key == ck) {
-				continue
+				return nil
 			}
 			d.sections[kind][ck] = e
-		}
+			return nil
+		})
+	})
+	if err == nil && sc.peek() != 0 {
+		err = sc.fail()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrNotADocument, err)
 	}
 	return d, problems, nil
 }
@@ -228,20 +247,6 @@ func sectionKind(name string) (Kind, bool) {
 
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
 
-// describeJSONError keeps the position of a syntax error but never echoes
-// input (which could hold a token).
-func describeJSONError(err error) string {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Sprintf("invalid JSON at byte %d", se.Offset)
-	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return "the top level is a JSON " + te.Value + ", not an object"
-	}
-	return "invalid JSON"
-}
-
 // canonicalType fixes the credential type of token entries: absent or in
 // another letter case becomes the schema's spelling. Other values (MSAL.NET's
 // PoP types) are kept, so that the entry does not match a bearer lookup.
@@ -250,39 +255,6 @@ func canonicalType(kind Kind, e *Entry) {
 	if want != "" && (e.CredentialType == "" || strings.EqualFold(e.CredentialType, want)) {
 		e.CredentialType = want
 	}
-}
-
-func parseEntry(raw json.RawMessage) (*Entry, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
-		return nil, errors.New("not a JSON object")
-	}
-	e := &Entry{}
-	for name, v := range m {
-		i, known := fieldIndex[name]
-		if !known {
-			if e.Extra == nil {
-				e.Extra = map[string]json.RawMessage{}
-			}
-			e.Extra[name] = v
-			continue
-		}
-		f := fields[i]
-		if f.str != nil {
-			s, err := parseString(v)
-			if err != nil {
-				return nil, fmt.Errorf("field %q: %w", name, err)
-			}
-			*f.str(e) = s
-		} else {
-			n, err := parseTimestamp(v)
-			if err != nil {
-				return nil, fmt.Errorf("field %q: %w", name, err)
-			}
-			*f.num(e) = n
-		}
-	}
-	return e, nil
 }
 
 func parseString(v json.RawMessage) (string, error) {
@@ -403,48 +375,101 @@ func (d *Document) Entries(kind Kind, yield func(*Entry) bool) {
 func (d *Document) Len(kind Kind) int { return len(d.sections[kind]) }
 
 // Marshal encodes d with canonical keys, sections and fields in a stable
-// order, and the unknown sections and fields it was read with.
+// (sorted) order, and the unknown sections and fields it was read with.
 func (d *Document) Marshal() ([]byte, error) {
-	top := make(map[string]json.RawMessage, int(numKinds)+len(d.other))
-	maps.Copy(top, d.other)
-	for kind, s := range d.sections {
-		if len(s) == 0 {
+	names := slices.Collect(maps.Keys(d.other))
+	for kind, sec := range d.sections {
+		if len(sec) > 0 {
+			names = append(names, sectionNames[kind])
+		}
+	}
+	slices.Sort(names)
+	size := 64
+	for _, sec := range d.sections {
+		size += 400 * len(sec)
+	}
+	b := make([]byte, 0, size)
+	b = append(b, '{')
+	for i, name := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, name)
+		b = append(b, ':')
+		kind, known := sectionKind(name)
+		if !known || len(d.sections[kind]) == 0 {
+			b = append(b, d.other[name]...)
 			continue
 		}
-		items := make(map[string]json.RawMessage, len(s))
-		for k, e := range s {
-			b, err := e.marshal()
-			if err != nil {
-				return nil, err
+		sec := d.sections[kind]
+		b = append(b, '{')
+		for j, k := range slices.Sorted(maps.Keys(sec)) {
+			if j > 0 {
+				b = append(b, ',')
 			}
-			items[k] = b
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = sec[k].appendJSON(b)
 		}
-		b, err := json.Marshal(items)
-		if err != nil {
-			return nil, err
-		}
-		top[sectionNames[kind]] = b
+		b = append(b, '}')
 	}
-	return json.Marshal(top)
+	return append(b, '}'), nil
 }
 
-func (e *Entry) marshal() (json.RawMessage, error) {
-	m := make(map[string]json.RawMessage, len(fields)+len(e.Extra))
-	maps.Copy(m, e.Extra)
-	for _, f := range fields {
-		if f.str != nil {
-			if s := *f.str(e); s != "" {
-				b, err := json.Marshal(s)
-				if err != nil {
-					return nil, err
-				}
-				m[f.name] = b
-			}
-		} else if n := *f.num(e); n > 0 {
-			// MSAL writes timestamps as strings and older MSALs read only
-			// strings.
-			m[f.name] = json.RawMessage(`"` + strconv.FormatInt(n, 10) + `"`)
+// sortedFields are the known fields in name order.
+var sortedFields = func() []field {
+	fs := slices.Clone(fields)
+	slices.SortFunc(fs, func(a, b field) int { return strings.Compare(a.name, b.name) })
+	return fs
+}()
+
+// appendJSON appends e as a JSON object with its fields (known and extra)
+// in name order; absent fields are left out.
+func (e *Entry) appendJSON(b []byte) []byte {
+	extra := slices.Sorted(maps.Keys(e.Extra))
+	b = append(b, '{')
+	first := true
+	sep := func() {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+	}
+	xi := 0
+	emitExtraBefore := func(name string) {
+		for xi < len(extra) && (name == "" || extra[xi] < name) {
+			sep()
+			b = appendString(b, extra[xi])
+			b = append(b, ':')
+			b = append(b, e.Extra[extra[xi]]...)
+			xi++
 		}
 	}
-	return json.Marshal(m)
+	for _, f := range sortedFields {
+		if f.str != nil {
+			v := *f.str(e)
+			if v == "" {
+				continue
+			}
+			emitExtraBefore(f.name)
+			sep()
+			b = appendString(b, f.name)
+			b = append(b, ':')
+			b = appendString(b, v)
+		} else {
+			n := *f.num(e)
+			if n <= 0 {
+				continue
+			}
+			emitExtraBefore(f.name)
+			sep()
+			b = appendString(b, f.name)
+			b = append(b, ':')
+			// MSAL writes timestamps as strings and older MSALs read
+			// only strings.
+			b = appendTimestamp(b, n)
+		}
+	}
+	emitExtraBefore("")
+	return append(b, '}')
 }

@@ -175,6 +175,17 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, _, err := Parse(data)
+		// The hand-written reader agrees with encoding/json on what is a
+		// JSON object.
+		trimmed := strings.TrimSpace(string(data))
+		var obj map[string]json.RawMessage
+		isObject := json.Unmarshal(data, &obj) == nil && obj != nil
+		if err == nil && trimmed != "" && !isObject {
+			t.Fatalf("accepted what encoding/json rejects: %q", data)
+		}
+		if err != nil && isObject {
+			t.Fatalf("rejected a JSON object: %v", err)
+		}
 		if err != nil {
 			return
 		}

@@ -103,7 +103,11 @@ func (s *Store) Read(ctx context.Context, partition string) ([]byte, error) {
 	if s.Codec == nil {
 		return data, nil
 	}
-	return s.Codec.Open(ctx, partition, data)
+	pt, err := s.Codec.Open(ctx, partition, data)
+	if err != nil {
+		return nil, fmt.Errorf("reading the token cache %s: %w", p, err)
+	}
+	return pt, nil
 }
 
 // Write replaces partition's file with data, sealed by the codec.
