@@ -237,6 +237,7 @@ func TestCrashLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	const kills = 200
+	interrupted := 0
 	for i := range kills {
 		cmd := helperCmd(t, "crash", name, strconv.Itoa(i))
 		stdout, _ := cmd.StdoutPipe()
@@ -255,10 +256,17 @@ func TestCrashLoop(t *testing.T) {
 		time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
+		if temps, _ := filepath.Glob(filepath.Join(dir, ".*.tmp-*")); len(temps) > 0 {
+			interrupted++ // killed between creating and renaming its file
+		}
 		doc := readDoc(t, name)
 		if msalcache.NewIndex(doc).Find(msalcache.TokenQuery{Environment: "login.example", ClientID: "client", Realm: "tenant", Scopes: []string{"api://before/.default"}}) == nil {
 			t.Fatalf("after kill %d the earlier token is gone", i)
 		}
+	}
+	t.Logf("%d of %d kills interrupted a file write", interrupted, kills)
+	if interrupted == 0 {
+		t.Fatal("no kill landed inside a write; the test did not test anything")
 	}
 	// Temporary files of killed writers are cleaned up by the next write.
 	if err := s.Save(bg, keyOf("api://after/.default"), storedTok("x")); err != nil {

@@ -51,6 +51,11 @@ func (ix *Index) Find(q TokenQuery) *Entry {
 
 // Matches reports whether e is the bearer access token q names.
 func (q TokenQuery) Matches(e *Entry) bool {
+	eq := strings.EqualFold
+	// Cheap comparisons first: this runs over every entry on a save.
+	if !eq(e.Realm, q.Realm) || !eq(e.ClientID, q.ClientID) || !eq(e.Environment, q.Environment) || !eq(e.HomeAccountID, q.HomeAccountID) {
+		return false
+	}
 	return isBearer(e) && ident(e.HomeAccountID, e.Environment, e.ClientID, e.Realm, normScopes(strings.Fields(e.Target)), e.UserAssertionHash, entryIdentity(e)) ==
 		ident(q.HomeAccountID, q.Environment, q.ClientID, q.Realm, normScopes(q.Scopes), q.UserAssertionHash, q.Identity)
 }

@@ -126,9 +126,22 @@ type partition struct {
 // snapshot is an immutable decoded copy of a partition's data.
 type snapshot struct {
 	doc     *msalcache.Document
-	ix      *msalcache.Index
 	version string
 	sum     [32]byte
+
+	// The index is built on the first lookup: a writer under contention
+	// re-reads documents it never searches.
+	ixOnce sync.Once
+	ix     *msalcache.Index
+}
+
+func newSnapshot(doc *msalcache.Document, version string, sum [32]byte) *snapshot {
+	return &snapshot{doc: doc, version: version, sum: sum}
+}
+
+func (s *snapshot) index() *msalcache.Index {
+	s.ixOnce.Do(func() { s.ix = msalcache.NewIndex(s.doc) })
+	return s.ix
 }
 
 // New returns a persistent cache over s. s may also implement [Locker],
@@ -211,10 +224,9 @@ func (i *impl) load(ctx context.Context, p *partition) (*snapshot, error) {
 	sum := sha256.Sum256(data)
 	if cur != nil && sum == cur.sum {
 		// Touched but unchanged (another process rewrote the same data).
-		next := *cur
-		next.version = version
-		p.snap.CompareAndSwap(cur, &next)
-		return &next, nil
+		next := newSnapshot(cur.doc, version, cur.sum)
+		p.snap.CompareAndSwap(cur, next)
+		return next, nil
 	}
 	doc, problems, err := msalcache.Parse(data)
 	if err != nil {
@@ -224,7 +236,7 @@ func (i *impl) load(ctx context.Context, p *partition) (*snapshot, error) {
 		i.log.LogAttrs(ctx, slog.LevelWarn, "skipped a bad entry of the persistent token cache; it will be dropped on the next write",
 			slog.String("path", i.where(p)), slog.String("section", pr.Section), slog.String("entry", pr.Key), slog.String("reason", pr.Reason))
 	}
-	s := &snapshot{doc: doc, ix: msalcache.NewIndex(doc), version: version, sum: sum}
+	s := newSnapshot(doc, version, sum)
 	p.snap.Store(s)
 	p.good.Store(s)
 	return s, nil
@@ -297,7 +309,7 @@ func (i *impl) update(ctx context.Context, p *partition, change func(*msalcache.
 	if i.ver != nil {
 		version, _ = i.ver.Version(ctx, p.name)
 	}
-	ns := &snapshot{doc: d, ix: msalcache.NewIndex(d), version: version, sum: sha256.Sum256(data)}
+	ns := newSnapshot(d, version, sha256.Sum256(data))
 	p.snap.Store(ns)
 	p.good.Store(ns)
 	return nil
@@ -356,7 +368,7 @@ func (t tokenStore) Load(ctx context.Context, k tokencache.Key) (tokencache.Stor
 	if err != nil {
 		return tokencache.Stored{}, false, err
 	}
-	e := s.ix.Find(query(k))
+	e := s.index().Find(query(k))
 	if e == nil || e.ExpiresOn == 0 {
 		return tokencache.Stored{}, false, nil
 	}
@@ -403,7 +415,7 @@ func (t tokenStore) Delete(ctx context.Context, k tokencache.Key, token string) 
 	if err != nil {
 		return err
 	}
-	if e := s.ix.Find(query(k)); e == nil || e.Secret != token {
+	if e := s.index().Find(query(k)); e == nil || e.Secret != token {
 		return nil
 	}
 	q := query(k)
