@@ -55,8 +55,8 @@ func (c *Cache) flightLocked(ctx context.Context, e *entry, claims string, backg
 }
 
 // fly performs one acquisition: the Store first (not for claims, which must
-// reach the service), then the network; it lands the result and, for a
-// network token, writes it to the Store after the waiters have it.
+// reach the service), then the network; for a network token it writes the
+// Store, then lands the result.
 func (c *Cache) fly(parent context.Context, e *entry, f *flight, claims string, background bool) {
 	ctx, cancel := context.WithTimeout(parent, c.opts.AcquireTimeout)
 	defer cancel()
@@ -94,10 +94,15 @@ func (c *Cache) fly(parent context.Context, e *entry, f *flight, claims string, 
 			}
 		}
 	}
-	c.land(ctx, e, f, claims, background, st, err, start)
+	// A network token is stored before the waiters get it: once GetToken
+	// returns, the token is persisted (or the failure logged), so a
+	// short-lived process that exits right after still leaves it for the
+	// next run. Callers of other keys are not delayed, and during a
+	// background refresh the old token keeps being served meanwhile.
 	if st != nil && !fromStore && c.opts.Store != nil {
 		c.saveStore(ctx, e, st)
 	}
+	c.land(ctx, e, f, claims, background, st, err, start)
 }
 
 // land publishes an acquisition's outcome to the entry and its waiters.
