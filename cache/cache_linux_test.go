@@ -95,7 +95,7 @@ func TestDamagedFiles(t *testing.T) {
 			unix.AddKey("user", name, other, ring) // replaces the payload
 		},
 		"missing key": func(t *testing.T, _, name string) { unlinkKeys(name) },
-		"plain JSON": func(t *testing.T, path, _ string) { os.WriteFile(path, []byte(`{"AccessToken":{}}`), 0o600) },
+		"plain JSON":  func(t *testing.T, path, _ string) { os.WriteFile(path, []byte(`{"AccessToken":{}}`), 0o600) },
 	}
 	for what, damage := range cases {
 		t.Run(what, func(t *testing.T) {

@@ -105,7 +105,9 @@ func TestConcurrentWritersLoseNothing(t *testing.T) {
 	}
 }
 
-func scopeN(w, i int) string { return "api://w" + string(rune('a'+w)) + "/" + strings.Repeat("x", i) + ".default" }
+func scopeN(w, i int) string {
+	return "api://w" + string(rune('a'+w)) + "/" + strings.Repeat("x", i) + ".default"
+}
 
 func TestCAETokensInSibling(t *testing.T) {
 	dir := t.TempDir()
