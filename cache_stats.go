@@ -27,6 +27,12 @@ type CacheStats struct {
 	Evictions uint64
 	// Invalidations are tokens dropped because a resource rejected them.
 	Invalidations uint64
+	// PersistentHits are Misses answered by the persistent cache (a token
+	// another credential, process or run stored) instead of Entra.
+	PersistentHits uint64
+	// PersistentErrors are failed reads or writes of the persistent cache;
+	// they never fail a GetToken (the cause is logged).
+	PersistentErrors uint64
 	// Entries is the number of cache keys currently held.
 	Entries int
 }
@@ -42,6 +48,8 @@ func cacheStatsOf(s tokencache.Stats) CacheStats {
 		RefreshFailures:      s.RefreshFailures,
 		Evictions:            s.Evictions,
 		Invalidations:        s.Invalidations,
+		PersistentHits:       s.StoreHits,
+		PersistentErrors:     s.StoreErrors,
 		Entries:              s.Entries,
 	}
 }

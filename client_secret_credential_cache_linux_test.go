@@ -85,7 +85,7 @@ func TestClientSecretCredentialPersistentCache(t *testing.T) {
 	if n := srv.Requests(entratest.EndpointToken); n != 1 {
 		t.Fatalf("%d token requests, want 1", n)
 	}
-	if st := second.CacheStats(); st.Hits != 2 {
+	if st := second.CacheStats(); st.Hits != 2 || st.PersistentHits != 1 || st.TokenRequests != 0 {
 		t.Fatalf("second credential stats %+v: want 1 store hit then 2 memory hits", st)
 	}
 }
