@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
-	"os/exec"
 	"strconv"
 	"sync"
 	"testing"
@@ -32,9 +31,8 @@ func BenchmarkContention8Processes(b *testing.B) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range procs {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1", "-test.bench=^$")
-		cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+dir, "DBUS_SESSION_BUS_ADDRESS=", "AZID_HELPER=writer",
-			"AZID_HELPER_ARG0="+name, "AZID_HELPER_ARG1="+strconv.Itoa(w), "AZID_HELPER_ARG2="+strconv.Itoa(each))
+		cmd := helperCmd(b, "writer", name, strconv.Itoa(w), strconv.Itoa(each))
+		cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+dir, "DBUS_SESSION_BUS_ADDRESS=")
 		wg.Go(func() {
 			if out, err := cmd.CombinedOutput(); err != nil {
 				b.Errorf("writer %d: %v\n%s", w, err, out)

@@ -5,8 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -70,16 +73,49 @@ func mustNew(t testing.TB, o *Options) Cache {
 	return c
 }
 
-// helperCmd re-runs this test binary as a helper process in mode, with
-// the test's cache environment.
-func helperCmd(t *testing.T, mode string, args ...string) *exec.Cmd {
+// helperCmd runs the test helper (internal/persist/testhelper) as
+// another process using the test's cache in mode. TestMain builds it once,
+// without the race detector: eight race-instrumented writers would take
+// minutes.
+func helperCmd(t testing.TB, mode string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "AZID_HELPER="+mode)
-	for i, a := range args {
-		cmd.Env = append(cmd.Env, "AZID_HELPER_ARG"+string(rune('0'+i))+"="+a)
+	if helperErr != nil {
+		t.Fatal(helperErr)
 	}
-	return cmd
+	return exec.Command(helperPath, append([]string{mode}, args...)...)
+}
+
+var (
+	helperPath string
+	helperErr  error
+)
+
+// buildHelper builds the helper before any test changes the environment
+// (XDG_CACHE_HOME also moves the Go build cache).
+func buildHelper() (string, error) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	dir, err := os.MkdirTemp("", "azid-testhelper-")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "testhelper")
+	out, err := exec.Command(gobin, "build", "-o", path, "github.com/azid-go/azid/internal/persist/testhelper").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("building the test helper with %s (the go command is required): %v\n%s", gobin, err, out)
+	}
+	return path, nil
+}
+
+func TestMain(m *testing.M) {
+	helperPath, helperErr = buildHelper()
+	code := m.Run()
+	if helperPath != "" {
+		os.RemoveAll(filepath.Dir(helperPath))
+	}
+	os.Exit(code)
 }
 
 // requireKeyring fails the test when keyctl cannot be used here.

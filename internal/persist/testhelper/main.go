@@ -1,4 +1,12 @@
-package cache
+// Command testhelper is the other process in the persistent cache's
+// multi-process, crash and failure tests (package cache): the tests build
+// it without the race detector, so that eight of them writing at once
+// take seconds, not minutes, under "go test -race".
+//
+//	testhelper <mode> <cache name> [args...]
+//
+// The cache directory comes from $XDG_CACHE_HOME, as for any user.
+package main
 
 import (
 	"bufio"
@@ -8,28 +16,39 @@ import (
 	"os"
 	"strconv"
 	"syscall"
-	"testing"
 	"time"
 
+	"github.com/azid-go/azid/cache"
 	"github.com/azid-go/azid/internal/persist"
 	"github.com/azid-go/azid/internal/tokencache"
 )
 
-// TestHelperProcess is not a test: the multi-process, crash and failure
-// tests re-run the test binary with AZID_HELPER set to act as another
-// process using the same cache.
-func TestHelperProcess(t *testing.T) {
-	mode := os.Getenv("AZID_HELPER")
-	if mode == "" {
-		return
+var bg = context.Background()
+
+func main() {
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: testhelper <mode> <cache name> [args...]")
+		os.Exit(2)
 	}
-	arg := func(i int) string { return os.Getenv("AZID_HELPER_ARG" + strconv.Itoa(i)) }
-	name := arg(0)
-	if err := runHelper(mode, name, arg); err != nil {
+	arg := func(i int) string {
+		if i+2 < len(os.Args) {
+			return os.Args[i+2]
+		}
+		return ""
+	}
+	if err := runHelper(os.Args[1], os.Args[2], arg); err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)
 		os.Exit(2)
 	}
-	os.Exit(0)
+}
+
+func keyOf(scope string) tokencache.Key {
+	return tokencache.Key{Authority: "login.example", ClientID: "client", TenantID: "tenant", Scopes: []string{scope}}
+}
+
+func storedTok(tok string) tokencache.Stored {
+	now := time.Now().Truncate(time.Second)
+	return tokencache.Stored{AccessToken: tok, CachedAt: now, ExpiresOn: now.Add(time.Hour)}
 }
 
 func runHelper(mode, name string, arg func(int) string) error {
@@ -37,7 +56,7 @@ func runHelper(mode, name string, arg func(int) string) error {
 	case "writer":
 		// Store n tokens under distinct scopes, each its own save.
 		w, n := arg(1), atoi(arg(2))
-		c, err := New(&Options{Name: name})
+		c, err := cache.New(&cache.Options{Name: name})
 		if err != nil {
 			return err
 		}
@@ -51,7 +70,7 @@ func runHelper(mode, name string, arg func(int) string) error {
 		return nil
 	case "crash":
 		// Save forever; the parent kills this process at a random point.
-		c, err := New(&Options{Name: name})
+		c, err := cache.New(&cache.Options{Name: name})
 		if err != nil {
 			return err
 		}
@@ -82,7 +101,7 @@ func runHelper(mode, name string, arg func(int) string) error {
 			return err
 		}
 		log := slog.New(slog.NewTextHandler(os.Stdout, nil))
-		c, err := New(&Options{Name: name, Logger: log, AllowUnencryptedStorage: true})
+		c, err := cache.New(&cache.Options{Name: name, Logger: log, AllowUnencryptedStorage: true})
 		if err != nil {
 			return err
 		}
