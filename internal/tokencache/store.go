@@ -8,7 +8,9 @@ import (
 // Store is a second-level cache under the engine's in-memory index: a
 // persistent cache on disk, or a distributed one shared by a fleet. The
 // engine consults it only on a miss, before asking the network, and writes
-// to it after a network acquisition. It is never touched on a hit.
+// to it after a network acquisition, before the waiting callers get the
+// token (so that a process that exits right after GetToken has persisted
+// it). It is never touched on a hit.
 //
 // A Store's errors never fail a GetToken call: the engine counts them, logs
 // them and carries on with the network.
