@@ -8,6 +8,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/azid-go/azid/cache"
 )
 
 const credNameSecret = "ClientSecretCredential"
@@ -33,6 +34,13 @@ type ClientSecretCredentialOptions struct {
 	// evictions) at debug and warning level. Tokens and secrets are never
 	// logged. Nil discards them.
 	Logger *slog.Logger
+
+	// Cache is a persistent cache (from cache.New) shared with other
+	// credentials, processes and runs, and with azidentity programs using
+	// the same cache name. The zero value keeps tokens in memory only.
+	// Hits are served from memory either way; the persistent cache is read
+	// only on a miss.
+	Cache cache.Cache
 }
 
 // ClientSecretCredential authenticates an application (a service principal)
@@ -61,6 +69,7 @@ func NewClientSecretCredential(tenantID, clientID, clientSecret string, options 
 		AdditionallyAllowedTenants: options.AdditionallyAllowedTenants,
 		DisableInstanceDiscovery:   options.DisableInstanceDiscovery,
 		Logger:                     options.Logger,
+		Cache:                      options.Cache,
 	})
 	if err != nil {
 		return nil, err

@@ -1,13 +1,33 @@
 // Package cache is azid's persistent token cache: tokens kept encrypted on
 // disk (or in a store of your choice), shared by processes and surviving
 // restarts. Create one with [New] and pass it as the Cache option of any
-// credential that supports persistence.
+// credential that supports persistence:
+//
+//	c, err := cache.New(nil)
+//	if err != nil {
+//		// No encrypted storage here: see the error for the ways out.
+//	}
+//	cred, err := azid.NewClientSecretCredential(tenant, client, secret,
+//		&azid.ClientSecretCredentialOptions{Cache: c})
+//
+// The file format and place are azidentity/cache's on each platform, so
+// programs using either library share tokens. Unlike azidentity, a cache
+// hit is served from memory (the file is read only when a token is missing
+// and another process may have stored it), a damaged file never fails a
+// GetToken, and concurrent processes never lose each other's tokens.
 package cache
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/azid-go/azid/internal/persist"
+	"github.com/azid-go/azid/internal/persist/file"
 )
 
 // Cache is a persistent cache. The zero value is no cache: credentials keep
@@ -17,11 +37,118 @@ type Cache = persist.Cache
 // Options configure [New].
 type Options struct {
 	// Name names the cache; credentials with the same name share tokens,
-	// within a process and across processes. Default "msal.cache".
+	// within a process and across processes. Default "msal.cache", which is
+	// also azidentity's default. CAE tokens are kept in a sibling named
+	// Name + ".cae", as azidentity keeps them.
 	Name string
+
+	// AllowUnencryptedStorage lets New fall back to a plain-text file
+	// (mode 0600, logged once as unencrypted) when no encrypted storage is
+	// available, for example in a container whose seccomp profile blocks
+	// the kernel keyring. Tokens in it can be read by anyone who can read
+	// the file.
+	AllowUnencryptedStorage bool
+
+	// Key supplies the encryption key instead of the platform's key store:
+	// for containers and CI, where there is no keyring or keychain. Use
+	// [KeyFromFile] (a mounted secret) or [KeyFromEnv]. The cache file is a
+	// JWE encrypted with this key.
+	Key KeySource
+
+	// Storage replaces the platform storage with your own (a database, a
+	// secret store). It may also implement [Locker], [Versioner] and
+	// [Partitioner]. Key and AllowUnencryptedStorage do not apply to it.
+	Storage Storage
+
+	// Logger receives problems with the stored data (a bad entry, an
+	// unreadable file) with the file's path; tokens are never logged. Nil
+	// discards them.
+	Logger *slog.Logger
 }
 
-// New opens the persistent cache described by o (nil for defaults).
+// ErrStorageUnavailable is wrapped by [New]'s error when this machine has
+// no storage the cache can encrypt with; the error says what to do.
+var ErrStorageUnavailable = errors.New("persistent token cache storage is unavailable")
+
+// New opens the persistent cache described by o (nil for defaults). It
+// fails, with an error wrapping [ErrStorageUnavailable] that names the
+// ways out, when no encrypted storage is available and o allows no
+// alternative. Nothing is read or written until a credential needs a token.
 func New(o *Options) (Cache, error) {
-	return Cache{}, errors.New("cache: not implemented yet")
+	opts := Options{}
+	if o != nil {
+		opts = *o
+	}
+	if opts.Name == "" {
+		opts.Name = "msal.cache"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	fs := file.Store{Unreadable: ErrUnreadable}
+	for _, n := range []string{opts.Name, opts.Name + ".cae"} {
+		if _, err := fs.Path(n); err != nil {
+			return Cache{}, fmt.Errorf("cache: %w", err)
+		}
+	}
+	s := opts.Storage
+	if s == nil {
+		var err error
+		if s, err = platformStorage(&opts); err != nil {
+			return Cache{}, err
+		}
+	}
+	return persist.New(s, persist.Options{Name: opts.Name, Logger: opts.Logger}), nil
 }
+
+// cacheDir is the directory of the cache files: $XDG_CACHE_HOME (or
+// ~/.cache) on Linux, %LOCALAPPDATA% on Windows, then ".IdentityService",
+// where azidentity/cache keeps them.
+func cacheDir(getenv func(string) string) (string, error) {
+	if d := getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, ".IdentityService"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("cache: finding the cache directory: %w", err)
+	}
+	return filepath.Join(home, ".cache", ".IdentityService"), nil
+}
+
+// unencryptedStorage is the AllowUnencryptedStorage fallback: plain JSON in
+// "<name>.unencrypted" files (a name of their own, so that azidentity never
+// tries to decrypt them), logged once.
+func unencryptedStorage(o *Options, dir string, reason error) Storage {
+	o.Logger.LogAttrs(context.Background(), slog.LevelWarn,
+		"the persistent token cache is NOT encrypted (AllowUnencryptedStorage); anyone who can read the file can use the tokens",
+		slog.String("path", filepath.Join(dir, o.Name+".unencrypted")), slog.Any("reason", reason))
+	return &suffixStorage{Store: &file.Store{Dir: dir, Unreadable: ErrUnreadable}, suffix: ".unencrypted"}
+}
+
+// suffixStorage maps partition p to the file p + suffix.
+type suffixStorage struct {
+	*file.Store
+	suffix string
+}
+
+func (s *suffixStorage) Read(ctx context.Context, p string) ([]byte, error) {
+	return s.Store.Read(ctx, p+s.suffix)
+}
+
+func (s *suffixStorage) Write(ctx context.Context, p string, data []byte, exp time.Time) error {
+	return s.Store.Write(ctx, p+s.suffix, data, exp)
+}
+
+func (s *suffixStorage) Delete(ctx context.Context, p string) error {
+	return s.Store.Delete(ctx, p+s.suffix)
+}
+
+func (s *suffixStorage) Version(ctx context.Context, p string) (string, error) {
+	return s.Store.Version(ctx, p+s.suffix)
+}
+
+func (s *suffixStorage) Lock(ctx context.Context, p string) (func(), error) {
+	return s.Store.Lock(ctx, p+s.suffix)
+}
+
+func (s *suffixStorage) Location(p string) string { return s.Store.Location(p + s.suffix) }

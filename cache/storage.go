@@ -3,17 +3,26 @@ package cache
 import (
 	"context"
 	"time"
+
+	"github.com/azid-go/azid/internal/persist"
 )
 
-// Storage keeps a persistent cache's data: opaque blobs (MSAL-schema JSON,
-// already encrypted where the store does not encrypt itself) by partition
-// name. The platform stores (a JWE file with its key in the keyring, the
+// Storage keeps a persistent cache's data by partition name. Write is
+// given the partition's MSAL-schema JSON and Read returns it; a storage
+// that keeps data where others could read it encrypts it on the way (the
+// Linux storage seals it in a JWE). The platform stores (a JWE file with its key in the keyring, the
 // macOS Keychain, a DPAPI file) and the Redis store implement it; so can a
 // user's own store.
 //
-// A storage with a single partition (a file) ignores the name's variety:
-// every partition maps to the same blob. Implementations must be safe for
-// concurrent use.
+// Storages without a [Partitioner] are given two partition names: the
+// cache's Name for most tokens and Name + ".cae" for CAE tokens (as
+// azidentity keeps them apart); a file storage maps each to a file.
+// Implementations must be safe for concurrent use.
+//
+// Read returns plaintext. Data that exists but cannot be used (it does not
+// decrypt, or the key is gone) should be reported as an error wrapping
+// [ErrUnreadable]: the cache then carries on without it and replaces it on
+// its next write, instead of failing every write.
 type Storage interface {
 	// Read returns the blob stored for partition, or (nil, nil) when there
 	// is none.
@@ -37,22 +46,15 @@ type Locker interface {
 }
 
 // PartitionKey describes what a cache lookup is about, so a partitioned
-// storage can name the small blob that holds it.
-type PartitionKey struct {
-	// Environment is the authority host.
-	Environment string
-	ClientID    string
-	TenantID    string
-	// Resource is the audience of the scopes (the part before the last
-	// "/"), empty for refresh tokens and accounts.
-	Resource string
-	// UserAssertionHash is set for on-behalf-of entries.
-	UserAssertionHash string
-	// HomeAccountID is set for user flows.
-	HomeAccountID string
-	// CAE tells CAE tokens apart; they live in a sibling store.
-	CAE bool
-}
+// storage can name the small blob that holds it. Fields: Environment (the
+// authority host), ClientID, TenantID, Resource (the audience of the
+// scopes, empty for refresh tokens and accounts), UserAssertionHash (set for
+// on-behalf-of entries), HomeAccountID (set for user flows), and CAE (CAE
+// tokens live apart from the others).
+//
+// It is declared in an internal package (which package cache builds on);
+// this alias is the public name.
+type PartitionKey = persist.PartitionKey
 
 // Partitioner is implemented by storages that split the cache into many
 // small blobs (Redis). Storages without it hold the whole cache in one blob.
@@ -60,3 +62,20 @@ type Partitioner interface {
 	// Partition names the blob holding entries described by k.
 	Partition(k PartitionKey) string
 }
+
+// Versioner is implemented by storages that can tell cheaply whether a
+// partition changed since it was last read (a file's device, inode, size
+// and modification time; a generation number). The cache then re-reads and
+// re-decodes a partition only when its version changed; storages without it
+// are read on every miss.
+type Versioner interface {
+	// Version returns an opaque string that changes whenever partition's
+	// data does, or an error when it cannot tell.
+	Version(ctx context.Context, partition string) (string, error)
+}
+
+// ErrUnreadable is wrapped by a [Storage]'s Read errors about data that
+// exists but cannot be used: it does not decrypt (wrong or missing key), or
+// it is not a token cache. The cache carries on with the network and
+// replaces the data on its next write.
+var ErrUnreadable = persist.ErrUnreadable

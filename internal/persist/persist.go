@@ -1,10 +1,82 @@
 // Package persist is the persistent cache behind package cache: the MSAL
-// schema kept in a [cache.Storage], merged under a lock, and exposed to the
+// schema kept in a [Storage], merged under a lock, and exposed to the
 // engine as a tokencache.Store and a tokencache.UserStore. Credentials reach
 // it through the functions here, which take the public cache.Cache value.
+//
+// The engine serves hits from memory and calls the store only on a miss
+// (before a network acquisition) and after an acquisition, so this package
+// is off the hit path. A load checks the storage's version (a stat for a
+// file) and re-reads and re-parses only when another writer changed it. A
+// save takes the storage's lock, re-reads, applies its one change to what
+// it read, writes, and releases: writers never lose each other's entries.
 package persist
 
-import "github.com/azid-go/azid/internal/tokencache"
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/azid-go/azid/internal/msalcache"
+	"github.com/azid-go/azid/internal/tokencache"
+)
+
+// Storage is cache.Storage (package cache re-exports these interfaces; they
+// are declared here because package cache imports this one).
+type Storage interface {
+	Read(ctx context.Context, partition string) ([]byte, error)
+	Write(ctx context.Context, partition string, data []byte, expiresOn time.Time) error
+	Delete(ctx context.Context, partition string) error
+}
+
+// Locker is cache.Locker.
+type Locker interface {
+	Lock(ctx context.Context, partition string) (unlock func(), err error)
+}
+
+// Versioner is cache.Versioner.
+type Versioner interface {
+	Version(ctx context.Context, partition string) (string, error)
+}
+
+// Partitioner is cache.Partitioner.
+type Partitioner interface {
+	Partition(k PartitionKey) string
+}
+
+// locator is implemented by storages that can say where a partition lives
+// (a file path), for log messages.
+type locator interface {
+	Location(partition string) string
+}
+
+// PartitionKey is cache.PartitionKey.
+type PartitionKey struct {
+	// Environment is the authority host.
+	Environment string
+	ClientID    string
+	TenantID    string
+	// Resource is the audience of the scopes (the part before the last
+	// "/"), empty for refresh tokens and accounts.
+	Resource string
+	// UserAssertionHash is set for on-behalf-of entries.
+	UserAssertionHash string
+	// HomeAccountID is set for user flows.
+	HomeAccountID string
+	// CAE tells CAE tokens apart; they live in a sibling store.
+	CAE bool
+}
+
+// ErrUnreadable is wrapped by storage errors about data that exists but
+// cannot be used (it does not decrypt, it is not a cache). The persistent
+// cache then carries on without it and replaces it on its next write.
+var ErrUnreadable = errors.New("the stored token cache cannot be read")
 
 // Cache is the value behind cache.Cache (an alias). The zero value means
 // "no persistent cache": credentials keep tokens in memory only.
@@ -12,9 +84,84 @@ type Cache struct {
 	impl *impl
 }
 
+// Options configure [New].
+type Options struct {
+	// Name is the partition of non-CAE entries for storages without a
+	// Partitioner; CAE entries go to Name + ".cae", as azidentity does.
+	Name string
+	// Logger receives problems with the stored data (never tokens); nil
+	// discards them.
+	Logger *slog.Logger
+	// Now is the clock for pruning expired tokens; nil is time.Now.
+	Now func() time.Time
+}
+
 // impl is the persistent cache's state, shared by every credential given
 // the same Cache.
-type impl struct{}
+type impl struct {
+	st   Storage
+	lk   Locker      // nil: the storage cannot lock across processes
+	ver  Versioner   // nil: every load re-reads
+	part Partitioner // nil: one partition (and its .cae sibling)
+	name string
+	log  *slog.Logger
+	now  func() time.Time
+
+	mu    sync.Mutex
+	parts map[string]*partition
+}
+
+// partition is one blob of the storage and this process's view of it.
+type partition struct {
+	name string
+	// sem serialises this process's writers of the partition, so that they
+	// queue here instead of all polling the cross-process lock.
+	sem  chan struct{}
+	snap atomic.Pointer[snapshot]
+	// good is the latest snapshot that was read or written successfully,
+	// the base of a write that replaces unreadable data.
+	good atomic.Pointer[snapshot]
+}
+
+// snapshot is an immutable decoded copy of a partition's data.
+type snapshot struct {
+	doc     *msalcache.Document
+	version string
+	sum     [32]byte
+
+	// The index is built on the first lookup: a writer under contention
+	// re-reads documents it never searches.
+	ixOnce sync.Once
+	ix     *msalcache.Index
+}
+
+func newSnapshot(doc *msalcache.Document, version string, sum [32]byte) *snapshot {
+	return &snapshot{doc: doc, version: version, sum: sum}
+}
+
+func (s *snapshot) index() *msalcache.Index {
+	s.ixOnce.Do(func() { s.ix = msalcache.NewIndex(s.doc) })
+	return s.ix
+}
+
+// New returns a persistent cache over s. s may also implement [Locker],
+// [Versioner] and [Partitioner].
+func New(s Storage, o Options) Cache {
+	if o.Name == "" {
+		o.Name = "msal.cache"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	i := &impl{st: s, name: o.Name, log: o.Logger, now: o.Now, parts: map[string]*partition{}}
+	i.lk, _ = s.(Locker)
+	i.ver, _ = s.(Versioner)
+	i.part, _ = s.(Partitioner)
+	return Cache{impl: i}
+}
 
 // Enabled reports whether c is a persistent cache (not the zero value).
 func (c Cache) Enabled() bool { return c.impl != nil }
@@ -26,7 +173,7 @@ func TokenStore(c Cache) tokencache.Store {
 	if c.impl == nil {
 		return nil
 	}
-	return nil
+	return tokenStore{c.impl}
 }
 
 // UserStore returns the refresh-token and account store of c, or nil when
@@ -35,5 +182,267 @@ func UserStore(c Cache) tokencache.UserStore {
 	if c.impl == nil {
 		return nil
 	}
+	return userStore{c.impl}
+}
+
+func (i *impl) partition(name string) *partition {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	p := i.parts[name]
+	if p == nil {
+		p = &partition{name: name, sem: make(chan struct{}, 1)}
+		i.parts[name] = p
+	}
+	return p
+}
+
+func (i *impl) where(p *partition) string {
+	if l, ok := i.st.(locator); ok {
+		return l.Location(p.name)
+	}
+	return p.name
+}
+
+// load returns p's current snapshot, re-reading the storage only when its
+// version changed (or it has none).
+func (i *impl) load(ctx context.Context, p *partition) (*snapshot, error) {
+	cur := p.snap.Load()
+	var version string
+	if i.ver != nil {
+		v, err := i.ver.Version(ctx, p.name)
+		if err == nil {
+			if cur != nil && v != "" && v == cur.version {
+				return cur, nil
+			}
+			version = v
+		}
+	}
+	data, err := i.st.Read(ctx, p.name)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	if cur != nil && sum == cur.sum {
+		// Touched but unchanged (another process rewrote the same data).
+		next := newSnapshot(cur.doc, version, cur.sum)
+		p.snap.CompareAndSwap(cur, next)
+		return next, nil
+	}
+	doc, problems, err := msalcache.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrUnreadable, i.where(p), err)
+	}
+	for _, pr := range problems {
+		i.log.LogAttrs(ctx, slog.LevelWarn, "skipped a bad entry of the persistent token cache; it will be dropped on the next write",
+			slog.String("path", i.where(p)), slog.String("section", pr.Section), slog.String("entry", pr.Key), slog.String("reason", pr.Reason))
+	}
+	s := newSnapshot(doc, version, sum)
+	p.snap.Store(s)
+	p.good.Store(s)
+	return s, nil
+}
+
+// heldKey marks, in a context, the partitions whose locks the caller holds
+// (see tokenStore.Lock), so that a save under that lock does not take it
+// again.
+type heldKey struct{}
+
+func held(ctx context.Context, p *partition) bool {
+	h, _ := ctx.Value(heldKey{}).(*partition)
+	return h == p
+}
+
+// lock takes p's in-process and cross-process locks.
+func (i *impl) lock(ctx context.Context, p *partition) (func(), error) {
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for the persistent cache's lock: %w", context.Cause(ctx))
+	}
+	if i.lk == nil {
+		return func() { <-p.sem }, nil
+	}
+	unlock, err := i.lk.Lock(ctx, p.name)
+	if err != nil {
+		<-p.sem
+		return nil, fmt.Errorf("locking the persistent cache %s: %w", i.where(p), err)
+	}
+	return func() { unlock(); <-p.sem }, nil
+}
+
+// update applies change to p's stored document: under the lock, re-read,
+// change, write. Unreadable data is replaced (starting from the last good
+// view this process had).
+func (i *impl) update(ctx context.Context, p *partition, change func(*msalcache.Document)) error {
+	if !held(ctx, p) {
+		unlock, err := i.lock(ctx, p)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	base := msalcache.New()
+	s, err := i.load(ctx, p)
+	switch {
+	case err == nil:
+		base = s.doc
+	case errors.Is(err, ErrUnreadable):
+		i.log.LogAttrs(ctx, slog.LevelWarn, "the persistent token cache is unreadable; replacing it", slog.String("path", i.where(p)), slog.Any("error", err))
+		if g := p.good.Load(); g != nil {
+			base = g.doc
+		}
+	default:
+		return err
+	}
+	d := base.Clone()
+	change(d)
+	now := i.now().Unix()
+	d.PruneExpired(now)
+	data, err := d.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := i.st.Write(ctx, p.name, data, latestExpiry(d)); err != nil {
+		return err
+	}
+	var version string
+	if i.ver != nil {
+		version, _ = i.ver.Version(ctx, p.name)
+	}
+	ns := newSnapshot(d, version, sha256.Sum256(data))
+	p.snap.Store(ns)
+	p.good.Store(ns)
 	return nil
 }
+
+func latestExpiry(d *msalcache.Document) time.Time {
+	var latest int64
+	d.Entries(msalcache.AccessToken, func(e *msalcache.Entry) bool {
+		latest = max(latest, e.ExpiresOn)
+		return true
+	})
+	if latest == 0 {
+		return time.Time{}
+	}
+	return time.Unix(latest, 0)
+}
+
+// tokenStore is the engine's view: access tokens.
+type tokenStore struct{ i *impl }
+
+func (t tokenStore) partitionOf(k tokencache.Key) *partition {
+	if t.i.part != nil {
+		return t.i.partition(t.i.part.Partition(PartitionKey{
+			Environment: k.Authority, ClientID: k.ClientID, TenantID: k.TenantID,
+			Resource: resourceOf(k.Scopes), UserAssertionHash: k.AssertionHash,
+			HomeAccountID: k.Account, CAE: k.CAE,
+		}))
+	}
+	if k.CAE {
+		return t.i.partition(t.i.name + ".cae")
+	}
+	return t.i.partition(t.i.name)
+}
+
+// resourceOf is the audience of the first scope that names one
+// ("https://vault.azure.net/.default" → "https://vault.azure.net").
+func resourceOf(scopes []string) string {
+	for _, s := range scopes {
+		if j := strings.LastIndex(s, "/"); j > 0 && strings.Contains(s[:j], "://") {
+			return s[:j]
+		}
+	}
+	return ""
+}
+
+func query(k tokencache.Key) msalcache.TokenQuery {
+	return msalcache.TokenQuery{
+		HomeAccountID: k.Account, Environment: k.Authority, ClientID: k.ClientID, Realm: k.TenantID,
+		Scopes: k.Scopes, UserAssertionHash: k.AssertionHash, Identity: k.Identity,
+	}
+}
+
+// Load implements tokencache.Store.
+func (t tokenStore) Load(ctx context.Context, k tokencache.Key) (tokencache.Stored, bool, error) {
+	s, err := t.i.load(ctx, t.partitionOf(k))
+	if err != nil {
+		return tokencache.Stored{}, false, err
+	}
+	e := s.index().Find(query(k))
+	if e == nil || e.ExpiresOn == 0 {
+		return tokencache.Stored{}, false, nil
+	}
+	st := tokencache.Stored{AccessToken: e.Secret, ExpiresOn: time.Unix(e.ExpiresOn, 0)}
+	if e.CachedAt > 0 {
+		st.CachedAt = time.Unix(e.CachedAt, 0)
+	}
+	if e.RefreshOn > 0 {
+		st.RefreshOn = time.Unix(e.RefreshOn, 0)
+	}
+	return st, true, nil
+}
+
+// Save implements tokencache.Store.
+func (t tokenStore) Save(ctx context.Context, k tokencache.Key, tok tokencache.Stored) error {
+	e := &msalcache.Entry{
+		HomeAccountID: k.Account, Environment: k.Authority, Realm: k.TenantID, ClientID: k.ClientID,
+		CredentialType: "AccessToken", Secret: tok.AccessToken, Target: k.ScopeString(),
+		CachedAt: tok.CachedAt.Unix(), ExpiresOn: tok.ExpiresOn.Unix(), ExtendedExpiresOn: tok.ExpiresOn.Unix(),
+		TokenType: "Bearer", UserAssertionHash: k.AssertionHash,
+	}
+	if !tok.RefreshOn.IsZero() {
+		e.RefreshOn = tok.RefreshOn.Unix()
+	}
+	if k.Identity != "" {
+		id, _ := json.Marshal(k.Identity)
+		e.Extra = map[string]json.RawMessage{msalcache.IdentityField: id}
+	}
+	q := query(k)
+	return t.i.update(ctx, t.partitionOf(k), func(d *msalcache.Document) {
+		// Drop other entries with the same identity (written by another
+		// program under another scope order or letter case) so that exactly
+		// one remains.
+		d.Delete(msalcache.AccessToken, q.Matches)
+		d.Put(msalcache.AccessToken, e)
+	})
+}
+
+// Delete implements tokencache.DeletingStore: it drops k's stored token if
+// it is still token (a resource rejected it), and keeps a newer one.
+func (t tokenStore) Delete(ctx context.Context, k tokencache.Key, token string) error {
+	p := t.partitionOf(k)
+	s, err := t.i.load(ctx, p)
+	if err != nil {
+		return err
+	}
+	if e := s.index().Find(query(k)); e == nil || e.Secret != token {
+		return nil
+	}
+	q := query(k)
+	return t.i.update(ctx, p, func(d *msalcache.Document) {
+		d.Delete(msalcache.AccessToken, func(e *msalcache.Entry) bool { return q.Matches(e) && e.Secret == token })
+	})
+}
+
+// Lock implements tokencache.LockingStore. For partitioned storages (a
+// fleet's Redis), it holds k's partition lock so that of many instances
+// missing the same key, one acquires it and the others read its result.
+// For a single-blob storage (a file) it does nothing: holding the one lock
+// across a network call would serialise every miss of every process.
+func (t tokenStore) Lock(ctx context.Context, k tokencache.Key) (context.Context, func(), error) {
+	if t.i.part == nil {
+		return ctx, func() {}, nil
+	}
+	p := t.partitionOf(k)
+	unlock, err := t.i.lock(ctx, p)
+	if err != nil {
+		return ctx, nil, err
+	}
+	return context.WithValue(ctx, heldKey{}, p), unlock, nil
+}
+
+var (
+	_ tokencache.Store         = tokenStore{}
+	_ tokencache.DeletingStore = tokenStore{}
+	_ tokencache.LockingStore  = tokenStore{}
+)

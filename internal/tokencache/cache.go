@@ -253,6 +253,7 @@ func (c *Cache) Invalidate(r *Request, token string) bool {
 			e.mu.Unlock()
 			c.n.invalidations.Add(1)
 			c.emit(Event{Kind: EventInvalidated, Key: e.key})
+			c.deleteStored(e, token)
 			return true
 		}
 	}

@@ -55,8 +55,8 @@ func (c *Cache) flightLocked(ctx context.Context, e *entry, claims string, backg
 }
 
 // fly performs one acquisition: the Store first (not for claims, which must
-// reach the service), then the network; it lands the result and, for a
-// network token, writes it to the Store after the waiters have it.
+// reach the service), then the network; for a network token it writes the
+// Store, then lands the result.
 func (c *Cache) fly(parent context.Context, e *entry, f *flight, claims string, background bool) {
 	ctx, cancel := context.WithTimeout(parent, c.opts.AcquireTimeout)
 	defer cancel()
@@ -65,6 +65,18 @@ func (c *Cache) fly(parent context.Context, e *entry, f *flight, claims string, 
 	var st *state
 	if claims == "" && c.opts.Store != nil {
 		st = c.loadStore(ctx, e, start, background)
+		if ls, ok := c.opts.Store.(LockingStore); ok && st == nil {
+			// Hold the other instances off this key, then look again: one
+			// of them may have stored the token while this one waited.
+			held, unlock, err := ls.Lock(ctx, e.key)
+			if err != nil {
+				c.storeError(ctx, e, "token store lock failed; acquiring without it", err)
+			} else {
+				defer unlock()
+				ctx = held
+				st = c.loadStore(ctx, e, start, background)
+			}
+		}
 	}
 	fromStore := st != nil
 	var err error
@@ -82,10 +94,15 @@ func (c *Cache) fly(parent context.Context, e *entry, f *flight, claims string, 
 			}
 		}
 	}
-	c.land(ctx, e, f, claims, background, st, err, start)
+	// A network token is stored before the waiters get it: once GetToken
+	// returns, the token is persisted (or the failure logged), so a
+	// short-lived process that exits right after still leaves it for the
+	// next run. Callers of other keys are not delayed, and during a
+	// background refresh the old token keeps being served meanwhile.
 	if st != nil && !fromStore && c.opts.Store != nil {
 		c.saveStore(ctx, e, st)
 	}
+	c.land(ctx, e, f, claims, background, st, err, start)
 }
 
 // land publishes an acquisition's outcome to the entry and its waiters.
@@ -165,9 +182,7 @@ func (c *Cache) newState(token string, issued time.Time, lifetime, refreshIn tim
 func (c *Cache) loadStore(ctx context.Context, e *entry, now time.Time, background bool) *state {
 	t, ok, err := c.opts.Store.Load(ctx, e.key)
 	if err != nil {
-		c.n.storeErrors.Add(1)
-		c.emit(Event{Kind: EventStoreError, Key: e.key, Err: err})
-		c.opts.Logger.LogAttrs(ctx, slogWarn, "token store read failed; using the network", keyAttr(e.key), errAttr(err))
+		c.storeError(ctx, e, "token store read failed; using the network", err)
 		return nil
 	}
 	if !ok || t.AccessToken == "" {
@@ -210,8 +225,30 @@ func (c *Cache) saveStore(ctx context.Context, e *entry, st *state) {
 		t.RefreshOn = t.CachedAt.Add(st.refreshIn)
 	}
 	if err := c.opts.Store.Save(ctx, e.key, t); err != nil {
-		c.n.storeErrors.Add(1)
-		c.emit(Event{Kind: EventStoreError, Key: e.key, Err: err})
-		c.opts.Logger.LogAttrs(ctx, slogWarn, "token store write failed; the token is cached in memory only", keyAttr(e.key), errAttr(err))
+		c.storeError(ctx, e, "token store write failed; the token is cached in memory only", err)
 	}
+}
+
+// storeError counts, reports and logs a failure of the second level; it
+// never fails a GetToken.
+func (c *Cache) storeError(ctx context.Context, e *entry, msg string, err error) {
+	c.n.storeErrors.Add(1)
+	c.emit(Event{Kind: EventStoreError, Key: e.key, Err: err})
+	c.opts.Logger.LogAttrs(ctx, slogWarn, msg, keyAttr(e.key), errAttr(err))
+}
+
+// deleteStored forgets an invalidated token in the second level, off the
+// caller's path.
+func (c *Cache) deleteStored(e *entry, token string) {
+	ds, ok := c.opts.Store.(DeletingStore)
+	if !ok {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.opts.AcquireTimeout)
+		defer cancel()
+		if err := ds.Delete(ctx, e.key, token); err != nil {
+			c.storeError(ctx, e, "token store delete failed; the rejected token stays stored but is never served", err)
+		}
+	}()
 }

@@ -8,7 +8,9 @@ import (
 // Store is a second-level cache under the engine's in-memory index: a
 // persistent cache on disk, or a distributed one shared by a fleet. The
 // engine consults it only on a miss, before asking the network, and writes
-// to it after a network acquisition. It is never touched on a hit.
+// to it after a network acquisition, before the waiting callers get the
+// token (so that a process that exits right after GetToken has persisted
+// it). It is never touched on a hit.
 //
 // A Store's errors never fail a GetToken call: the engine counts them, logs
 // them and carries on with the network.
@@ -30,4 +32,29 @@ type Stored struct {
 	RefreshOn time.Time
 	// CachedAt is when the token was acquired.
 	CachedAt time.Time
+}
+
+// DeletingStore is a [Store] that can forget a token a resource rejected.
+// The engine calls Delete after [Cache.Invalidate] dropped token from
+// memory, so that no other process (or a later run) takes it back.
+type DeletingStore interface {
+	Store
+	// Delete removes k's stored token if it is still token; a newer token
+	// stored meanwhile is kept.
+	Delete(ctx context.Context, k Key, token string) error
+}
+
+// LockingStore is a [Store] shared by many processes or machines that can
+// hold the others off a key while one of them acquires it: of N instances
+// missing the same key, one asks the network and the rest read its result.
+//
+// On a miss the engine calls Lock, loads again (another instance may have
+// stored the token while this one waited), and, if still missing, acquires
+// the token and saves it with the returned context before calling unlock.
+// unlock is called exactly once, on every path.
+type LockingStore interface {
+	Store
+	// Lock blocks until k is held or ctx ends. Save and Load called with
+	// the returned context run under the held lock.
+	Lock(ctx context.Context, k Key) (held context.Context, unlock func(), err error)
 }

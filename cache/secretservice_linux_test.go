@@ -1,0 +1,160 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/azid-go/azid/internal/persist"
+	"github.com/godbus/dbus/v5"
+)
+
+// startSecretService starts a private D-Bus session and gnome-keyring's
+// Secret Service on it (its login collection unlocked with a password),
+// both stopped by PID at cleanup, and returns the bus address.
+func startSecretService(t *testing.T) string {
+	t.Helper()
+	for _, bin := range []string{"dbus-daemon", "gnome-keyring-daemon"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("%s is required for the Secret Service tests (apt-get install dbus gnome-keyring): %v", bin, err)
+		}
+	}
+	home := t.TempDir()
+	env := append(os.Environ(), "HOME="+home, "XDG_DATA_HOME="+filepath.Join(home, "data"), "XDG_RUNTIME_DIR="+filepath.Join(home, "run"))
+	os.MkdirAll(filepath.Join(home, "run"), 0o700)
+
+	bus := exec.Command("dbus-daemon", "--session", "--fork", "--print-address=1", "--print-pid=1")
+	bus.Env = env
+	out, err := bus.Output()
+	if err != nil {
+		t.Fatalf("starting dbus-daemon: %v", err)
+	}
+	lines := strings.Fields(string(out))
+	if len(lines) < 2 {
+		t.Fatalf("dbus-daemon printed %q", out)
+	}
+	addr := lines[0]
+	pid, _ := strconv.Atoi(lines[1])
+	t.Cleanup(func() {
+		if p, err := os.FindProcess(pid); err == nil {
+			p.Kill()
+		}
+	})
+
+	gk := exec.Command("gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets")
+	gk.Env = append(env, "DBUS_SESSION_BUS_ADDRESS="+addr)
+	gk.Stdin = strings.NewReader("test-password")
+	var logs bytes.Buffer
+	gk.Stdout, gk.Stderr = &logs, &logs
+	if err := gk.Start(); err != nil {
+		t.Fatalf("starting gnome-keyring-daemon: %v", err)
+	}
+	t.Cleanup(func() { gk.Process.Kill(); gk.Wait() })
+
+	// Wait until the service owns its name and its default collection
+	// exists.
+	ss := &secretService{addr: addr}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(bg, time.Second)
+		err := ss.store(ctx, "azid-probe", make([]byte, 32))
+		cancel()
+		if err == nil {
+			ss.remove(bg, "azid-probe")
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Secret Service did not come up: %v\n%s", err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// After a "reboot" (the kernel keyring emptied) the key comes back from
+// the Secret Service and the cache opens, with the token another process
+// stored.
+func TestSecretServiceEscrowSurvivesReboot(t *testing.T) {
+	requireKeyring(t)
+	addr := startSecretService(t)
+	name, _ := testCache(t)
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", addr)
+	ss := &secretService{addr: addr}
+	t.Cleanup(func() { ss.remove(bg, name) })
+
+	s := persist.TokenStore(mustNew(t, &Options{Name: name}))
+	if err := s.Save(bg, keyOf("api://x/.default"), storedTok("before-reboot")); err != nil {
+		t.Fatal(err)
+	}
+	escrowed, err := ss.lookup(bg, name)
+	if err != nil || len(escrowed) != 32 {
+		t.Fatalf("key not escrowed: %v (%d bytes)", err, len(escrowed))
+	}
+	codec := &keyringCodec{}
+	codec.ring, _ = userKeyring()
+	if k, _, err := codec.findKey(name); err != nil || !bytes.Equal(k, escrowed) {
+		t.Fatalf("escrowed key differs from the keyring's: %v", err)
+	}
+
+	unlinkKeys(name) // the reboot
+	var logs bytes.Buffer
+	after := persist.TokenStore(mustNew(t, &Options{Name: name, Logger: slog.New(slog.NewTextHandler(&logs, nil))}))
+	got, ok, err := after.Load(bg, keyOf("api://x/.default"))
+	if err != nil || !ok || got.AccessToken != "before-reboot" {
+		t.Fatalf("after the reboot: %+v %v %v", got, ok, err)
+	}
+	if k, _, err := codec.findKey(name); err != nil || !bytes.Equal(k, escrowed) {
+		t.Fatal("key not restored to the kernel keyring")
+	}
+	if !strings.Contains(logs.String(), "restored") {
+		t.Fatalf("restore not logged: %s", logs.String())
+	}
+}
+
+// A locked collection would need a prompt: the escrow reports it as
+// unavailable at once instead of waiting, and the cache still works.
+func TestSecretServiceLockedIsUnavailable(t *testing.T) {
+	requireKeyring(t)
+	addr := startSecretService(t)
+	name, _ := testCache(t)
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", addr)
+	ss := &secretService{addr: addr}
+	if err := ss.store(bg, name, make([]byte, 32)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ss.remove(bg, name) })
+
+	conn, err := dbus.Connect(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var coll dbus.ObjectPath
+	conn.Object(ssName, ssPath).Call(ssService+".ReadAlias", 0, "default").Store(&coll)
+	var locked []dbus.ObjectPath
+	var prompt dbus.ObjectPath
+	if err := conn.Object(ssName, ssPath).Call(ssService+".Lock", 0, []dbus.ObjectPath{coll}).Store(&locked, &prompt); err != nil {
+		t.Fatal("locking the collection:", err)
+	}
+
+	if _, err := ss.lookup(bg, name); err != errPromptRequired {
+		t.Fatalf("lookup in a locked collection: %v", err)
+	}
+	if err := ss.store(bg, name+"-2", make([]byte, 32)); err != errPromptRequired {
+		t.Fatalf("store in a locked collection: %v", err)
+	}
+	var logs bytes.Buffer
+	s := persist.TokenStore(mustNew(t, &Options{Name: name, Logger: slog.New(slog.NewTextHandler(&logs, nil))}))
+	if err := s.Save(bg, keyOf("api://x/.default"), storedTok("t")); err != nil {
+		t.Fatal("the cache must work without the escrow:", err)
+	}
+	if !strings.Contains(logs.String(), "will not survive a reboot") {
+		t.Fatalf("missing escrow not logged: %s", logs.String())
+	}
+}

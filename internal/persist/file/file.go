@@ -1,0 +1,241 @@
+// Package file keeps persistent cache partitions as files in one
+// directory, the way every azid platform storage does: one file per
+// partition, replaced atomically (temporary file, fsync, rename, fsync of
+// the directory), an exclusive lock on "<file>.lockfile" that is never
+// deleted, and a version made of device, inode, size and modification time,
+// so that a reader notices any writer's change, including writers that
+// rewrite in place.
+//
+// What goes into a file is decided by a [Codec]: a JWE sealed with a key
+// from the keyring, DPAPI, or nothing (plain JSON, for unencrypted
+// storage).
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Codec turns a partition's plaintext into the file's bytes and back.
+type Codec interface {
+	// Seal encrypts plaintext for partition. It is called with the
+	// partition's lock held, so it may create a key without racing
+	// another writer of this cache.
+	Seal(ctx context.Context, partition string, plaintext []byte) ([]byte, error)
+	// Open decrypts a file's content. Data that cannot be decrypted is an
+	// error wrapping persist.ErrUnreadable.
+	Open(ctx context.Context, partition string, data []byte) ([]byte, error)
+}
+
+// MaxFileSize bounds what Read accepts.
+const MaxFileSize = 64 << 20
+
+// Store is a directory of partition files.
+type Store struct {
+	// Dir holds the files; it is created (0700) on the first write.
+	Dir string
+	// Codec seals and opens file content; nil stores plaintext.
+	Codec Codec
+	// Unreadable wraps errors about content that exists but cannot be
+	// used (persist.ErrUnreadable; a parameter to keep this package free
+	// of persist's imports).
+	Unreadable error
+}
+
+// Path returns the file of partition, or an error when partition is not a
+// plain file name.
+func (s *Store) Path(partition string) (string, error) {
+	if partition == "" || partition == "." || partition == ".." || len(partition) > 200 ||
+		strings.ContainsAny(partition, "/\\\x00:") {
+		return "", fmt.Errorf("the cache name %q cannot be a file name: use letters, digits, '.', '-' or '_'", partition)
+	}
+	return filepath.Join(s.Dir, partition), nil
+}
+
+// Location implements the persist package's locator: log messages name
+// the file.
+func (s *Store) Location(partition string) string {
+	p, err := s.Path(partition)
+	if err != nil {
+		return partition
+	}
+	return p
+}
+
+// Read returns partition's plaintext, or nil when the file does not exist
+// or is empty.
+func (s *Store) Read(ctx context.Context, partition string) ([]byte, error) {
+	p, err := s.Path(partition)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the token cache %s: %w", p, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading the token cache %s: %w", p, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("reading the token cache %s: it is not a regular file (%s); remove it", p, fi.Mode().Type())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the token cache %s: %w", p, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", s.Unreadable, p, MaxFileSize)
+	}
+	if len(data) == 0 {
+		return nil, nil
+	}
+	if s.Codec == nil {
+		return data, nil
+	}
+	pt, err := s.Codec.Open(ctx, partition, data)
+	if err != nil {
+		return nil, fmt.Errorf("reading the token cache %s: %w", p, err)
+	}
+	return pt, nil
+}
+
+// Write replaces partition's file with data, sealed by the codec.
+func (s *Store) Write(ctx context.Context, partition string, data []byte, _ time.Time) error {
+	p, err := s.Path(partition)
+	if err != nil {
+		return err
+	}
+	if s.Codec != nil {
+		if data, err = s.Codec.Seal(ctx, partition, data); err != nil {
+			return fmt.Errorf("encrypting the token cache %s: %w", p, err)
+		}
+	}
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return fmt.Errorf("creating the token cache directory: %w", err)
+	}
+	s.removeStaleTemps(partition)
+	tmp, err := os.CreateTemp(s.Dir, "."+partition+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing the token cache %s: %w", p, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	// CreateTemp makes the file 0600; set it anyway in case of an unusual
+	// umask-free platform.
+	if err := tmp.Chmod(0o600); err != nil {
+		return fmt.Errorf("writing the token cache %s: %w", p, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("writing the token cache %s: %w", p, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("writing the token cache %s: %w", p, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing the token cache %s: %w", p, err)
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		return fmt.Errorf("replacing the token cache %s: %w", p, err)
+	}
+	ok = true
+	syncDir(s.Dir)
+	return nil
+}
+
+// removeStaleTemps deletes temporary files a killed writer left behind. It
+// runs with the partition's lock held, so no live writer owns them.
+func (s *Store) removeStaleTemps(partition string) {
+	matches, _ := filepath.Glob(filepath.Join(s.Dir, "."+globEscape(partition)+".tmp-*"))
+	for _, m := range matches {
+		os.Remove(m)
+	}
+}
+
+func globEscape(s string) string {
+	r := strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`)
+	return r.Replace(s)
+}
+
+// Delete removes partition's file. The lock file stays.
+func (s *Store) Delete(_ context.Context, partition string) error {
+	p, err := s.Path(partition)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("deleting the token cache %s: %w", p, err)
+	}
+	return nil
+}
+
+// Version returns a string that changes whenever partition's file does:
+// device, inode, size and modification time.
+func (s *Store) Version(_ context.Context, partition string) (string, error) {
+	p, err := s.Path(partition)
+	if err != nil {
+		return "", err
+	}
+	fi, err := os.Stat(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return "absent", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return version(fi), nil
+}
+
+// Lock takes the exclusive lock of partition: "<file>.lockfile", the lock
+// file azidentity/cache uses, so that azid and azidentity writers exclude
+// each other. The file is never deleted (deleting a lock file lets two
+// holders in); if another program deletes it while this one waits, Lock
+// notices and locks the new file.
+func (s *Store) Lock(ctx context.Context, partition string) (func(), error) {
+	p, err := s.Path(partition)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the token cache directory: %w", err)
+	}
+	return lockFile(ctx, p+".lockfile")
+}
+
+// pollLock retries try, which attempts a non-blocking lock, with a growing
+// pause until it succeeds or ctx ends.
+func pollLock(ctx context.Context, path string, try func() (func(), bool, error)) (func(), error) {
+	delay := 500 * time.Microsecond
+	for {
+		unlock, locked, err := try()
+		if err != nil {
+			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+		if locked {
+			return unlock, nil
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("waiting for the lock %s: %w", path, context.Cause(ctx))
+		}
+		delay = min(delay*2, 20*time.Millisecond)
+	}
+}
