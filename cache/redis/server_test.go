@@ -142,7 +142,7 @@ func (r *redisServer) Resume() { r.cmd.Process.Signal(syscall.SIGCONT) }
 // Client returns a go-redis client for the server, closed when the test
 // ends. Its timeouts are the library defaults, as a user's would be.
 func (r *redisServer) Client(t testing.TB) *goredis.Client {
-	c := goredis.NewClient(&goredis.Options{Addr: r.Addr()})
+	c := newClient(r.Addr())
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -162,4 +162,14 @@ func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+func newClient(addr string) *goredis.Client {
+	return goredis.NewClient(&goredis.Options{Addr: addr})
+}
+
+func contextCancelled() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx, cancel
 }
