@@ -1,4 +1,4 @@
-//go:build azid_redis_e2e
+//go:build azid_redis_e2e && unix
 
 // End-to-end tests of the Redis storage under real credentials. They need
 // the persistent cache layer (cache.Options.Storage, the Cache option of
