@@ -58,7 +58,7 @@ func newInstance(t testing.TB, srv *entratest.Server, redisAddr string, o *Optio
 	t.Helper()
 	client := newClient(redisAddr)
 	t.Cleanup(func() { client.Close() })
-	s, err := New(client, o)
+	s, err := New(client, patient(o))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func e2eHelper() int {
 	pool.AppendCertsFromPEM(pem)
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	client := newClient(os.Getenv("AZID_REDIS_ADDR"))
-	s, err := New(client, nil)
+	s, err := New(client, patient(nil))
 	if err != nil {
 		fmt.Println(err)
 		return 1

@@ -217,7 +217,7 @@ func helperMain(mode string) int {
 	switch mode {
 	case "hold":
 		// Take the lock, say so, and hang until killed.
-		s, err := New(c, &Options{LockTTL: 300 * time.Millisecond})
+		s, err := New(c, patient(&Options{LockTTL: 300 * time.Millisecond}))
 		if err != nil {
 			fmt.Println("error", err)
 			return 1
@@ -229,7 +229,7 @@ func helperMain(mode string) int {
 		fmt.Println("locked")
 		select {}
 	case "fleet":
-		s, err := New(c, &Options{EncryptionKeys: []EncryptionKey{key1}})
+		s, err := New(c, patient(&Options{EncryptionKeys: []EncryptionKey{key1}}))
 		if err != nil {
 			fmt.Println("error", err)
 			return 1

@@ -149,11 +149,25 @@ func (r *redisServer) Client(t testing.TB) *goredis.Client {
 	return c
 }
 
+// patient gives o a generous OperationTimeout unless the test chose one:
+// tests run on loaded machines, and only the timeout tests are about
+// timeouts.
+func patient(o *Options) *Options {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.OperationTimeout == 0 {
+		c.OperationTimeout = 10 * time.Second
+	}
+	return &c
+}
+
 // newStorage returns a Storage on r with o (nil for defaults), failing t on
 // error.
 func newStorage(t testing.TB, r *redisServer, o *Options) *Storage {
 	t.Helper()
-	s, err := New(r.Client(t), o)
+	s, err := New(r.Client(t), patient(o))
 	if err != nil {
 		t.Fatal(err)
 	}
