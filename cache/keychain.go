@@ -17,15 +17,19 @@ import (
 // cgo). Storage is touched only on cache misses and after acquisitions, so
 // a process per operation costs nothing a caller notices.
 //
-// The item is the one azidentity/cache uses (service = the cache name,
-// account "MSALCache"), so the two share tokens; macOS may ask the user
-// once before one program reads an item another program created.
+// Each partition is one item, the one azidentity/cache uses for that cache
+// name (service = the partition: "msal.cache", its CAE sibling
+// "msal.cache.cae"; account "MSALCache"), so the two share tokens; macOS
+// may ask the user once before one program reads an item another program
+// created.
 //
 // It lives outside platform_darwin.go so that its command handling is
 // tested on every platform against a stand-in for the tool.
 type keychainStorage struct {
-	tool             string
-	service, account string
+	tool string
+	// name is the service of the empty partition.
+	name    string
+	account string
 }
 
 const (
@@ -40,13 +44,19 @@ const (
 )
 
 func newKeychainStorage(tool, name string) *keychainStorage {
-	return &keychainStorage{tool: tool, service: name, account: keychainAccount}
+	return &keychainStorage{tool: tool, name: name, account: keychainAccount}
 }
 
-// Read implements Storage. The Keychain holds one item per cache name, so
-// the partition is ignored.
-func (k *keychainStorage) Read(ctx context.Context, _ string) ([]byte, error) {
-	out, err := k.run(ctx, "find-generic-password", "-s", k.service, "-a", k.account, "-w")
+func (k *keychainStorage) service(partition string) string {
+	if partition == "" {
+		return k.name
+	}
+	return partition
+}
+
+// Read implements Storage.
+func (k *keychainStorage) Read(ctx context.Context, partition string) ([]byte, error) {
+	out, err := k.run(ctx, "find-generic-password", "-s", k.service(partition), "-a", k.account, "-w")
 	if errors.Is(err, errKeychainNotFound) {
 		return nil, nil
 	}
@@ -61,15 +71,16 @@ func (k *keychainStorage) Read(ctx context.Context, _ string) ([]byte, error) {
 // visible to processes of the same user (who can read the item anyway) and
 // to root, not to other users: macOS shows a process's arguments only to
 // its owner and root.
-func (k *keychainStorage) Write(ctx context.Context, _ string, data []byte, _ time.Time) error {
-	_, err := k.run(ctx, "add-generic-password", "-U", "-s", k.service, "-a", k.account,
-		"-l", k.service, "-X", hex.EncodeToString(data))
+func (k *keychainStorage) Write(ctx context.Context, partition string, data []byte, _ time.Time) error {
+	svc := k.service(partition)
+	_, err := k.run(ctx, "add-generic-password", "-U", "-s", svc, "-a", k.account,
+		"-l", svc, "-X", hex.EncodeToString(data))
 	return err
 }
 
 // Delete implements Storage.
-func (k *keychainStorage) Delete(ctx context.Context, _ string) error {
-	_, err := k.run(ctx, "delete-generic-password", "-s", k.service, "-a", k.account)
+func (k *keychainStorage) Delete(ctx context.Context, partition string) error {
+	_, err := k.run(ctx, "delete-generic-password", "-s", k.service(partition), "-a", k.account)
 	if errors.Is(err, errKeychainNotFound) {
 		return nil
 	}
@@ -102,7 +113,7 @@ func (k *keychainStorage) run(ctx context.Context, args ...string) ([]byte, erro
 		msg = msg[:300] + "…"
 	}
 	return nil, fmt.Errorf("cache: macOS Keychain (%s %s, service %q, account %q): %w: %s",
-		k.tool, args[0], k.service, k.account, err, msg)
+		k.tool, args[0], args[2], k.account, err, msg)
 }
 
 // decodeKeychainPassword turns the output of find-generic-password -w into

@@ -86,13 +86,29 @@ func TestKeychainStorage(t *testing.T) {
 		{0, 1, 2, 0xff},
 		[]byte(`{}`),
 	} {
-		if err := k.Write(ctx, "ignored", data, time.Now().Add(time.Hour)); err != nil {
+		if err := k.Write(ctx, "msal.cache", data, time.Now().Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
-		got, err := k.Read(ctx, "other")
+		got, err := k.Read(ctx, "")
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("Read = %q, %v; want %q", got, err, data)
 		}
+	}
+	// The CAE sibling is another item, azidentity's "<name>.cae".
+	if err := k.Write(ctx, "msal.cache.cae", []byte(`{"cae":1}`), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := k.Read(ctx, "msal.cache"); !bytes.Equal(got, []byte(`{}`)) {
+		t.Fatalf("the CAE write changed the main item: %q", got)
+	}
+	if got, _ := k.Read(ctx, "msal.cache.cae"); string(got) != `{"cae":1}` {
+		t.Fatalf("CAE item = %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "item.msal.cache.cae.MSALCache")); err != nil {
+		t.Fatalf("no item with service msal.cache.cae: %v", err)
+	}
+	if err := k.Delete(ctx, "msal.cache.cae"); err != nil {
+		t.Fatal(err)
 	}
 	if err := k.Delete(ctx, ""); err != nil {
 		t.Fatal(err)
@@ -104,7 +120,7 @@ func TestKeychainStorage(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSpace(string(calls)), "\n") {
 		// The item is azidentity/cache's: service = the cache name,
 		// account MSALCache.
-		if !strings.Contains(line, "-s msal.cache -a MSALCache") {
+		if !strings.Contains(line, "-s msal.cache") || !strings.Contains(line, "-a MSALCache") {
 			t.Fatalf("a call does not name azidentity's item: %q", line)
 		}
 		// The data never goes as -w, which the tool would read as text.

@@ -7,15 +7,17 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
 )
 
-// platformStorage is the Windows store: a file at
-// %LOCALAPPDATA%\.IdentityService\<name> encrypted with DPAPI for the
-// current user, the same file and format as azidentity/cache, so the two
+// platformStorage is the Windows store: files in
+// %LOCALAPPDATA%\.IdentityService named after the partition (the cache
+// name, and its CAE sibling "<name>.cae"), encrypted with DPAPI for the
+// current user: the same files and format as azidentity/cache, so the two
 // share tokens.
 func platformStorage(o *Options) (Storage, error) {
 	dir, err := windows.KnownFolderPath(windows.FOLDERID_LocalAppData, 0)
@@ -25,54 +27,101 @@ func platformStorage(o *Options) (Storage, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("cache: cannot locate the local application data folder (%v); set LOCALAPPDATA", err)
 	}
-	return newDPAPIStorage(filepath.Join(dir, ".IdentityService", platformStoreName(o))), nil
+	return newDPAPIStorage(filepath.Join(dir, ".IdentityService"), platformStoreName(o)), nil
 }
 
-// dpapiStorage keeps the cache in one file sealed by CryptProtectData for
-// the current user. The file holds a single blob: partition names are
-// ignored.
+// dpapiStorage keeps each partition in a file of dir sealed by
+// CryptProtectData for the current user.
 type dpapiStorage struct {
-	path string
+	dir string
+	// name is the file of the empty partition.
+	name string
 }
 
-func newDPAPIStorage(path string) *dpapiStorage { return &dpapiStorage{path: path} }
+func newDPAPIStorage(dir, name string) *dpapiStorage { return &dpapiStorage{dir: dir, name: name} }
+
+// path is partition's file; a partition that is not a plain file name is
+// refused rather than allowed to point elsewhere.
+func (d *dpapiStorage) path(partition string) (string, error) {
+	if partition == "" {
+		partition = d.name
+	}
+	if partition == "." || partition == ".." || strings.ContainsAny(partition, `/\:`+"\x00") {
+		return "", fmt.Errorf("cache: the cache name %q cannot be a file name: use letters, digits, '.', '-' or '_'", partition)
+	}
+	return filepath.Join(d.dir, partition), nil
+}
 
 // Read implements Storage. A file that does not unprotect (another user's,
 // another machine's, truncated) is an error naming the file; the next Write
 // replaces it.
-func (d *dpapiStorage) Read(ctx context.Context, _ string) ([]byte, error) {
-	sealed, err := readShared(ctx, d.path)
+func (d *dpapiStorage) Read(ctx context.Context, partition string) ([]byte, error) {
+	path, err := d.path(partition)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := readShared(ctx, path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cache: reading %s: %w", d.path, err)
+		return nil, fmt.Errorf("cache: reading %s: %w", path, err)
 	}
 	if len(sealed) == 0 {
 		return nil, nil
 	}
-	data, err := dpapi(false, sealed)
+	data, err := dpapiCodec{}.Open(ctx, partition, sealed)
 	if err != nil {
-		return nil, fmt.Errorf("cache: %s does not decrypt for this Windows user (DPAPI: %w); it will be replaced on the next write", d.path, err)
+		return nil, fmt.Errorf("cache: %s: %w", path, err)
 	}
 	return data, nil
+}
+
+// dpapiCodec seals and opens a cache file's content with DPAPI. Its
+// methods have the shape of the persistent cache's file codec, so the
+// generic lock-file store can use it.
+type dpapiCodec struct{}
+
+// errDPAPIUnreadable is what Open wraps for content that does not
+// decrypt. (Once the persistent cache's ErrUnreadable exists, wrap that.)
+var errDPAPIUnreadable = errors.New("the file does not decrypt for this Windows user; it will be replaced on the next write")
+
+// Seal encrypts plaintext for the current user.
+func (dpapiCodec) Seal(_ context.Context, _ string, plaintext []byte) ([]byte, error) {
+	sealed, err := dpapi(true, plaintext)
+	if err != nil {
+		return nil, fmt.Errorf("encrypting with DPAPI: %w", err)
+	}
+	return sealed, nil
+}
+
+// Open decrypts data sealed by Seal (or by azidentity/cache).
+func (dpapiCodec) Open(_ context.Context, _ string, data []byte) ([]byte, error) {
+	pt, err := dpapi(false, data)
+	if err != nil {
+		return nil, fmt.Errorf("%w (DPAPI: %v)", errDPAPIUnreadable, err)
+	}
+	return pt, nil
 }
 
 // Write implements Storage: the sealed data goes to a temporary file in the
 // same folder, flushed, then renamed over the cache file, so a reader (or a
 // crash) sees the old file or the new one, never a mix.
-func (d *dpapiStorage) Write(ctx context.Context, _ string, data []byte, _ time.Time) error {
-	sealed, err := dpapi(true, data)
+func (d *dpapiStorage) Write(ctx context.Context, partition string, data []byte, _ time.Time) error {
+	path, err := d.path(partition)
 	if err != nil {
-		return fmt.Errorf("cache: encrypting for %s (DPAPI): %w", d.path, err)
+		return err
 	}
-	dir := filepath.Dir(d.path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("cache: creating %s: %w", dir, err)
-	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(d.path)+".*.tmp")
+	sealed, err := dpapiCodec{}.Seal(ctx, partition, data)
 	if err != nil {
-		return fmt.Errorf("cache: writing next to %s: %w", d.path, err)
+		return fmt.Errorf("cache: %s: %w", path, err)
+	}
+	if err := os.MkdirAll(d.dir, 0o700); err != nil {
+		return fmt.Errorf("cache: creating %s: %w", d.dir, err)
+	}
+	tmp, err := os.CreateTemp(d.dir, filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("cache: writing next to %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
 	_, err = tmp.Write(sealed)
@@ -85,7 +134,7 @@ func (d *dpapiStorage) Write(ctx context.Context, _ string, data []byte, _ time.
 	if err != nil {
 		return fmt.Errorf("cache: writing %s: %w", tmp.Name(), err)
 	}
-	return replaceFile(ctx, tmp.Name(), d.path)
+	return replaceFile(ctx, tmp.Name(), path)
 }
 
 // readShared reads the file at path, letting other processes rename over
@@ -147,12 +196,16 @@ func replaceFile(ctx context.Context, src, dst string) error {
 }
 
 // Delete implements Storage.
-func (d *dpapiStorage) Delete(context.Context, string) error {
-	err := os.Remove(d.path)
+func (d *dpapiStorage) Delete(_ context.Context, partition string) error {
+	path, err := d.path(partition)
+	if err != nil {
+		return err
+	}
+	err = os.Remove(path)
 	if err == nil || errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	return fmt.Errorf("cache: deleting %s: %w", d.path, err)
+	return fmt.Errorf("cache: deleting %s: %w", path, err)
 }
 
 // dpapi protects (seal) or unprotects data for the current user, never

@@ -15,8 +15,9 @@ import (
 var dpapiBlob = []byte(`{"AccessToken":{"k":{"secret":"SECRET-ACCESS-TOKEN","expires_on":"1790000000"}},"FutureSection":{}}`)
 
 func TestDPAPIStorageRoundTrip(t *testing.T) {
-	path := filepath.Join(testDir(t), ".IdentityService", "msal.cache")
-	d := newDPAPIStorage(path)
+	dir := filepath.Join(testDir(t), ".IdentityService")
+	path := filepath.Join(dir, "msal.cache")
+	d := newDPAPIStorage(dir, "msal.cache")
 	ctx := context.Background()
 	if got, err := d.Read(ctx, ""); got != nil || err != nil {
 		t.Fatalf("Read without a file = %q, %v; want nil, nil", got, err)
@@ -25,10 +26,10 @@ func TestDPAPIStorageRoundTrip(t *testing.T) {
 		t.Fatalf("Delete without a file: %v", err)
 	}
 	for _, data := range [][]byte{dpapiBlob, {}, {0, 1, 2, 0xff}, []byte(`{"v":2}`)} {
-		if err := d.Write(ctx, "p", data, time.Now().Add(time.Hour)); err != nil {
+		if err := d.Write(ctx, "msal.cache", data, time.Now().Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
-		got, err := d.Read(ctx, "other partition: same file")
+		got, err := d.Read(ctx, "") // the default partition is the cache name
 		if len(data) == 0 {
 			// An empty blob leaves a sealed (non-empty) file that opens to
 			// nothing.
@@ -48,9 +49,28 @@ func TestDPAPIStorageRoundTrip(t *testing.T) {
 	if bytes.Contains(raw, []byte(`"v":2`)) {
 		t.Fatal("the file holds the plaintext")
 	}
-	entries, _ := os.ReadDir(filepath.Dir(path))
+	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
 		t.Fatalf("the folder holds %d files; want the cache file only (no temporary files left)", len(entries))
+	}
+	// The CAE sibling is its own file, as azidentity keeps it.
+	if err := d.Write(ctx, "msal.cache.cae", []byte(`{"cae":1}`), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := d.Read(ctx, "msal.cache"); string(got) != `{"v":2}` {
+		t.Fatalf("the CAE write changed the main file: %q", got)
+	}
+	if got, _ := d.Read(ctx, "msal.cache.cae"); string(got) != `{"cae":1}` {
+		t.Fatalf("CAE file = %q", got)
+	}
+	if err := d.Delete(ctx, "msal.cache.cae"); err != nil {
+		t.Fatal(err)
+	}
+	// A partition cannot point outside the folder.
+	for _, bad := range []string{`..\x`, "a/b", "..", `c:x`} {
+		if err := d.Write(ctx, bad, dpapiBlob, time.Time{}); err == nil {
+			t.Fatalf("Write to partition %q succeeded", bad)
+		}
 	}
 	if err := d.Delete(ctx, ""); err != nil {
 		t.Fatal(err)
@@ -63,7 +83,7 @@ func TestDPAPIStorageRoundTrip(t *testing.T) {
 func TestDPAPIStorageBadFiles(t *testing.T) {
 	dir := testDir(t)
 	path := filepath.Join(dir, "msal.cache")
-	d := newDPAPIStorage(path)
+	d := newDPAPIStorage(dir, "msal.cache")
 	ctx := context.Background()
 	if err := d.Write(ctx, "", dpapiBlob, time.Time{}); err != nil {
 		t.Fatal(err)
@@ -111,7 +131,7 @@ func TestDPAPIStorageBadFiles(t *testing.T) {
 // TestDPAPIStorageConcurrentWriters: writers replacing the file while
 // readers read it; every read sees a whole blob.
 func TestDPAPIStorageConcurrentWriters(t *testing.T) {
-	d := newDPAPIStorage(filepath.Join(testDir(t), "msal.cache"))
+	d := newDPAPIStorage(testDir(t), "msal.cache")
 	ctx := context.Background()
 	if err := d.Write(ctx, "", []byte(`{"w":-1}`), time.Time{}); err != nil {
 		t.Fatal(err)
@@ -146,12 +166,13 @@ func TestPlatformStoragePath(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := s.(*dpapiStorage)
-	if !strings.HasSuffix(d.path, `\.IdentityService\azid-test.cache`) {
-		t.Fatalf("path %q; want %%LOCALAPPDATA%%\\.IdentityService\\azid-test.cache", d.path)
+	p, _ := d.path("")
+	if !strings.HasSuffix(p, `\.IdentityService\azid-test.cache`) {
+		t.Fatalf("path %q; want %%LOCALAPPDATA%%\\.IdentityService\\azid-test.cache", p)
 	}
 	s, _ = platformStorage(&Options{})
-	if !strings.HasSuffix(s.(*dpapiStorage).path, `\msal.cache`) {
-		t.Fatalf("default name: path %q", s.(*dpapiStorage).path)
+	if p, _ := s.(*dpapiStorage).path(""); !strings.HasSuffix(p, `\msal.cache`) {
+		t.Fatalf("default name: path %q", p)
 	}
 }
 
