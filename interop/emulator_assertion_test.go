@@ -1,11 +1,3 @@
-//go:build interop_pending
-
-// PENDING until the app flows (certificate and federated client
-// assertions, issue 4) are merged: the emulator on this branch has no
-// certificate registration, so these tests are behind the interop_pending
-// build tag. To enable them after the merge: adapt registerCertificate to
-// the merged entratest API (marked "lead:"), then delete the build tag.
-
 package interop
 
 import (
@@ -56,7 +48,6 @@ func newAppCert(t *testing.T) (*x509.Certificate, *rsa.PrivateKey) {
 // registerCertificate registers an app with cert as its credential.
 func registerCertificate(t *testing.T, srv *entratest.Server, cert *x509.Certificate) {
 	t.Helper()
-	// lead: adapt to the merged App field for certificates.
 	if err := srv.AddApp(entratest.App{TenantID: entratest.DefaultTenantID, ClientID: certClientID, Certificates: []*x509.Certificate{cert}}); err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +71,9 @@ func TestAzidentityClientCertificate(t *testing.T) {
 		if claims, err := srv.VerifyToken(tok.Token); err != nil || claims["appid"] != certClientID {
 			t.Errorf("x5c=%v: claims %v, %v", x5c, claims, err)
 		}
+		if log := srv.TokenRequests(); len(log) != 1 || log[0].GrantType != "client_credentials" || log[0].ClientID != certClientID {
+			t.Errorf("x5c=%v: token log %+v", x5c, log)
+		}
 	}
 }
 
@@ -102,6 +96,9 @@ func TestAzidentityClientAssertion(t *testing.T) {
 	}
 	if claims, err := srv.VerifyToken(tok.Token); err != nil || claims["appid"] != certClientID {
 		t.Errorf("claims %v, %v", claims, err)
+	}
+	if log := srv.TokenRequests(); len(log) != 1 || log[0].GrantType != "client_credentials" || log[0].Status != 200 {
+		t.Errorf("token log %+v", log)
 	}
 }
 
