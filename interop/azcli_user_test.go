@@ -14,7 +14,7 @@ const (
 func newUserEmulator(t *testing.T) *entratest.Server {
 	return newEmulator(t, &entratest.Options{
 		Tenants: []entratest.Tenant{{ID: entratest.DefaultTenantID, DisplayName: "Contoso", Domains: []string{"contoso.example"}}},
-		Users: []entratest.User{{Username: azUser, Password: azPassword, TenantID: entratest.DefaultTenantID}},
+		Users:   []entratest.User{{Username: azUser, Password: azPassword, TenantID: entratest.DefaultTenantID}},
 	})
 }
 
