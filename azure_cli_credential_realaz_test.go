@@ -1,13 +1,8 @@
 // These tests run the real Azure CLI (Debian's azure-cli package, 2.45)
 // signed in to the emulator through the emulator's HTTPS CONNECT proxy, so
 // az follows Entra's real code path (login.microsoftonline.com, instance
-// discovery, management.azure.com) and ends up in the emulator. They need
-// the proxy and the minimal ARM, which land with the emulator's work
-// (entratest Options.ProxyAddr, Server.ProxyURL, ARM subscriptions).
-//
-// lead: once that is merged, drop the build tag above so the tests run with
-// the rest (they FAIL, not skip, when az is missing), or run them with
-// `go test -tags realaz -run RealAz .`.
+// discovery, management.azure.com) and ends up in the emulator. They FAIL,
+// not skip, when az is missing.
 
 package azid
 
@@ -158,4 +153,81 @@ func TestAzureCLICredentialRealAzLoggedOut(t *testing.T) {
 	if err == nil || !isUnavailable(err) || !strings.Contains(err.Error(), "run az login") {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// claimsOf returns the claims of a token the emulator issued.
+func claimsOf(t *testing.T, srv *entratest.Server, token string) map[string]any {
+	t.Helper()
+	claims, err := srv.VerifyToken(token)
+	if err != nil {
+		t.Fatalf("the token does not verify: %v", err)
+	}
+	return claims
+}
+
+// A user with a subscription in each of two tenants: "az account set
+// --subscription" to the other one must drop the cached token (the next
+// token is for the other tenant), and so must a re-login as another
+// principal (an app: no user any more).
+func TestAzureCLICredentialRealAzAccountSet(t *testing.T) {
+	const (
+		home, guest       = "7e4a0000-0000-4000-8000-0000000000a1", "7e4a0000-0000-4000-8000-0000000000b2"
+		homeSub, guestSub = "5ab50000-0000-4000-8000-0000000000a1", "5ab50000-0000-4000-8000-0000000000b2"
+		username          = "ann@contoso.example"
+		password          = "ann-test-password"
+	)
+	app := entratest.App{TenantID: guest, ClientID: entratest.DefaultClientID, Secret: entratest.DefaultClientSecret}
+	srv := newEmulator(t, &entratest.Options{
+		ProxyAddr: "127.0.0.1:0",
+		Apps:      []entratest.App{app},
+		Tenants: []entratest.Tenant{
+			{ID: home, DisplayName: "Contoso", Domains: []string{"contoso.example"}, Subscriptions: []entratest.Subscription{{ID: homeSub}}},
+			{ID: guest, DisplayName: "Fabrikam", Subscriptions: []entratest.Subscription{{ID: guestSub}}},
+		},
+		Users: []entratest.User{{Username: username, Password: password, TenantID: home, GuestTenants: []string{guest}}},
+	})
+	az := newRealAz(t, srv)
+	// Without --tenant az lists the user's tenants and the subscriptions
+	// of each.
+	az.loginUser(username, password, "")
+	if n := srv.Requests(entratest.EndpointARMSubscriptions); n != 2 {
+		t.Fatalf("az listed subscriptions %d times, want once per tenant", n)
+	}
+
+	c, err := NewAzureCLICredential(&AzureCLICredentialOptions{hooks: &toolHooks{
+		env:     az.env,
+		timeout: realAzTimeout,
+		watch:   devtool.WatchOptions{Interval: 5 * time.Millisecond},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := claimsOf(t, srv, mustToken(t, c, armOpts).Token)
+	if first["upn"] != username || (first["tid"] != home && first["tid"] != guest) {
+		t.Fatalf("first token: %v", first)
+	}
+	// Whichever subscription az chose as default, switch to the other.
+	other, otherSub := guest, guestSub
+	if first["tid"] == guest {
+		other, otherSub = home, homeSub
+	}
+	if again := claimsOf(t, srv, mustToken(t, c, armOpts).Token); again["uti"] != first["uti"] {
+		t.Fatal("a repeated call did not get the cached token")
+	}
+	runs := c.CacheStats().TokenRequests
+
+	az.run("account", "set", "--subscription", otherSub)
+	eventually(t, "a token for the other subscription's tenant", func() bool {
+		return claimsOf(t, srv, mustToken(t, c, armOpts).Token)["tid"] == other
+	})
+	if n := c.CacheStats().TokenRequests; n <= runs {
+		t.Fatalf("az ran %d times in all, not again after az account set", n)
+	}
+
+	// Re-login as an app: the user's token must go.
+	az.loginServicePrincipal(app)
+	eventually(t, "the app's token", func() bool {
+		claims := claimsOf(t, srv, mustToken(t, c, armOpts).Token)
+		return claims["appid"] == app.ClientID && claims["upn"] == nil
+	})
 }

@@ -176,28 +176,43 @@ type armTenant struct {
 	TenantType     string   `json:"tenantType"`
 }
 
-// handleTenants serves GET /tenants: the token's tenant. (ARM lists every
-// tenant the user is a member of; the emulator's users belong to one.)
+// handleTenants serves GET /tenants: the tenants the caller can reach.
+// For an app that is the token's tenant; for a user, as in ARM, the home
+// tenant and every tenant the user is a guest in, which is how "az login"
+// without --tenant finds them all.
 func (s *Server) handleTenants(x *exchange) {
 	claims, ok := s.armRequest(x)
 	if !ok {
 		return
 	}
 	tid, _ := claims["tid"].(string)
-	t, _ := s.dir.tenant(strings.ToLower(tid))
-	at := armTenant{
-		ID:             "/tenants/" + t.ID,
-		TenantID:       t.ID,
-		CountryCode:    "US",
-		DisplayName:    t.DisplayName,
-		Domains:        append([]string{}, t.Domains...),
-		TenantCategory: "Home",
-		TenantType:     "AAD",
+	ids := []string{strings.ToLower(tid)}
+	if upn, _ := claims["upn"].(string); upn != "" {
+		if u, err := s.users.get(upn); err == nil {
+			ids = append([]string{u.TenantID}, u.GuestTenants...)
+		}
 	}
-	if len(t.Domains) > 0 {
-		at.DefaultDomain = t.Domains[0]
+	list := armList[armTenant]{Value: []armTenant{}}
+	for _, id := range ids {
+		t, ok := s.dir.tenant(id)
+		if !ok {
+			continue
+		}
+		at := armTenant{
+			ID:             "/tenants/" + t.ID,
+			TenantID:       t.ID,
+			CountryCode:    "US",
+			DisplayName:    t.DisplayName,
+			Domains:        append([]string{}, t.Domains...),
+			TenantCategory: "Home",
+			TenantType:     "AAD",
+		}
+		if len(t.Domains) > 0 {
+			at.DefaultDomain = t.Domains[0]
+		}
+		list.Value = append(list.Value, at)
 	}
-	x.writeJSON(http.StatusOK, armList[armTenant]{Value: []armTenant{at}})
+	x.writeJSON(http.StatusOK, list)
 }
 
 // proxiedKey marks requests that arrived through the proxy.

@@ -241,7 +241,7 @@ func (s *Server) signIn(x *exchange, req authorizeRequest, username, password st
 	if v := req.params.Get("state"); v != "" {
 		q.Set("state", v)
 	}
-	s.redirect(x, req.params.Get("redirect_uri"), q)
+	s.redirect(x, req, q)
 }
 
 // redirectError sends an OAuth error back to the client's redirect URI.
@@ -250,13 +250,41 @@ func (s *Server) redirectError(x *exchange, req authorizeRequest, oauth string, 
 	if v := req.params.Get("state"); v != "" {
 		q.Set("state", v)
 	}
-	s.redirect(x, req.params.Get("redirect_uri"), q)
+	s.redirect(x, req, q)
 }
 
-func (s *Server) redirect(x *exchange, uri string, q url.Values) {
-	u, err := url.Parse(uri)
+// formPostPage delivers the answer with response_mode=form_post, as Entra
+// does: a form the browser posts to the redirect URI at once, so the code
+// is never in a URL. MSAL Go asks for this and refuses a GET redirect.
+var formPostPage = template.Must(template.New("formpost").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Working...</title></head>
+<body><form method="post" id="form-post" action="{{.Action}}">
+{{range .Fields}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
+{{end}}<noscript><p>Script is disabled. Click Submit to continue.</p><button type="submit">Submit</button></noscript>
+</form>
+<script>document.getElementById("form-post").submit();</script>
+</body></html>
+`))
+
+// redirect sends the answer q to the client's redirect URI: in its query
+// (a 302), or posted by the browser for response_mode=form_post.
+func (s *Server) redirect(x *exchange, req authorizeRequest, q url.Values) {
+	u, err := url.Parse(req.params.Get("redirect_uri"))
 	if err != nil {
 		s.authorizeErrorPage(x, errInvalidParameter("redirect_uri"))
+		return
+	}
+	if req.params.Get("response_mode") == "form_post" {
+		var fields []hiddenField
+		for _, k := range []string{"code", "error", "error_description", "state", "session_state"} {
+			if v := q.Get(k); v != "" {
+				fields = append(fields, hiddenField{k, v})
+			}
+		}
+		x.w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		x.status = http.StatusOK
+		x.w.WriteHeader(http.StatusOK)
+		_ = formPostPage.Execute(x.w, map[string]any{"Action": u.String(), "Fields": fields})
 		return
 	}
 	merged := u.Query()

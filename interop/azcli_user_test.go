@@ -1,10 +1,3 @@
-//go:build interop_pending
-
-// PENDING until the user flows (password grant, id_token, client_info;
-// issue 5) are merged: the emulator on this branch has no users. To enable:
-// adapt the Options.Users literal to the merged entratest.User (marked
-// "lead:"), then delete the build tag.
-
 package interop
 
 import (
@@ -21,8 +14,7 @@ const (
 func newUserEmulator(t *testing.T) *entratest.Server {
 	return newEmulator(t, &entratest.Options{
 		Tenants: []entratest.Tenant{{ID: entratest.DefaultTenantID, DisplayName: "Contoso", Domains: []string{"contoso.example"}}},
-		// lead: adapt to the merged entratest.User.
-		Users: []entratest.User{{Username: azUser, Password: azPassword, TenantID: entratest.DefaultTenantID}},
+		Users:   []entratest.User{{Username: azUser, Password: azPassword, TenantID: entratest.DefaultTenantID}},
 	})
 }
 

@@ -5,6 +5,14 @@
 // dependencies of the tests only, never of azid. The package itself is
 // empty; everything is in its tests.
 //
+// Every grant and flow azid's credentials use is exercised here by an
+// unmodified client: client credentials with a secret, a certificate (with
+// and without x5c), an assertion and a federated token (workload
+// identity); authorization code with PKCE (a real headless Chromium signs
+// in); device code; password; refresh token; on-behalf-of (jwt-bearer);
+// managed identity from App Service, IMDS and other hosts. Each test
+// checks in the emulator's request log which grant the client used.
+//
 // The tests need the real components (az from Debian's azure-cli package,
-// Azurite from npm) and fail, naming them, when one is missing.
+// chromium, Azurite from npm) and fail, naming them, when one is missing.
 package interop

@@ -1,14 +1,7 @@
-//go:build interop_pending
-
-// PENDING until the app flows (certificate and federated client
-// assertions, issue 4) are merged: the emulator on this branch has no
-// certificate registration, so these tests are behind the interop_pending
-// build tag. To enable them after the merge: adapt registerCertificate to
-// the merged entratest API (marked "lead:"), then delete the build tag.
-
 package interop
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -18,7 +11,12 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"math/big"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,20 +54,56 @@ func newAppCert(t *testing.T) (*x509.Certificate, *rsa.PrivateKey) {
 // registerCertificate registers an app with cert as its credential.
 func registerCertificate(t *testing.T, srv *entratest.Server, cert *x509.Certificate) {
 	t.Helper()
-	// lead: adapt to the merged App field for certificates.
 	if err := srv.AddApp(entratest.App{TenantID: entratest.DefaultTenantID, ClientID: certClientID, Certificates: []*x509.Certificate{cert}}); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// ClientCertificateCredential, with and without x5c (SendCertificateChain).
+// assertionHeaders is a transport that records the JOSE header of every
+// client assertion sent to the token endpoint, so a test can see what an
+// unmodified client put in it, then passes the request on.
+type assertionHeaders struct {
+	next    policy.Transporter
+	mu      sync.Mutex
+	headers []map[string]any
+}
+
+func (a *assertionHeaders) Do(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && strings.HasSuffix(req.URL.Path, "/token") {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		req.Body.Close()
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		form, _ := url.ParseQuery(string(body))
+		if jwt := form.Get("client_assertion"); jwt != "" {
+			header := map[string]any{}
+			seg, _, _ := strings.Cut(jwt, ".")
+			if b, err := base64.RawURLEncoding.DecodeString(seg); err == nil {
+				_ = json.Unmarshal(b, &header)
+			}
+			a.mu.Lock()
+			a.headers = append(a.headers, header)
+			a.mu.Unlock()
+		}
+	}
+	return a.next.Do(req)
+}
+
+// ClientCertificateCredential, with and without x5c (SendCertificateChain):
+// the assertion names the certificate by thumbprint and, with x5c, carries
+// it; the emulator accepts both.
 func TestAzidentityClientCertificate(t *testing.T) {
 	for _, x5c := range []bool{false, true} {
 		srv := newEmulator(t, nil)
 		cert, key := newAppCert(t)
 		registerCertificate(t, srv, cert)
+		rec := &assertionHeaders{next: srv.Client()}
+		opts := direct(srv)
+		opts.Transport = rec
 		cred, err := azidentity.NewClientCertificateCredential(entratest.DefaultTenantID, certClientID, []*x509.Certificate{cert}, key,
-			&azidentity.ClientCertificateCredentialOptions{ClientOptions: direct(srv), DisableInstanceDiscovery: true, SendCertificateChain: x5c})
+			&azidentity.ClientCertificateCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true, SendCertificateChain: x5c})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,6 +113,20 @@ func TestAzidentityClientCertificate(t *testing.T) {
 		}
 		if claims, err := srv.VerifyToken(tok.Token); err != nil || claims["appid"] != certClientID {
 			t.Errorf("x5c=%v: claims %v, %v", x5c, claims, err)
+		}
+		if log := srv.TokenRequests(); len(log) != 1 || log[0].GrantType != "client_credentials" || log[0].ClientID != certClientID {
+			t.Errorf("x5c=%v: token log %+v", x5c, log)
+		}
+		if len(rec.headers) != 1 {
+			t.Fatalf("x5c=%v: %d assertions sent", x5c, len(rec.headers))
+		}
+		h := rec.headers[0]
+		chain, _ := h["x5c"].([]any)
+		if sent := len(chain) == 1 && chain[0] == base64.StdEncoding.EncodeToString(cert.Raw); sent != x5c {
+			t.Errorf("x5c=%v: assertion header %v", x5c, h)
+		}
+		if h["x5t#S256"] == nil && h["x5t"] == nil {
+			t.Errorf("x5c=%v: the assertion names no thumbprint: %v", x5c, h)
 		}
 	}
 }
@@ -102,6 +150,9 @@ func TestAzidentityClientAssertion(t *testing.T) {
 	}
 	if claims, err := srv.VerifyToken(tok.Token); err != nil || claims["appid"] != certClientID {
 		t.Errorf("claims %v, %v", claims, err)
+	}
+	if log := srv.TokenRequests(); len(log) != 1 || log[0].GrantType != "client_credentials" || log[0].Status != 200 {
+		t.Errorf("token log %+v", log)
 	}
 }
 

@@ -59,3 +59,12 @@ func ctx(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return c
 }
+
+// grants counts the token requests the emulator logged per grant type.
+func grants(srv *entratest.Server) map[string]int {
+	g := map[string]int{}
+	for _, r := range srv.TokenRequests() {
+		g[r.GrantType]++
+	}
+	return g
+}

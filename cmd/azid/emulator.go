@@ -66,6 +66,10 @@ type appInfo struct {
 type userInfo struct {
 	Username string `json:"username"`
 	TenantID string `json:"tenantId"`
+	// Password is printed only for the built-in test user, whose
+	// password is a published constant; declared passwords stay where
+	// they were given.
+	Password string `json:"password,omitempty"`
 }
 
 type envVariable struct {
@@ -175,15 +179,32 @@ func emulatorCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	return exitOK
 }
 
-// addUsers registers declared test users with the emulator.
+// addUsers registers declared test users with the emulator. Declaring
+// any replaces the emulator's default user, as Options.Users does; the
+// configuration already validated them and filled their defaults.
 func addUsers(opts *entratest.Options, users []entratest.ConfigUser) error {
 	if len(users) == 0 {
 		return nil
 	}
-	// lead: once the user flows are merged, map each ConfigUser to
-	// entratest.User in opts.Users here (Username, Password, TenantID,
-	// ObjectID, DisplayName) and drop this error.
-	return errors.New("test users need the emulator's user sign-in flows, which this build does not include")
+	seen := map[string]bool{}
+	opts.Users = make([]entratest.User, 0, len(users))
+	for _, u := range users {
+		// Usernames are case-insensitive sign-in names: a duplicate
+		// (a --user repeating a configured one) would be ambiguous.
+		key := strings.ToLower(u.Username)
+		if seen[key] {
+			return fmt.Errorf("user %s is declared twice", u.Username)
+		}
+		seen[key] = true
+		opts.Users = append(opts.Users, entratest.User{
+			Username:    u.Username,
+			Password:    u.Password,
+			TenantID:    u.TenantID,
+			ObjectID:    u.ObjectID,
+			DisplayName: u.DisplayName,
+		})
+	}
+	return nil
 }
 
 // describe gathers what a user needs to point a client at srv.
@@ -224,6 +245,15 @@ func describe(srv *entratest.Server, opts entratest.Options, users []entratest.C
 	for _, u := range users {
 		info.Users = append(info.Users, userInfo{Username: u.Username, TenantID: u.TenantID})
 	}
+	if len(users) == 0 {
+		// The emulator registers its default user when none is declared,
+		// in a tenant it chooses: ask it which.
+		if hid, err := srv.HomeAccountID(entratest.DefaultUsername); err == nil {
+			if _, tenant, ok := strings.Cut(hid, "."); ok {
+				info.Users = []userInfo{{Username: entratest.DefaultUsername, TenantID: tenant, Password: entratest.DefaultPassword}}
+			}
+		}
+	}
 	first := info.Apps[0]
 	info.Env = []envVariable{
 		{"AZURE_AUTHORITY_HOST", info.AuthorityHost},
@@ -254,7 +284,11 @@ func printInfo(w io.Writer, info emulatorInfo) {
 		fmt.Fprintln(w)
 	}
 	for _, u := range info.Users {
-		fmt.Fprintf(w, "  User:            %s  (tenant %s, password as given)\n", u.Username, u.TenantID)
+		if u.Password != "" {
+			fmt.Fprintf(w, "  User:            %s  (tenant %s)  password %s\n", u.Username, u.TenantID, u.Password)
+		} else {
+			fmt.Fprintf(w, "  User:            %s  (tenant %s, password as given)\n", u.Username, u.TenantID)
+		}
 	}
 	for _, s := range info.Subscriptions {
 		fmt.Fprintf(w, "  Subscription:    %s\n", s)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -206,4 +207,127 @@ func TestEmulatorCmdUsage(t *testing.T) {
 	if code, stdout, _ := runAzid(t, nil, "help"); code != exitOK || !strings.Contains(stdout, "azid emulator") {
 		t.Errorf("help does not list the emulator: %s", stdout)
 	}
+}
+
+// passwordGrant signs a user in with the password grant through the Azure
+// CLI's public client and returns the status and the access token.
+func passwordGrant(t *testing.T, c *http.Client, tokenURL, username, password string) (int, string) {
+	t.Helper()
+	form := url.Values{"grant_type": {"password"}, "client_id": {entratest.AzureCLIClientID},
+		"username": {username}, "password": {password}, "scope": {"https://storage.azure.com/.default openid profile offline_access"}}
+	resp, err := c.PostForm(tokenURL, form)
+	if err != nil {
+		t.Fatalf("password grant at %s: %v", tokenURL, err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body.AccessToken
+}
+
+// --user and the configuration file's users can sign in, in their tenants,
+// with the object IDs and names declared; they replace the default user,
+// and their passwords are not printed.
+func TestEmulatorCmdUsers(t *testing.T) {
+	const (
+		tenant = "7e4a0000-0000-4000-8000-000000000002"
+		bobOID = "0b0b0000-0000-4000-8000-000000000002"
+	)
+	cfg := filepath.Join(t.TempDir(), "emu.json")
+	conf := `{"tenants": [{"id": "` + tenant + `", "domains": ["fabrikam.example"]}],
+	  "users": [{"username": "bob@fabrikam.example", "password": "bob-config-password", "tenantId": "` + tenant + `",
+	             "objectId": "` + bobOID + `", "displayName": "Bob Builder"}]}`
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := startEmulatorCmd(t, "--output", "json", "--config", cfg, "--user", "alice@contoso.example:alice-flag-password")
+	if strings.Contains(line, "alice-flag-password") || strings.Contains(line, "bob-config-password") {
+		t.Fatalf("a declared password was printed: %s", line)
+	}
+	var info emulatorInfo
+	if err := json.Unmarshal([]byte(line), &info); err != nil {
+		t.Fatalf("--output json printed %q: %v", line, err)
+	}
+	if len(info.Users) != 2 || info.Users[0].Username != "bob@fabrikam.example" || info.Users[0].TenantID != tenant ||
+		info.Users[1].Username != "alice@contoso.example" || info.Users[1].TenantID != entratest.DefaultTenantID {
+		t.Fatalf("users = %+v", info.Users)
+	}
+	c := clientTrusting(t, info.CAFile, "")
+	for _, tt := range []struct {
+		tenant, username, password string
+		status                     int
+		claims                     map[string]string
+	}{
+		{tenant, "bob@fabrikam.example", "bob-config-password", 200, map[string]string{"oid": bobOID, "name": "Bob Builder", "tid": tenant}},
+		{entratest.DefaultTenantID, "alice@contoso.example", "alice-flag-password", 200, map[string]string{"name": "alice", "tid": entratest.DefaultTenantID}},
+		{entratest.DefaultTenantID, "alice@contoso.example", "wrong-password", 400, nil},
+		{entratest.DefaultTenantID, entratest.DefaultUsername, entratest.DefaultPassword, 400, nil}, // replaced
+	} {
+		status, tok := passwordGrant(t, c, info.AuthorityHost+tt.tenant+"/oauth2/v2.0/token", tt.username, tt.password)
+		if status != tt.status {
+			t.Errorf("%s: status %d, want %d", tt.username, status, tt.status)
+			continue
+		}
+		if tt.claims == nil {
+			continue
+		}
+		claims := jwtClaims(t, tok)
+		for k, v := range tt.claims {
+			if claims[k] != v {
+				t.Errorf("%s: claim %s = %v, want %s", tt.username, k, claims[k], v)
+			}
+		}
+		if claims["upn"] != tt.username {
+			t.Errorf("%s: upn = %v", tt.username, claims["upn"])
+		}
+	}
+}
+
+// Without declared users the default one signs in, and its published
+// password is printed so people can use it.
+func TestEmulatorCmdDefaultUser(t *testing.T) {
+	line, _ := startEmulatorCmd(t, "--output", "json")
+	var info emulatorInfo
+	if err := json.Unmarshal([]byte(line), &info); err != nil {
+		t.Fatalf("--output json printed %q: %v", line, err)
+	}
+	if len(info.Users) != 1 || info.Users[0] != (userInfo{Username: entratest.DefaultUsername, TenantID: entratest.DefaultTenantID, Password: entratest.DefaultPassword}) {
+		t.Fatalf("users = %+v", info.Users)
+	}
+	c := clientTrusting(t, info.CAFile, "")
+	if status, _ := passwordGrant(t, c, info.AuthorityHost+entratest.DefaultTenantID+"/oauth2/v2.0/token", info.Users[0].Username, info.Users[0].Password); status != 200 {
+		t.Errorf("the printed user cannot sign in: %d", status)
+	}
+}
+
+// A user declared twice (in the file and with --user) is refused.
+func TestEmulatorCmdDuplicateUser(t *testing.T) {
+	code, _, stderr := runAzid(t, nil, "emulator", "--user", "alice@contoso.example:first-pass", "--user", "Alice@Contoso.example:second-pass")
+	if code != exitUsage || !strings.Contains(stderr, "declared twice") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if strings.Contains(stderr, "first-pass") || strings.Contains(stderr, "second-pass") {
+		t.Errorf("a password reached stderr: %q", stderr)
+	}
+}
+
+// jwtClaims decodes a JWT's claims without verifying it (the emulator that
+// signed it runs in-process behind the command).
+func jwtClaims(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT (%d parts)", len(parts))
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(b, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims
 }
