@@ -108,6 +108,9 @@ func (s *Server) armRequest(x *exchange) (map[string]any, bool) {
 			"The access token is from a tenant that does not exist."})
 		return nil, false
 	}
+	if x.caeChallenge(claims) {
+		return nil, false
+	}
 	return claims, true
 }
 

@@ -208,6 +208,8 @@ type Server struct {
 
 	policy atomic.Pointer[TokenPolicy]
 	outage atomic.Bool
+	// caeEvent is the Unix second of the last RevokeSessions, 0 for none.
+	caeEvent atomic.Int64
 	counts map[Endpoint]*atomic.Int64 // keys fixed at NewServer, so no lock
 	faults faultTable
 	log    tokenLog
