@@ -210,10 +210,10 @@ type Server struct {
 	outage atomic.Bool
 	// caeEvent is the Unix second of the last RevokeSessions, 0 for none.
 	caeEvent atomic.Int64
-	counts map[Endpoint]*atomic.Int64 // keys fixed at NewServer, so no lock
-	faults faultTable
-	log    tokenLog
-	users  *userState // user flows (userflows.go)
+	counts   map[Endpoint]*atomic.Int64 // keys fixed at NewServer, so no lock
+	faults   faultTable
+	log      tokenLog
+	users    *userState // user flows (userflows.go)
 
 	proxy       *proxy       // nil without Options.ProxyAddr
 	proxyClient *http.Client // set with proxy
