@@ -3,7 +3,7 @@
 GO ?= go
 FUZZEXECS ?= 50000
 
-.PHONY: test setup check race bench-smoke fuzz-smoke bench benchmarks-doc
+.PHONY: test setup tidy check race bench-smoke fuzz-smoke bench benchmarks-doc
 
 ## test: everything CI checks, on a fresh machine with Go 1.26 (installs the
 ## real components first: see scripts/ci-setup.sh)
@@ -12,6 +12,14 @@ test: setup check race bench-smoke fuzz-smoke
 ## setup: install the real components the tests start (apt and npm)
 setup:
 	./scripts/ci-setup.sh
+
+## tidy: go mod tidy in every module (the sub-modules replace azid with ../,
+## so their go.sum must follow the root's dependencies)
+tidy:
+	$(GO) mod tidy
+	cd bench && $(GO) mod tidy
+	cd interop && $(GO) mod tidy
+	cd examples/metrics && $(GO) mod tidy
 
 ## check: formatting and vet, for every module
 check:
