@@ -115,7 +115,7 @@ func (s *Server) mintUserToken(spec userTokenSpec) (issuedToken, error) {
 	if spec.lifetime < 0 {
 		issued = now.Add(2*spec.lifetime - clockSkewBackdate).Unix()
 	}
-	iss := "https://sts.windows.net/" + spec.tenant + "/"
+	iss, ver := s.accessTokenIssuer(spec.tenant, spec.audience)
 	claims := map[string]any{
 		"aud":         spec.audience,
 		"iss":         iss,
@@ -135,7 +135,7 @@ func (s *Server) mintUserToken(spec userTokenSpec) (issuedToken, error) {
 		"upn":         spec.username,
 		"unique_name": spec.username,
 		"uti":         newUTI(),
-		"ver":         "1.0",
+		"ver":         ver,
 	}
 	if len(spec.capabilities) > 0 {
 		claims["xms_cc"] = spec.capabilities

@@ -298,7 +298,7 @@ func TestMultiTenantApp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if claims["tid"] != tenant || claims["iss"] != "https://sts.windows.net/"+tenant+"/" {
+		if claims["tid"] != tenant || claims["iss"] != srv.URL()+"/"+tenant+"/v2.0" {
 			t.Errorf("tenant %s: tid %v iss %v", tenant, claims["tid"], claims["iss"])
 		}
 		if claims["oid"] != ServicePrincipalID(tenant, client) {

@@ -212,6 +212,21 @@ type issuedToken struct {
 	expiresOn    int64
 }
 
+// accessTokenIssuer returns the iss and ver claims of an access token for
+// audience. Which token version a resource gets is the resource's choice in
+// Entra (its accessTokenAcceptedVersion). Microsoft's own APIs, named by
+// https URLs (Storage, ARM, Key Vault, Graph), take v1.0 tokens from
+// sts.windows.net, which is what Azurite and ARM check; an app's own API
+// named by api://… or by its client ID gets v2.0 tokens from the tenant's
+// v2.0 issuer, as for an app registered the way Microsoft recommends today.
+// Both carry appid and azp, so a test may read either.
+func (s *Server) accessTokenIssuer(tenant, audience string) (iss, ver string) {
+	if strings.HasPrefix(strings.ToLower(audience), "https://") {
+		return "https://sts.windows.net/" + tenant + "/", "1.0"
+	}
+	return "https://" + s.host + "/" + tenant + "/v2.0", "2.0"
+}
+
 // appTokenSpec is what an app-only (client credentials) token is minted
 // from.
 type appTokenSpec struct {
@@ -239,7 +254,7 @@ func (s *Server) mintAppToken(spec appTokenSpec) (issuedToken, error) {
 	}
 	expiresIn := durationSeconds(p.ExpiresIn)
 	exp := now.Unix() + expiresIn
-	iss := "https://sts.windows.net/" + spec.tenant + "/"
+	iss, ver := s.accessTokenIssuer(spec.tenant, spec.audience)
 	oid := ServicePrincipalID(spec.tenant, spec.clientID)
 	claims := map[string]any{
 		"aud":      spec.audience,
@@ -257,7 +272,7 @@ func (s *Server) mintAppToken(spec appTokenSpec) (issuedToken, error) {
 		"sub":      oid,
 		"tid":      spec.tenant,
 		"uti":      newUTI(),
-		"ver":      "1.0",
+		"ver":      ver,
 	}
 	if len(spec.capabilities) > 0 {
 		claims["xms_cc"] = spec.capabilities

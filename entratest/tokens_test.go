@@ -8,6 +8,28 @@ import (
 	"time"
 )
 
+// TestAccessTokenVersionFollowsTheResource: Microsoft's APIs (https
+// resource URIs) get v1.0 tokens from sts.windows.net, as Azurite and ARM
+// check; an app's own API gets v2.0 tokens from the tenant's v2.0 issuer.
+func TestAccessTokenVersionFollowsTheResource(t *testing.T) {
+	srv := newTestServer(t, nil)
+	for scope, want := range map[string][2]string{
+		"https://storage.azure.com/.default": {"https://sts.windows.net/" + DefaultTenantID + "/", "1.0"},
+		"api://demo/.default":                {srv.URL() + "/" + DefaultTenantID + "/v2.0", "2.0"},
+		DefaultClientID + "/.default":        {srv.URL() + "/" + DefaultTenantID + "/v2.0", "2.0"},
+	} {
+		f := ccForm()
+		f.Set("scope", scope)
+		claims, err := srv.VerifyToken(getToken(t, srv, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if claims["iss"] != want[0] || claims["ver"] != want[1] {
+			t.Errorf("%s: iss %v ver %v, want %s %s", scope, claims["iss"], claims["ver"], want[0], want[1])
+		}
+	}
+}
+
 func TestVerifyTokenClaims(t *testing.T) {
 	clock := newTestClock(time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC))
 	srv := newTestServer(t, &Options{Now: clock.Now})
@@ -17,10 +39,11 @@ func TestVerifyTokenClaims(t *testing.T) {
 	}
 	now := float64(clock.Now().Unix())
 	oid := ServicePrincipalID(DefaultTenantID, DefaultClientID)
+	v2 := srv.URL() + "/" + DefaultTenantID + "/v2.0"
 	want := map[string]any{
 		"aud":      "api://demo",
-		"iss":      "https://sts.windows.net/" + DefaultTenantID + "/",
-		"idp":      "https://sts.windows.net/" + DefaultTenantID + "/",
+		"iss":      v2,
+		"idp":      v2,
 		"iat":      now - 300,
 		"nbf":      now - 300,
 		"exp":      now + 3600,
@@ -31,7 +54,7 @@ func TestVerifyTokenClaims(t *testing.T) {
 		"tid":      DefaultTenantID,
 		"oid":      oid,
 		"sub":      oid,
-		"ver":      "1.0",
+		"ver":      "2.0",
 		"idtyp":    "app",
 	}
 	for k, v := range want {

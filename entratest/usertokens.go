@@ -125,7 +125,7 @@ func (s *Server) issueUserTokens(x *exchange, in userIssue) (grantResult, *entra
 	exp := now.Unix() + expiresIn
 	u := in.user
 	clientID := strings.ToLower(in.client.ClientID)
-	iss := "https://sts.windows.net/" + in.tenant + "/"
+	iss, ver := s.accessTokenIssuer(in.tenant, us.resource)
 	acr := "0" // public client
 	if in.client.Secret != "" && !in.client.PublicClient {
 		acr = "1"
@@ -151,7 +151,7 @@ func (s *Server) issueUserTokens(x *exchange, in userIssue) (grantResult, *entra
 		"unique_name": u.Username,
 		"upn":         u.Username,
 		"uti":         newUTI(),
-		"ver":         "1.0",
+		"ver":         ver,
 	}
 	if len(claims.capabilities) > 0 {
 		at["xms_cc"] = claims.capabilities
