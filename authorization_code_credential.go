@@ -35,6 +35,13 @@ type AuthorizationCodeCredentialOptions struct {
 	// the authorization request, when one was.
 	CodeVerifier string
 
+	// AuthenticationRecord names the account a credential of an earlier
+	// run signed in (from its Authenticate). With it and a persistent
+	// Cache, the credential first looks for that account's tokens and
+	// redeems its code only when they cannot serve the request: a web app
+	// restarted with a persistent cache keeps its users signed in.
+	AuthenticationRecord AuthenticationRecord
+
 	// Cache is the persistent cache; the zero value keeps tokens in memory
 	// only.
 	Cache cache.Cache
@@ -94,6 +101,7 @@ func NewAuthorizationCodeCredential(tenantID, clientID, authCode, redirectURL st
 		ClientOptions:              o.ClientOptions,
 		AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
 		DisableInstanceDiscovery:   o.DisableInstanceDiscovery,
+		Record:                     o.AuthenticationRecord,
 		Cache:                      o.Cache,
 		Logger:                     o.Logger,
 		clientSecret:               o.ClientSecret,
