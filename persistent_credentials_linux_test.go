@@ -98,6 +98,14 @@ func TestEveryCredentialPersists(t *testing.T) {
 			if n := srv.Requests(entratest.EndpointToken) - before; n != 0 {
 				t.Fatalf("the second credential made %d token requests; want 0 (served from the persistent cache); grants %v", n, grantCounts(srv))
 			}
+			// Where azidentity/cache keeps them, CAE tokens in the sibling.
+			file := filepath.Join(os.Getenv("XDG_CACHE_HOME"), ".IdentityService", testCacheName)
+			if tc.scope.EnableCAE {
+				file += ".cae"
+			}
+			if _, err := os.Stat(file); err != nil {
+				t.Fatalf("the cache file: %v", err)
+			}
 			if sc, ok := second.(interface{ CacheStats() CacheStats }); ok {
 				if st := sc.CacheStats(); st.StoreHits != 1 || st.TokenRequests != 0 {
 					t.Fatalf("second credential stats %+v: want 1 store hit, then memory hits", st)
@@ -145,6 +153,17 @@ func persistCases() []persistCase {
 			}
 			return cred
 		}, demoScope},
+
+		// CAE tokens live in the cache's ".cae" sibling, as azidentity keeps
+		// them; they persist too.
+		{"ClientSecretCredential/CAE", plain, func(t *testing.T, srv *entratest.Server, c cache.Cache, _ *persistRun) azcore.TokenCredential {
+			cred, err := NewClientSecretCredential(entratest.DefaultTenantID, entratest.DefaultClientID, entratest.DefaultClientSecret,
+				&ClientSecretCredentialOptions{ClientOptions: emulatorOptions(srv), DisableInstanceDiscovery: true, Cache: c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return cred
+		}, policy.TokenRequestOptions{Scopes: demoScope.Scopes, EnableCAE: true}},
 
 		{"ClientCertificateCredential", func(t *testing.T) *entratest.Server {
 			srv := newEmulator(t, nil)
