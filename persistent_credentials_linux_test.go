@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -411,5 +412,65 @@ func autoApprovedBrowser(srv *entratest.Server) func(context.Context, string) er
 			}
 		}()
 		return nil
+	}
+}
+
+// A web app restarted with a persistent cache has its users' records but
+// no authorization code: the credential serves the account from the cache
+// and its refresh token, and asks for the authorization flow (never sending
+// a code) once those cannot serve a request.
+func TestAuthorizationCodeCredentialWithARecordAndNoCode(t *testing.T) {
+	srv := authCodeEmulator(t)
+	open := persistentTestCache(t)
+	ctx := context.Background()
+	newCred := func(code string, rec AuthenticationRecord) (*AuthorizationCodeCredential, error) {
+		return NewAuthorizationCodeCredential(entratest.DefaultTenantID, entratest.DefaultClientID, code, webRedirect,
+			&AuthorizationCodeCredentialOptions{ClientOptions: emulatorOptions(srv), DisableInstanceDiscovery: true,
+				ClientSecret: entratest.DefaultClientSecret, Cache: open(), AuthenticationRecord: rec})
+	}
+	if _, err := newCred("", AuthenticationRecord{}); err == nil || !strings.Contains(err.Error(), "AuthenticationRecord") {
+		t.Fatalf("no code and no record: %v", err)
+	}
+	first, err := newCred(authorize(t, srv, ""), AuthenticationRecord{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := first.Authenticate(ctx, &storageScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := first.GetToken(ctx, storageScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	restarted, err := newCred("", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := restarted.GetToken(ctx, storageScope); err != nil || got.Token != want.Token {
+		t.Fatalf("the persisted token: %v (same: %v)", err, got.Token == want.Token)
+	}
+	if _, err := restarted.GetToken(ctx, vaultScope); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := restarted.Authenticate(ctx, &vaultScope); err != nil || again.HomeAccountID != rec.HomeAccountID {
+		t.Fatalf("Authenticate = %+v, %v", again, err)
+	}
+	if g := grantCounts(srv); g["authorization_code"] != 1 || g["refresh_token"] != 1 || len(g) != 2 {
+		t.Fatalf("grants = %v; want the one redemption and one refresh", g)
+	}
+	// Once the refresh token is revoked, the user must go through the
+	// authorization flow again: an AuthenticationRequiredError, no request.
+	if err := srv.RevokeRefreshTokens(entratest.DefaultUsername); err != nil {
+		t.Fatal(err)
+	}
+	_, err = restarted.GetToken(ctx, graphScope)
+	var are *AuthenticationRequiredError
+	if !errors.As(err, &are) || !errors.Is(err, errNoCode) {
+		t.Fatalf("GetToken after revocation = %v", err)
+	}
+	if g := grantCounts(srv); g["authorization_code"] != 1 {
+		t.Fatalf("grants = %v", g)
 	}
 }
