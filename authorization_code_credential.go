@@ -35,6 +35,16 @@ type AuthorizationCodeCredentialOptions struct {
 	// the authorization request, when one was.
 	CodeVerifier string
 
+	// AuthenticationRecord names the account a credential of an earlier
+	// run signed in (from its Authenticate). With it and a persistent
+	// Cache, the credential first looks for that account's tokens and
+	// redeems its code only when they cannot serve the request: a web app
+	// restarted with a persistent cache keeps its users signed in. With a
+	// record, the code may be empty; GetToken then fails with an
+	// [*AuthenticationRequiredError] once the account's tokens cannot serve
+	// a request.
+	AuthenticationRecord AuthenticationRecord
+
 	// Cache is the persistent cache; the zero value keeps tokens in memory
 	// only.
 	Cache cache.Cache
@@ -81,19 +91,22 @@ func NewAuthorizationCodeCredential(tenantID, clientID, authCode, redirectURL st
 		return nil, errors.New(credNameAuthCode + ": a tenant ID is required")
 	case clientID == "":
 		return nil, errors.New(credNameAuthCode + ": a client ID is required")
-	case authCode == "":
-		return nil, errors.New(credNameAuthCode + ": the authorization code is empty")
+	case authCode == "" && o.AuthenticationRecord.isZero():
+		return nil, errors.New(credNameAuthCode + ": the authorization code is empty; pass the code, or an AuthenticationRecord of an earlier sign-in")
 	case redirectURL == "":
 		return nil, errors.New(credNameAuthCode + ": the redirect URL is required; it must equal the redirect_uri of the authorization request")
 	}
 	if u, err := url.Parse(redirectURL); err != nil || u.Scheme == "" {
 		return nil, fmt.Errorf("%s: the redirect URL %q is not an absolute URL", credNameAuthCode, redirectURL)
 	}
-	flow := &authCodeFlow{code: authCode, redirectURL: redirectURL, verifier: o.CodeVerifier}
+	// Without a code there is nothing to redeem: the record's tokens are
+	// all there is, as after a redemption.
+	flow := &authCodeFlow{code: authCode, redirectURL: redirectURL, verifier: o.CodeVerifier, redeemed: authCode == ""}
 	c, err := newPublicClient(credNameAuthCode, tenantID, clientID, flow, publicOptions{
 		ClientOptions:              o.ClientOptions,
 		AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
 		DisableInstanceDiscovery:   o.DisableInstanceDiscovery,
+		Record:                     o.AuthenticationRecord,
 		Cache:                      o.Cache,
 		Logger:                     o.Logger,
 		clientSecret:               o.ClientSecret,
@@ -156,11 +169,19 @@ func (f *authCodeFlow) isRedeemed() bool {
 // was spent.
 var errCodeRedeemed = errors.New("the authorization code was already redeemed and the refresh token cannot be used; send the user through the authorization flow again and create a credential with the new code")
 
+// errNoCode is the cause when interaction is needed and the credential was
+// built with a record and no code.
+var errNoCode = errors.New("the credential has no authorization code and the account's refresh token cannot be used; send the user through the authorization flow again and create a credential with the new code")
+
 func (f *authCodeFlow) interact(ctx context.Context, p *publicClient, r interactRequest) (*sts.TokenResponse, error) {
 	f.mu.Lock()
 	if f.redeemed {
 		f.mu.Unlock()
-		return nil, &AuthenticationRequiredError{credType: p.name, err: errCodeRedeemed,
+		cause := errCodeRedeemed
+		if f.code == "" {
+			cause = errNoCode
+		}
+		return nil, &AuthenticationRequiredError{credType: p.name, err: cause,
 			TokenRequestOptions: policy.TokenRequestOptions{Scopes: scopesOnly(r.scopes), TenantID: r.tenant}}
 	}
 	// Marked before the request: a code is never sent twice, even when the

@@ -18,9 +18,8 @@ import (
 //	client, err := azblob.NewClient("https://<account>.blob.core.windows.net/", cred, nil)
 //	client, err := armresources.NewClient(subscriptionID, cred, nil)
 //
-// Most programs will use DefaultAzureCredential, which azid does not have
-// yet; this example uses ClientSecretCredential, and any azid credential
-// works the same way. The client here is azcore's generic Resource Manager
+// This example uses ClientSecretCredential (Example_defaultAzureCredential
+// shows DefaultAzureCredential); any azid credential works the same way. The client here is azcore's generic Resource Manager
 // client, which SDK modules such as armsubscriptions are built on, listing
 // subscriptions from a stand-in for Resource Manager. The SDK's pipeline asks
 // the credential for a token on every request; azid answers from its cache.

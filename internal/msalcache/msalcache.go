@@ -315,6 +315,15 @@ func (e *Entry) Key(kind Kind) string {
 			ks[2] = "atext"
 			ks = append(ks, e.ExtCacheKey)
 		}
+		// On-behalf-of tokens of different users share every other part
+		// (no home account, same app, tenant and scopes): without the
+		// assertion hash, one user's token would overwrite the other's in
+		// the file, which is MSAL Go's persistent OBO bug. MSAL readers
+		// match entries by their fields, not their keys, so they still
+		// find these.
+		if e.UserAssertionHash != "" {
+			ks = append(ks, e.UserAssertionHash)
+		}
 	case RefreshToken:
 		fourth := e.FamilyID
 		if fourth == "" {
