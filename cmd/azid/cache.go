@@ -25,8 +25,8 @@ clear deletes every token and account from it, for every program sharing
 it (azid, and azidentity programs using the same cache name). The saved
 sign-in of "azid login" stays; "azid token" will ask you to sign in again.
 
-The cache is "msal.cache" unless --name says otherwise ("azid-emulator" is
-the --emulator demo's).
+The cache is "msal.cache" unless --name or AZID_CACHE_NAME says otherwise
+("azid-emulator" is the --emulator demo's).
 
 Examples:
   azid cache show
@@ -55,7 +55,7 @@ func cacheCmd(ctx context.Context, args []string, e *env) int {
 		fmt.Fprint(fs.Output(), cacheHelp)
 		fs.PrintDefaults()
 	}
-	name := fs.String("name", cacheName, "the cache's name")
+	name := fs.String("name", cacheName(e.getenv), "the cache's name (default: $AZID_CACHE_NAME, else msal.cache)")
 	output := "text"
 	if sub == "show" {
 		fs.StringVar(&output, "output", "text", "text or json")

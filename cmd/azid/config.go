@@ -15,10 +15,20 @@ import (
 	"github.com/azid-go/azid/cache"
 )
 
-// cacheName is the persistent cache azid's sign-in uses: azidentity's
-// default name, so Go programs given the same AuthenticationRecord and
-// the default cache share the sign-in with the command.
-const cacheName = "msal.cache"
+// defaultCacheName is the persistent cache azid's sign-in uses unless
+// AZID_CACHE_NAME names another: azidentity's default name, so Go programs
+// given the same AuthenticationRecord and the default cache share the
+// sign-in with the command.
+const defaultCacheName = "msal.cache"
+
+// cacheName is the persistent cache's name: AZID_CACHE_NAME, else
+// defaultCacheName.
+func cacheName(getenv func(string) string) string {
+	if n := getenv("AZID_CACHE_NAME"); n != "" {
+		return n
+	}
+	return defaultCacheName
+}
 
 // recordFile is the saved sign-in's file name in the config directory.
 const recordFile = "authentication-record.json"
@@ -83,7 +93,7 @@ func cacheOptions(name string, getenv func(string) string, logger *slog.Logger) 
 // openCache opens the persistent cache, with an error that says what to do
 // when this machine has no storage for it.
 func openCache(getenv func(string) string, logger *slog.Logger) (cache.Cache, error) {
-	c, err := cache.New(cacheOptions(cacheName, getenv, logger))
+	c, err := cache.New(cacheOptions(cacheName(getenv), getenv, logger))
 	if err != nil {
 		return cache.Cache{}, fmt.Errorf("opening the persistent token cache: %w\n"+
 			"(set AZID_CACHE_KEY to a key from `head -c 32 /dev/urandom | base64`, or AZID_CACHE_UNENCRYPTED=1)", err)

@@ -110,6 +110,8 @@ Environment:
   AZURE_AUTHORITY_HOST    Entra ID host of another cloud or of an emulator
   AZID_CONFIG_DIR         where the sign-in is saved (default: the user's
                           config directory + /azid)
+  AZID_CACHE_NAME         the persistent cache's name (default msal.cache,
+                          azidentity's default, so Go programs share it)
   AZID_CACHE_KEY          the cache key (32 bytes, base64 or hex) instead of
                           the keyring, for containers and CI
   AZID_CACHE_KEY_FILE     the same, read from a file

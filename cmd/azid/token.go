@@ -200,13 +200,8 @@ func buildCredential(ctx context.Context, e *env, f tokenFlags) (*credential, in
 			fmt.Fprintf(e.stderr, "azid token: not signed in (no %s): run \"azid login\" first, or choose another --credential\n", recPath)
 			return nil, exitSignIn
 		}
-		h := recordHost(rec)
 		out.record = &rec
-		out.TokenCredential, err = azid.NewDeviceCodeCredential(&azid.DeviceCodeCredentialOptions{
-			ClientOptions: clientOptions(h), AuthenticationRecord: rec, Cache: c, ClientID: rec.ClientID,
-			TenantID: rec.TenantID, DisableAutomaticAuthentication: true, AdditionallyAllowedTenants: anyTenant,
-			DisableInstanceDiscovery: customHost(h),
-		})
+		out.TokenCredential, err = savedSignIn(rec, c)
 	case "default":
 		out.TokenCredential, err = azid.NewDefaultAzureCredential(&azid.DefaultAzureCredentialOptions{
 			Cache: c, DisableInstanceDiscovery: customHost(host), AdditionallyAllowedTenants: anyTenant,
@@ -254,6 +249,18 @@ func buildCredential(ctx context.Context, e *env, f tokenFlags) (*credential, in
 		return nil, exitUnavailable
 	}
 	return out, exitOK
+}
+
+// savedSignIn is the credential of a saved sign-in: the record's account,
+// app, tenant and authority host, with the persistent cache, and never a
+// prompt (a sign-in that needs the user is an AuthenticationRequiredError).
+func savedSignIn(rec azid.AuthenticationRecord, c cache.Cache) (*azid.DeviceCodeCredential, error) {
+	h := recordHost(rec)
+	return azid.NewDeviceCodeCredential(&azid.DeviceCodeCredentialOptions{
+		ClientOptions: clientOptions(h), AuthenticationRecord: rec, Cache: c, ClientID: rec.ClientID,
+		TenantID: rec.TenantID, DisableAutomaticAuthentication: true, AdditionallyAllowedTenants: []string{"*"},
+		DisableInstanceDiscovery: customHost(h),
+	})
 }
 
 // reportTokenError says what failed and what to do next, and returns the
