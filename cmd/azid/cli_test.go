@@ -193,6 +193,72 @@ func TestLoginTokenLogout(t *testing.T) {
 	}
 }
 
+// azid login --browser: the browser is opened on the sign-in page, azid
+// says it waits for it, and the sign-in is saved; azid token is then
+// silent.
+func TestLoginBrowser(t *testing.T) {
+	srv := newUserEmulator(t)
+	if err := srv.SetAutoApprove(entratest.DefaultUsername); err != nil {
+		t.Fatal(err)
+	}
+	sb := newSandbox(t)
+	sb.useEmulator(srv)
+	sb.fakeBrowser()
+	_, stderr := sb.mustRun(exitOK, "login", "--browser")
+	for _, want := range []string{"Opening your browser", "Waiting for the browser sign-in...", "Signed in as " + entratest.DefaultUsername} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("login's stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if n := srv.Requests(entratest.EndpointAuthorize); n != 1 {
+		t.Fatalf("%d authorize requests", n)
+	}
+	tokens := srv.Requests(entratest.EndpointToken)
+	sb.mustRun(exitOK, "token", "--scope", armTestScope)
+	sb.mustRun(exitOK, "token", "--scope", storageTestScope)
+	if srv.Requests(entratest.EndpointAuthorize) != 1 || srv.Requests(entratest.EndpointToken) != tokens+1 {
+		t.Fatalf("azid token after a browser login: %d authorize, %d token requests (had %d)",
+			srv.Requests(entratest.EndpointAuthorize), srv.Requests(entratest.EndpointToken), tokens)
+	}
+}
+
+// A denied device code: Entra's refusal, exit 1, nothing saved.
+func TestLoginDenied(t *testing.T) {
+	srv := newUserEmulator(t)
+	sb := newSandbox(t)
+	sb.useEmulator(srv)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := sb.cmd(ctx, "login", "--device-code")
+	ep, _ := c.StderrPipe()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(ep)
+	var seen strings.Builder
+	for {
+		l, err := br.ReadString('\n')
+		seen.WriteString(l)
+		if m := userCodeRE.FindStringSubmatch(l); m != nil {
+			if err := srv.DenyDeviceCode(m[1]); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatalf("login printed %q: %v", seen.String(), err)
+		}
+	}
+	rest, _ := readAll(br)
+	c.Wait()
+	if code := c.ProcessState.ExitCode(); code != exitFailure || !strings.Contains(rest, "AADSTS") {
+		t.Fatalf("denied login: exit %d, stderr %q", code, seen.String()+rest)
+	}
+	if _, err := os.Stat(filepath.Join(sb.home, ".config", "azid", recordFile)); !os.IsNotExist(err) {
+		t.Fatalf("a record was saved: %v", err)
+	}
+}
+
 // A saved sign-in whose refresh token is gone needs the user: exit 4 and
 // the advice to log in again, without prompting.
 func TestSignInRequired(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,10 @@ import (
 var azidBin string
 
 func TestMain(m *testing.M) {
+	if os.Getenv("AZID_TEST_BROWSER") == "1" {
+		// Invoked as xdg-open by azid login --browser (see fakeBrowser).
+		os.Exit(browse(os.Args[len(os.Args)-1]))
+	}
 	dir, err := os.MkdirTemp("", "azid-cmd-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -197,4 +202,37 @@ func parseToken(t *testing.T, stdout string) tokenJSON {
 		t.Fatalf("expires_on is %v away", d)
 	}
 	return tok
+}
+
+// fakeBrowser puts this test binary on the sandbox's PATH as xdg-open: the
+// browser azid opens then fetches the sign-in page, which the emulator
+// (SetAutoApprove) answers with a redirect to azid's loopback listener.
+func (s *sandbox) fakeBrowser() {
+	s.t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	bin := filepath.Join(s.home, "bin")
+	if err := os.MkdirAll(bin, 0o700); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.Symlink(self, filepath.Join(bin, "xdg-open")); err != nil {
+		s.t.Fatal(err)
+	}
+	s.env["PATH"] = bin + string(os.PathListSeparator) + s.env["PATH"]
+	s.env["AZID_TEST_BROWSER"] = "1"
+}
+
+// browse is the fake browser: GET u, following redirects, trusting the
+// CA in SSL_CERT_FILE (Go reads it).
+func browse(u string) int {
+	resp, err := http.Get(u)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fake browser:", err)
+		return 1
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return 0
 }
