@@ -15,36 +15,54 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/azid-go/azid/entratest"
 )
 
-// azidBin is the azid command built once by TestMain: the tests run it as
-// users do, in a process of its own with its own environment.
-var azidBin string
+// azidBin is the azid command, built once (by the first test that needs
+// it, so that fuzz workers and in-process tests do not build it): the
+// tests run it as users do, in a process of its own with its own
+// environment.
+var (
+	buildOnce sync.Once
+	binDir    string
+	azidBin   string
+	buildErr  error
+)
 
 func TestMain(m *testing.M) {
 	if os.Getenv("AZID_TEST_BROWSER") == "1" {
 		// Invoked as xdg-open by azid login --browser (see fakeBrowser).
 		os.Exit(browse(os.Args[len(os.Args)-1]))
 	}
-	dir, err := os.MkdirTemp("", "azid-cmd-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	azidBin = filepath.Join(dir, "azid")
-	// Without -race even under go test -race: the command is the subject,
-	// not the instrumented test, and a race build takes far longer.
-	if out, err := exec.Command("go", "build", "-o", azidBin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building azid: %v\n%s", err, out)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
 	os.Exit(code)
+}
+
+func builtAzid(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if binDir, buildErr = os.MkdirTemp("", "azid-cmd-test-"); buildErr != nil {
+			return
+		}
+		azidBin = filepath.Join(binDir, "azid")
+		// Without -race even under go test -race: the command is the
+		// subject, not the instrumented test, and a race build takes far
+		// longer.
+		if out, err := exec.Command("go", "build", "-o", azidBin, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("building azid: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return azidBin
 }
 
 // runAzid runs the command in-process (for usage errors and help, which
@@ -68,6 +86,7 @@ type sandbox struct {
 
 func newSandbox(t *testing.T) *sandbox {
 	t.Helper()
+	builtAzid(t)
 	home := t.TempDir()
 	key := make([]byte, 32)
 	rand.Read(key)
