@@ -222,6 +222,25 @@ func TestLoginBrowser(t *testing.T) {
 	}
 }
 
+// azid token --credential device signs in on the spot (the prompt on
+// stderr, the token alone on stdout) and, with a saved sign-in, reuses it
+// without prompting.
+func TestTokenDeviceCredential(t *testing.T) {
+	srv := newUserEmulator(t)
+	sb := newSandbox(t)
+	sb.useEmulator(srv)
+	stdout, stderr := sb.approving(srv, "token", "--credential", "device", "--scope", storageTestScope, "-o", "raw")
+	if strings.Count(strings.TrimSpace(stdout), ".") != 2 || !strings.Contains(stderr, "enter the code") || strings.Contains(stderr, strings.TrimSpace(stdout)) {
+		t.Fatalf("stdout %q, stderr:\n%s", stdout, stderr)
+	}
+	sb.login(srv)
+	codes := srv.Requests(entratest.EndpointDeviceCode)
+	sb.mustRun(exitOK, "token", "--credential", "device", "--scope", "api://another/.default")
+	if srv.Requests(entratest.EndpointDeviceCode) != codes {
+		t.Fatal("--credential device prompted although a saved sign-in works")
+	}
+}
+
 // A denied device code: Entra's refusal, exit 1, nothing saved.
 func TestLoginDenied(t *testing.T) {
 	srv := newUserEmulator(t)

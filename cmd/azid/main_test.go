@@ -157,9 +157,18 @@ var userCodeRE = regexp.MustCompile(`enter the code (\S+)`)
 // as the user would on the device login page.
 func (s *sandbox) login(srv *entratest.Server, extra ...string) (stderr string) {
 	s.t.Helper()
+	_, stderr = s.approving(srv, append([]string{"login", "--device-code"}, extra...)...)
+	return stderr
+}
+
+// approving runs azid args, approving the device code it shows.
+func (s *sandbox) approving(srv *entratest.Server, args ...string) (stdout, stderr string) {
+	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c := s.cmd(ctx, append([]string{"login", "--device-code"}, extra...)...)
+	c := s.cmd(ctx, args...)
+	var out bytes.Buffer
+	c.Stdout = &out
 	pr, err := c.StderrPipe()
 	if err != nil {
 		s.t.Fatal(err)
@@ -180,9 +189,9 @@ func (s *sandbox) login(srv *entratest.Server, extra ...string) (stderr string) 
 	}
 	err = c.Wait()
 	if err != nil || !approved {
-		s.t.Fatalf("azid login: %v (code shown: %v)\n%s", err, approved, all.String())
+		s.t.Fatalf("azid %s: %v (code shown: %v)\n%s", strings.Join(args, " "), err, approved, all.String())
 	}
-	return all.String()
+	return out.String(), all.String()
 }
 
 // newUserEmulator is an emulator whose device codes poll every second
