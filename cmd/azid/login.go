@@ -118,6 +118,9 @@ func loginCmd(ctx context.Context, args []string, e *env) int {
 			return code
 		}
 		fmt.Fprintf(e.stderr, "azid login: %v\n", err)
+		if f.browser {
+			fmt.Fprintln(e.stderr, "If no browser can be opened here, run \"azid login --device-code\".")
+		}
 		if code == exitUnavailable {
 			code = exitFailure
 		}
