@@ -36,7 +36,6 @@ func openPTY(t *testing.T) (ptmx, tty *os.File) {
 	return ptmx, tty
 }
 
-
 // On a terminal, the wait shows a spinner with the elapsed time, redrawn
 // in place, and clears it when the sign-in ends.
 func TestSpinnerOnATerminal(t *testing.T) {
