@@ -55,7 +55,7 @@ func cacheCmd(ctx context.Context, args []string, e *env) int {
 		fmt.Fprint(fs.Output(), cacheHelp)
 		fs.PrintDefaults()
 	}
-	name := fs.String("name", cacheName(e.getenv), "the cache's name (default: $AZID_CACHE_NAME, else msal.cache)")
+	name := fs.String("name", cacheName(e.getenv), "the cache's name (AZID_CACHE_NAME sets the default)")
 	output := "text"
 	if sub == "show" {
 		fs.StringVar(&output, "output", "text", "text or json")

@@ -24,8 +24,6 @@ Examples:
 
 Exit codes: 0 signed out (or was not signed in), 2 bad usage, 3 the cache or
 the record could not be changed.
-
-Flags:
 `
 
 func logoutCmd(ctx context.Context, args []string, e *env) int {
