@@ -443,3 +443,30 @@ func assertMode(t *testing.T, path string, want os.FileMode) {
 		t.Errorf("%s has mode %v, want %v", path, fi.Mode().Perm(), want)
 	}
 }
+
+// A cache key that is not a key: the commands that need the cache stop
+// with exit 3 and say what is wrong (never echoing the value); a token
+// from an app credential still comes, from memory.
+func TestBadCacheKey(t *testing.T) {
+	srv := newUserEmulator(t)
+	sb := newSandbox(t)
+	sb.useEmulator(srv)
+	sb.env["AZID_CACHE_KEY"] = "not-a-key-value"
+	for _, args := range [][]string{{"cache", "show"}, {"cache", "clear"}, {"login", "--device-code"}} {
+		_, stderr := sb.mustRun(exitInternal, args...)
+		if !strings.Contains(stderr, "AZID_CACHE_KEY") || !strings.Contains(stderr, "32 bytes") || strings.Contains(stderr, "not-a-key-value") {
+			t.Errorf("azid %s: stderr:\n%s", args, stderr)
+		}
+	}
+	if n := srv.Requests(entratest.EndpointDeviceCode); n != 0 {
+		t.Errorf("login prompted (%d device codes) without a cache to keep the sign-in", n)
+	}
+	sb.env["AZURE_TENANT_ID"] = entratest.DefaultTenantID
+	sb.env["AZURE_CLIENT_ID"] = entratest.DefaultClientID
+	sb.env["AZURE_CLIENT_SECRET"] = entratest.DefaultClientSecret
+	stdout, stderr := sb.mustRun(exitOK, "token", "--credential", "secret", "--scope", "api://demo/.default")
+	parseToken(t, stdout)
+	if !strings.Contains(stderr, "memory only") {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+}

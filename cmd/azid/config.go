@@ -95,10 +95,18 @@ func cacheOptions(name string, getenv func(string) string, logger *slog.Logger) 
 func openCache(getenv func(string) string, logger *slog.Logger) (cache.Cache, error) {
 	c, err := cache.New(cacheOptions(cacheName(getenv), getenv, logger))
 	if err != nil {
-		return cache.Cache{}, fmt.Errorf("opening the persistent token cache: %w\n"+
-			"(set AZID_CACHE_KEY to a key from `head -c 32 /dev/urandom | base64`, or AZID_CACHE_UNENCRYPTED=1)", err)
+		return cache.Cache{}, fmt.Errorf("opening the persistent token cache: %w", withCacheHint(err))
 	}
 	return c, nil
+}
+
+// withCacheHint adds, to an error saying this machine has no storage for
+// the cache, how to give azid one.
+func withCacheHint(err error) error {
+	if !errors.Is(err, cache.ErrStorageUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w\n(for azid: set AZID_CACHE_KEY to a key from `head -c 32 /dev/urandom | base64`, or AZID_CACHE_UNENCRYPTED=1)", err)
 }
 
 // warnLogger writes the persistent cache's warnings (a damaged file, an

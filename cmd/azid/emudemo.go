@@ -39,7 +39,7 @@ func openNamedCache(name string, e *env) (cache.Cache, error) {
 	}
 	c, err := cache.New(cacheOptions(name, e.getenv, warnLogger(e)))
 	if err != nil {
-		return cache.Cache{}, fmt.Errorf("%w\n(set AZID_CACHE_KEY to a key from `head -c 32 /dev/urandom | base64`, or AZID_CACHE_UNENCRYPTED=1)", err)
+		return cache.Cache{}, withCacheHint(err)
 	}
 	return c, nil
 }
