@@ -470,3 +470,31 @@ func TestBadCacheKey(t *testing.T) {
 		t.Errorf("stderr:\n%s", stderr)
 	}
 }
+
+// A damaged saved sign-in: azid token says which file and what to do
+// (exit 3); azid logout deletes it; other credentials ignore it.
+func TestDamagedRecord(t *testing.T) {
+	srv := newUserEmulator(t)
+	sb := newSandbox(t)
+	sb.useEmulator(srv)
+	path := filepath.Join(sb.home, ".config", "azid", recordFile)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(`{"version":"1.0","authority":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr := sb.mustRun(exitInternal, "token", "--scope", armTestScope)
+	if !strings.Contains(stderr, path) || !strings.Contains(stderr, `"azid logout"`) {
+		t.Fatalf("stderr:\n%s", stderr)
+	}
+	sb.env["AZURE_TENANT_ID"] = entratest.DefaultTenantID
+	sb.env["AZURE_CLIENT_ID"] = entratest.DefaultClientID
+	sb.env["AZURE_CLIENT_SECRET"] = entratest.DefaultClientSecret
+	sb.mustRun(exitOK, "token", "--credential", "secret", "--scope", "api://demo/.default")
+	_, stderr = sb.mustRun(exitOK, "logout")
+	if _, err := os.Stat(path); !os.IsNotExist(err) || !strings.Contains(stderr, "deleted the unreadable") {
+		t.Fatalf("logout left the damaged record (%v):\n%s", err, stderr)
+	}
+	sb.mustRun(exitOK, "token", "--scope", "api://demo/.default")
+}

@@ -119,7 +119,7 @@ func tokenCmd(ctx context.Context, args []string, e *env) int {
 		return emulatorDemo(ctx, e, f)
 	}
 
-	cred, code := buildCredential(ctx, e, f)
+	cred, code := buildCredential(e, f)
 	if code != exitOK {
 		return code
 	}
@@ -143,7 +143,7 @@ type credential struct {
 	kind string
 	// record is the saved sign-in used, if any.
 	record *azid.AuthenticationRecord
-	// stopWaiting stops an interactive prompt's spinner.
+	// prompt shows an interactive sign-in's progress (device, browser).
 	prompt *prompter
 }
 
@@ -161,13 +161,18 @@ func (c *credential) getToken(ctx context.Context, opts policy.TokenRequestOptio
 
 // buildCredential makes the credential --credential names, with the
 // persistent cache when the credential can use one.
-func buildCredential(ctx context.Context, e *env, f tokenFlags) (*credential, int) {
+func buildCredential(e *env, f tokenFlags) (*credential, int) {
+	kind := f.credential
 	rec, recPath, haveRecord, err := loadRecord(e.getenv)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "azid token: the saved sign-in: %v\n", err)
-		return nil, exitInternal
+		if kind == "" || kind == "login" {
+			fmt.Fprintf(e.stderr, "azid token: the saved sign-in: %v\n", err)
+			return nil, exitInternal
+		}
+		// Another credential was chosen: the damaged record is not its
+		// business.
+		haveRecord = false
 	}
-	kind := f.credential
 	if kind == "" {
 		kind = "default"
 		if haveRecord {
