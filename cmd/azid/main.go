@@ -1,27 +1,39 @@
-// Command azid gets Microsoft Entra ID access tokens from the command line.
+// Command azid gets Microsoft Entra ID access tokens from the command line,
+// from a persistent cache shared with Go programs that use azid or
+// azidentity.
 //
+//	azid login                                   # sign in once
 //	azid token --scope https://management.azure.com/.default
 //	azid token --emulator --scope api://demo/.default
-//	azid emulator --proxy-addr 127.0.0.1:8080
+//	azid cache show
+//	azid logout
+//	azid emulator
 //
 // The token (and only the token) goes to standard output; messages go to
-// standard error. Run "azid help" for the commands.
+// standard error. Run "azid help" for the commands and their exit codes.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+
+	"github.com/azid-go/azid"
 )
 
-// Exit codes, so scripts can tell failures apart.
+// Exit codes, so scripts can tell failures apart. They are documented in
+// usageText; keep the two in step.
 const (
-	exitOK       = 0
-	exitFailure  = 1 // the token could not be obtained
-	exitUsage    = 2 // the command line is wrong
-	exitInternal = 3 // something on this machine failed (e.g. the emulator could not start)
+	exitOK          = 0
+	exitFailure     = 1   // Entra ID (or the network) refused or failed the request
+	exitUsage       = 2   // the command line is wrong
+	exitInternal    = 3   // something on this machine failed: the emulator, the cache storage, the saved sign-in file
+	exitSignIn      = 4   // a sign-in is needed: run "azid login"
+	exitUnavailable = 5   // no credential is available here (nothing configured)
+	exitInterrupted = 130 // Ctrl-C, as shells report SIGINT
 )
 
 func main() {
@@ -38,12 +50,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		usage(stderr)
 		return exitUsage
 	}
+	env := &env{stdout: stdout, stderr: stderr, getenv: getenv}
 	switch args[0] {
 	case "token":
-		return tokenCmd(ctx, args[1:], stdout, stderr, getenv)
+		return tokenCmd(ctx, args[1:], env)
+	case "login":
+		return loginCmd(ctx, args[1:], env)
+	case "logout":
+		return logoutCmd(ctx, args[1:], env)
+	case "cache":
+		return cacheCmd(ctx, args[1:], env)
 	case "emulator":
 		return emulatorCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
+		if len(args) > 1 && args[1] != "help" {
+			// "azid help token" is "azid token --help".
+			return run(ctx, []string{args[1], "--help"}, stdout, stdout, getenv)
+		}
 		usage(stdout)
 		return exitOK
 	default:
@@ -53,13 +76,71 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 }
 
-func usage(w io.Writer) {
-	fmt.Fprint(w, `azid gets Microsoft Entra ID access tokens.
+// env is what a command gets from its process.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+const usageText = `azid gets Microsoft Entra ID access tokens, from a persistent cache.
 
 Usage:
-  azid token --scope SCOPE [flags]   print an access token for SCOPE
-  azid emulator [flags]              run a local Entra ID emulator until Ctrl-C
+  azid login [flags]               sign in once (browser or device code)
+  azid token --scope SCOPE [flags] print an access token for SCOPE
+  azid logout                      forget the sign-in and its tokens
+  azid cache show | clear          list (never the values) or delete cached tokens
+  azid emulator [flags]            run a local Entra ID emulator until Ctrl-C
 
-Run "azid token --help" or "azid emulator --help" for the flags and examples.
-`)
+Run "azid COMMAND --help" for a command's flags and examples.
+
+Try it without an Azure account:
+  azid token --emulator --scope api://demo/.default
+
+Exit codes (every command):
+  0    success
+  1    Entra ID refused the request or could not be reached
+  2    the command line is wrong
+  3    something on this machine failed (cache storage, the saved sign-in,
+       the emulator)
+  4    a sign-in is needed: run "azid login"
+  5    no credential is available here (nothing configured for it)
+  130  interrupted (Ctrl-C)
+
+Environment:
+  AZURE_AUTHORITY_HOST    Entra ID host of another cloud or of an emulator
+  AZID_CONFIG_DIR         where the sign-in is saved (default: the user's
+                          config directory + /azid)
+  AZID_CACHE_NAME         the persistent cache's name (default msal.cache,
+                          azidentity's default, so Go programs share it)
+  AZID_CACHE_KEY          the cache key (32 bytes, base64 or hex) instead of
+                          the keyring, for containers and CI
+  AZID_CACHE_KEY_FILE     the same, read from a file
+  AZID_CACHE_UNENCRYPTED  "1": keep tokens in a plain 0600 file when no
+                          keyring is available
+`
+
+func usage(w io.Writer) { fmt.Fprint(w, usageText) }
+
+// exitCodeOf maps a credential's error to an exit code.
+func exitCodeOf(ctx context.Context, err error) int {
+	var (
+		required *azid.AuthenticationRequiredError
+		failed   *azid.AuthenticationFailedError
+		nr       interface{ NonRetriable() }
+	)
+	switch {
+	case ctx.Err() != nil:
+		return exitInterrupted
+	case errors.As(err, &required):
+		return exitSignIn
+	case errors.As(err, &failed):
+		return exitFailure
+	case errors.As(err, &nr):
+		// azid's credentials mark "cannot be used here" (and a chain
+		// whose members all are) as non-retriable; failed requests are
+		// AuthenticationFailedErrors, handled above.
+		return exitUnavailable
+	default:
+		return exitFailure
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -11,158 +12,337 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/azid-go/azid"
-	"github.com/azid-go/azid/entratest"
+	"github.com/azid-go/azid/cache"
 )
 
 const tokenHelp = `Usage: azid token --scope SCOPE [flags]
 
 Prints an access token for SCOPE as JSON in the Azure CLI's shape
-(accessToken, expiresOn, expires_on, tokenType), or the bare token with
---output raw. Messages go to standard error; only the token goes to
-standard output.
+(accessToken, expiresOn, expires_on, tenant, tokenType), or the bare token
+with --output raw. Only the token goes to standard output; messages go to
+standard error. Tokens come from azid's persistent cache when it has them,
+so a script can call this as often as it likes.
 
-Credentials come from the environment: AZURE_TENANT_ID, AZURE_CLIENT_ID and
-AZURE_CLIENT_SECRET (a service principal with a client secret).
+Which credential (--credential):
+  (not given)  the sign-in saved by "azid login" if there is one, else default
+  login        the sign-in saved by "azid login"; never prompts
+  default      DefaultAzureCredential: env, workload identity, managed
+               identity, then az, azd and Azure PowerShell sign-ins
+  env          EnvironmentCredential (AZURE_TENANT_ID, AZURE_CLIENT_ID and a
+               secret, certificate or user name and password)
+  secret       a service principal's secret from AZURE_TENANT_ID,
+               AZURE_CLIENT_ID and AZURE_CLIENT_SECRET
+  workload     WorkloadIdentityCredential (Kubernetes)
+  mi           ManagedIdentityCredential (--client-id for a user-assigned one)
+  cli, azd, pwsh  the Azure CLI's, the Azure Developer CLI's or Azure
+               PowerShell's sign-in
+  device, browser  sign in interactively now (see also "azid login")
 
-With --emulator, azid starts a local Entra ID emulator in this process and
-gets the token from it with the emulator's test app, so you can see the cache
-at work without an Azure account: the first call goes to the network, the
-following ones are cache hits, each with its timing.
+With --emulator, azid gets the token from a local Entra ID emulator with
+its test app, so you can see the cache at work without an Azure account:
+the first run makes one token request and stores the token in a persistent
+cache of its own (name "azid-emulator"); later runs are served from that
+cache without even starting the emulator. An emulator's tokens are valid
+for nothing but this demo, so where no keyring is available the demo keeps
+them in an unencrypted file.
 
 Examples:
-  azid token --emulator --scope api://demo/.default
-  azid token --emulator --scope api://demo/.default --calls 10 --output raw
-  AZURE_TENANT_ID=… AZURE_CLIENT_ID=… AZURE_CLIENT_SECRET=… \
-    azid token --scope https://management.azure.com/.default
+  azid token --scope https://management.azure.com/.default
+  azid token --scope https://vault.azure.net/.default --output raw
+  curl -H "Authorization: Bearer $(azid token --scope https://storage.azure.com/.default -o raw)" …
+  azid token --credential mi --client-id 00000000-… --scope https://management.azure.com/.default
+  azid token --emulator --scope api://demo/.default --calls 10
 
-Exit codes: 0 success, 1 the token could not be obtained, 2 bad usage,
-3 the emulator could not start.
+Exit codes: 0 success, 1 Entra ID refused or could not be reached, 2 bad
+usage, 3 a local failure (cache storage, saved sign-in, emulator), 4 a
+sign-in is needed (run "azid login"), 5 no credential available, 130
+interrupted.
 
 Flags:
 `
 
-func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+// credentialKinds are --credential's values.
+var credentialKinds = []string{"login", "default", "env", "secret", "workload", "mi", "cli", "azd", "pwsh", "device", "browser"}
+
+type tokenFlags struct {
+	scopes     multiFlag
+	tenant     string
+	credential string
+	clientID   string
+	output     string
+	emulator   bool
+	calls      int
+}
+
+func tokenCmd(ctx context.Context, args []string, e *env) int {
 	fs := flag.NewFlagSet("azid token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), tokenHelp)
 		fs.PrintDefaults()
 	}
-	var scopes multiFlag
-	fs.Var(&scopes, "scope", "scope to request, e.g. https://management.azure.com/.default (repeatable)")
-	tenant := fs.String("tenant", "", "tenant to request the token from (default: the credential's)")
-	emulator := fs.Bool("emulator", false, "get the token from an in-process Entra ID emulator")
-	calls := fs.Int("calls", 3, "with --emulator: how many times to call GetToken, to show the cache")
-	output := fs.String("output", "json", "json or raw")
+	var f tokenFlags
+	fs.Var(&f.scopes, "scope", "scope to request, e.g. https://management.azure.com/.default (repeatable)")
+	fs.StringVar(&f.tenant, "tenant", "", "tenant to request the token from (default: the credential's)")
+	fs.StringVar(&f.credential, "credential", "", "where the token comes from: "+strings.Join(credentialKinds, ", ")+" (see above)")
+	fs.StringVar(&f.clientID, "client-id", "", "client ID: of a user-assigned managed identity (mi), or the app to sign in to (device, browser)")
+	fs.StringVar(&f.output, "output", "json", "json or raw")
+	fs.StringVar(&f.output, "o", "json", "shorthand for --output")
+	fs.BoolVar(&f.emulator, "emulator", false, "get the token from a local Entra ID emulator (a demo; no Azure account needed)")
+	fs.IntVar(&f.calls, "calls", 3, "with --emulator: how many times to call GetToken, to show the cache")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
 		return exitUsage
 	}
-	if len(scopes) == 0 {
-		fmt.Fprintln(stderr, "azid token: --scope is required, e.g. --scope https://management.azure.com/.default")
+	switch {
+	case len(f.scopes) == 0:
+		fmt.Fprintln(e.stderr, "azid token: --scope is required, e.g. --scope https://management.azure.com/.default")
+		return exitUsage
+	case f.output != "json" && f.output != "raw":
+		fmt.Fprintf(e.stderr, "azid token: --output must be json or raw, not %q\n", f.output)
+		return exitUsage
+	case fs.NArg() > 0:
+		fmt.Fprintf(e.stderr, "azid token: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	case f.emulator && f.credential != "":
+		fmt.Fprintln(e.stderr, "azid token: --emulator uses the emulator's test app; leave out --credential")
+		return exitUsage
+	case f.credential != "" && !contains(credentialKinds, f.credential):
+		fmt.Fprintf(e.stderr, "azid token: --credential must be one of %s, not %q\n", strings.Join(credentialKinds, ", "), f.credential)
 		return exitUsage
 	}
-	if *output != "json" && *output != "raw" {
-		fmt.Fprintf(stderr, "azid token: --output must be json or raw, not %q\n", *output)
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "azid token: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	if f.emulator {
+		return emulatorDemo(ctx, e, f)
 	}
 
-	var cred interface {
-		azcore.TokenCredential
-		CacheStats() azid.CacheStats
+	cred, code := buildCredential(e, f)
+	if code != exitOK {
+		return code
 	}
-	n := 1
-	if *emulator {
-		srv, err := entratest.NewServer(nil)
-		if err != nil {
-			fmt.Fprintf(stderr, "azid token: starting the emulator: %v\n", err)
-			return exitInternal
-		}
-		defer srv.Close()
-		fmt.Fprintf(stderr, "emulator: Entra ID emulator listening at %s\n", srv.AuthorityHost())
-		c, err := azid.NewClientSecretCredential(entratest.DefaultTenantID, entratest.DefaultClientID, entratest.DefaultClientSecret,
-			&azid.ClientSecretCredentialOptions{
-				ClientOptions: azcore.ClientOptions{
-					Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: srv.AuthorityHost()},
-					Transport: srv.Client(),
-				},
-				DisableInstanceDiscovery: true,
-			})
-		if err != nil {
-			fmt.Fprintf(stderr, "azid token: %v\n", err)
-			return exitInternal
-		}
-		cred, n = c, max(*calls, 1)
-	} else {
-		t, id, secret := getenv("AZURE_TENANT_ID"), getenv("AZURE_CLIENT_ID"), getenv("AZURE_CLIENT_SECRET")
-		if t == "" || id == "" || secret == "" {
-			fmt.Fprintln(stderr, "azid token: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal, or use --emulator to try azid without an Azure account")
-			return exitUsage
-		}
-		c, err := azid.NewClientSecretCredential(t, id, secret, nil)
-		if err != nil {
-			fmt.Fprintf(stderr, "azid token: %v\n", err)
-			return exitUsage
-		}
-		cred = c
+	defer cred.close()
+	opts := policy.TokenRequestOptions{Scopes: f.scopes, TenantID: f.tenant}
+	tok, err := cred.getToken(ctx, opts)
+	if err != nil {
+		return reportTokenError(ctx, e, cred, err)
 	}
+	if s, ok := cred.TokenCredential.(statser); ok && s.CacheStats().StoreHits > 0 {
+		fmt.Fprintln(e.stderr, "azid: served from the persistent cache")
+	}
+	return printToken(e.stdout, tok, f.output, f.tenant)
+}
 
-	opts := policy.TokenRequestOptions{Scopes: scopes, TenantID: *tenant}
-	var tok azcore.AccessToken
-	for i := 1; i <= n; i++ {
-		before := cred.CacheStats()
-		start := time.Now()
-		t, err := cred.GetToken(ctx, opts)
-		took := time.Since(start)
-		if err != nil {
-			fmt.Fprintf(stderr, "azid token: %v\n", err)
-			return exitFailure
+type statser interface{ CacheStats() azid.CacheStats }
+
+// credential is the chosen credential and what the command says about it.
+type credential struct {
+	azcore.TokenCredential
+	kind string
+	// record is the saved sign-in used, if any.
+	record *azid.AuthenticationRecord
+	// prompt shows an interactive sign-in's progress (device, browser).
+	prompt *prompter
+}
+
+func (c *credential) close() {
+	if c.prompt != nil {
+		c.prompt.stop()
+	}
+}
+
+func (c *credential) getToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	tok, err := c.GetToken(ctx, opts)
+	c.close()
+	return tok, err
+}
+
+// buildCredential makes the credential --credential names, with the
+// persistent cache when the credential can use one.
+func buildCredential(e *env, f tokenFlags) (*credential, int) {
+	kind := f.credential
+	rec, recPath, haveRecord, err := loadRecord(e.getenv)
+	if err != nil {
+		if kind == "" || kind == "login" {
+			fmt.Fprintf(e.stderr, "azid token: the saved sign-in: %v\n", err)
+			return nil, exitInternal
 		}
-		tok = t
-		if *emulator {
-			after := cred.CacheStats()
-			how := "cache hit"
-			if after.TokenRequests > before.TokenRequests {
-				how = "network acquisition (token request to the emulator)"
+		// Another credential was chosen: the damaged record is not its
+		// business.
+		haveRecord = false
+	}
+	if kind == "" {
+		kind = "default"
+		if haveRecord {
+			kind = "login"
+		}
+	}
+	// The persistent cache, for the credentials that keep tokens in it.
+	// Without one they still work, in memory; only the saved sign-in
+	// cannot.
+	var c cache.Cache
+	switch kind {
+	case "cli", "azd", "pwsh", "mi":
+	default:
+		var err error
+		c, err = openCache(e.getenv, warnLogger(e))
+		if err != nil {
+			if kind == "login" {
+				fmt.Fprintf(e.stderr, "azid token: %v\n", err)
+				return nil, exitInternal
 			}
-			fmt.Fprintf(stderr, "call %d: %s in %s\n", i, how, took)
+			fmt.Fprintf(e.stderr, "azid token: tokens are kept in memory only: %v\n", err)
 		}
 	}
-	if *emulator {
-		st := cred.CacheStats()
-		fmt.Fprintf(stderr, "cache: %d calls, %d token request(s), %d hit(s); token valid until %s\n",
-			n, st.TokenRequests, st.Hits, tok.ExpiresOn.Local().Format(time.RFC3339))
+	host := e.getenv("AZURE_AUTHORITY_HOST")
+	anyTenant := []string{"*"} // the user asks for --tenant explicitly
+	out := &credential{kind: kind}
+	switch kind {
+	case "login":
+		if !haveRecord {
+			fmt.Fprintf(e.stderr, "azid token: not signed in (no %s): run \"azid login\" first, or choose another --credential\n", recPath)
+			return nil, exitSignIn
+		}
+		out.record = &rec
+		out.TokenCredential, err = savedSignIn(rec, c)
+	case "default":
+		out.TokenCredential, err = azid.NewDefaultAzureCredential(&azid.DefaultAzureCredentialOptions{
+			Cache: c, DisableInstanceDiscovery: customHost(host), AdditionallyAllowedTenants: anyTenant,
+		})
+	case "env":
+		out.TokenCredential, err = azid.NewEnvironmentCredential(&azid.EnvironmentCredentialOptions{
+			Cache: c, DisableInstanceDiscovery: customHost(host), AdditionallyAllowedTenants: anyTenant,
+		})
+	case "secret":
+		t, id, secret := e.getenv("AZURE_TENANT_ID"), e.getenv("AZURE_CLIENT_ID"), e.getenv("AZURE_CLIENT_SECRET")
+		if t == "" || id == "" || secret == "" {
+			fmt.Fprintln(e.stderr, "azid token: --credential secret needs AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (a service principal); or try --emulator without an Azure account")
+			return nil, exitUnavailable
+		}
+		out.TokenCredential, err = azid.NewClientSecretCredential(t, id, secret, &azid.ClientSecretCredentialOptions{
+			Cache: c, DisableInstanceDiscovery: customHost(host), AdditionallyAllowedTenants: anyTenant,
+		})
+	case "workload":
+		out.TokenCredential, err = azid.NewWorkloadIdentityCredential(&azid.WorkloadIdentityCredentialOptions{
+			Cache: c, DisableInstanceDiscovery: customHost(host), AdditionallyAllowedTenants: anyTenant,
+		})
+	case "mi":
+		o := &azid.ManagedIdentityCredentialOptions{}
+		if f.clientID != "" {
+			o.ID = azid.ClientID(f.clientID)
+		}
+		out.TokenCredential, err = azid.NewManagedIdentityCredential(o)
+	case "cli":
+		out.TokenCredential, err = azid.NewAzureCLICredential(&azid.AzureCLICredentialOptions{AdditionallyAllowedTenants: anyTenant})
+	case "azd":
+		out.TokenCredential, err = azid.NewAzureDeveloperCLICredential(&azid.AzureDeveloperCLICredentialOptions{AdditionallyAllowedTenants: anyTenant})
+	case "pwsh":
+		out.TokenCredential, err = azid.NewAzurePowerShellCredential(&azid.AzurePowerShellCredentialOptions{AdditionallyAllowedTenants: anyTenant})
+	case "device", "browser":
+		l := loginFlags{clientID: f.clientID, tenant: f.tenant, browser: kind == "browser"}
+		if haveRecord && f.clientID == "" && f.tenant == "" {
+			// Reuse the saved account, so that an interactive call is
+			// silent when its refresh token still works.
+			l.record = &rec
+		}
+		out.TokenCredential, out.prompt, err = interactiveCredential(e, l, c)
 	}
-	return printToken(stdout, tok, *output)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "azid token: %v\n", err)
+		return nil, exitUnavailable
+	}
+	return out, exitOK
+}
+
+// savedSignIn is the credential of a saved sign-in: the record's account,
+// app, tenant and authority host, with the persistent cache, and never a
+// prompt (a sign-in that needs the user is an AuthenticationRequiredError).
+func savedSignIn(rec azid.AuthenticationRecord, c cache.Cache) (*azid.DeviceCodeCredential, error) {
+	h := recordHost(rec)
+	return azid.NewDeviceCodeCredential(&azid.DeviceCodeCredentialOptions{
+		ClientOptions: clientOptions(h), AuthenticationRecord: rec, Cache: c, ClientID: rec.ClientID,
+		TenantID: rec.TenantID, DisableAutomaticAuthentication: true, AdditionallyAllowedTenants: []string{"*"},
+		DisableInstanceDiscovery: customHost(h),
+	})
+}
+
+// reportTokenError says what failed and what to do next, and returns the
+// exit code of the failure's kind.
+func reportTokenError(ctx context.Context, e *env, c *credential, err error) int {
+	code := exitCodeOf(ctx, err)
+	switch code {
+	case exitInterrupted:
+		fmt.Fprintln(e.stderr, "azid token: interrupted")
+	case exitSignIn:
+		who := "your account"
+		if c.record != nil && c.record.Username != "" {
+			who = c.record.Username
+		}
+		fmt.Fprintf(e.stderr, "azid token: the saved sign-in of %s cannot get this token without you: run \"azid login\" again (%v)\n", who, err)
+	case exitUnavailable:
+		fmt.Fprintf(e.stderr, "azid token: %v\n\nNo credential could be used here: sign in with \"azid login\", or configure one (see \"azid token --help\").\n", err)
+	default:
+		fmt.Fprintf(e.stderr, "azid token: %v\n", err)
+	}
+	return code
 }
 
 // printToken writes tok in the Azure CLI's JSON shape, or raw.
-func printToken(w io.Writer, tok azcore.AccessToken, output string) int {
+func printToken(w io.Writer, tok azcore.AccessToken, output, tenant string) int {
 	if output == "raw" {
-		fmt.Fprintln(w, tok.Token)
+		if _, err := fmt.Fprintln(w, tok.Token); err != nil {
+			return exitInternal
+		}
 		return exitOK
+	}
+	if t := tenantOf(tok.Token); t != "" {
+		tenant = t
 	}
 	out := struct {
 		AccessToken string `json:"accessToken"`
 		ExpiresOn   string `json:"expiresOn"`
 		ExpiresOnTS int64  `json:"expires_on"`
+		Tenant      string `json:"tenant,omitempty"`
 		TokenType   string `json:"tokenType"`
-	}{tok.Token, tok.ExpiresOn.Local().Format("2006-01-02 15:04:05.000000"), tok.ExpiresOn.Unix(), "Bearer"}
+	}{tok.Token, tok.ExpiresOn.Local().Format("2006-01-02 15:04:05.000000"), tok.ExpiresOn.Unix(), tenant, "Bearer"}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(out); err != nil {
-		return exitFailure
+		return exitInternal
 	}
 	return exitOK
+}
+
+// tenantOf reads the tid claim of a JWT access token, for display only
+// (nothing is verified; the token is the resource's business). Tokens that
+// are not JWTs (MSA, some first-party resources) give "".
+func tenantOf(token string) string {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		TID string `json:"tid"`
+	}
+	if json.Unmarshal(b, &c) != nil {
+		return ""
+	}
+	return c.TID
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }
 
 // multiFlag collects a repeatable string flag.
@@ -173,4 +353,12 @@ func (m *multiFlag) String() string { return strings.Join(*m, " ") }
 func (m *multiFlag) Set(v string) error {
 	*m = append(*m, v)
 	return nil
+}
+
+// elapsed formats a duration for people: µs under a millisecond.
+func elapsed(d time.Duration) string {
+	if d < time.Millisecond {
+		return d.String()
+	}
+	return d.Round(10 * time.Microsecond).String()
 }

@@ -1,0 +1,500 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/azid-go/azid"
+	"github.com/azid-go/azid/entratest"
+)
+
+const (
+	armTestScope     = "https://management.azure.com/.default"
+	storageTestScope = "https://storage.azure.com/.default"
+)
+
+// The README's quick start: the first run gets a token from the emulator
+// (one network acquisition, then memory hits); the second run, a new
+// process, is served from the persistent cache and never starts an
+// emulator.
+func TestEmulatorDemoServedFromDisk(t *testing.T) {
+	sb := newSandbox(t)
+	stdout, stderr := sb.mustRun(exitOK, "token", "--emulator", "--scope", "api://demo/.default", "--calls", "4")
+	first := parseToken(t, stdout)
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if len(lines) != 6 || !strings.HasPrefix(lines[0], "emulator: Entra ID emulator listening at https://127.0.0.1:") ||
+		!strings.Contains(lines[1], "call 1: network acquisition") ||
+		!strings.Contains(lines[5], "4 calls, 1 token request(s), 0 from the persistent cache, 3 hit(s)") {
+		t.Fatalf("first run's stderr:\n%s", stderr)
+	}
+	for _, l := range lines[2:5] {
+		if !strings.Contains(l, "cache hit (memory) in") {
+			t.Errorf("later call: %q", l)
+		}
+	}
+	if first.Tenant != entratest.DefaultTenantID {
+		t.Errorf("tenant = %q", first.Tenant)
+	}
+
+	stdout, stderr = sb.mustRun(exitOK, "token", "--emulator", "--scope", "api://demo/.default", "--calls", "2")
+	second := parseToken(t, stdout)
+	if second.AccessToken != first.AccessToken {
+		t.Error("the second run got a new token instead of the stored one")
+	}
+	if strings.Contains(stderr, "emulator:") || !strings.Contains(stderr, "call 1: served from the persistent cache") ||
+		!strings.Contains(stderr, "2 calls, 0 token request(s), 1 from the persistent cache, 1 hit(s)") {
+		t.Fatalf("second run's stderr:\n%s", stderr)
+	}
+	if strings.Contains(stderr, first.AccessToken) {
+		t.Error("the token was written to stderr")
+	}
+
+	// The demo's cache is encrypted with the provided key: no token in the
+	// file, and "cache show" lists it without its value.
+	data, err := os.ReadFile(filepath.Join(sb.home, ".cache", ".IdentityService", demoCacheName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), first.AccessToken) || strings.Count(string(data), ".") != 4 {
+		t.Fatalf("the demo's cache file is not a JWE: %.80q", data)
+	}
+	stdout, _ = sb.mustRun(exitOK, "cache", "show", "--name", demoCacheName)
+	if !strings.Contains(stdout, "api://demo/.default") || !strings.Contains(stdout, entratest.DefaultClientID) || strings.Contains(stdout, "eyJ") {
+		t.Fatalf("cache show:\n%s", stdout)
+	}
+	sb.mustRun(exitOK, "cache", "clear", "--name", demoCacheName)
+	_, stderr = sb.mustRun(exitOK, "token", "--emulator", "--scope", "api://demo/.default", "--calls", "1")
+	if !strings.Contains(stderr, "call 1: network acquisition") {
+		t.Fatalf("after cache clear:\n%s", stderr)
+	}
+}
+
+func TestTokenRaw(t *testing.T) {
+	sb := newSandbox(t)
+	stdout, _ := sb.mustRun(exitOK, "token", "--emulator", "--scope", "api://demo/.default", "-o", "raw")
+	if strings.Count(strings.TrimSpace(stdout), ".") != 2 || strings.Contains(stdout, "{") || strings.Count(stdout, "\n") != 1 {
+		t.Fatalf("stdout %q", stdout)
+	}
+}
+
+// The script: login → token (silent: no device code, one refresh) →
+// logout → token fails, saying to sign in, with its exit code.
+func TestLoginTokenLogout(t *testing.T) {
+	srv := newUserEmulator(t)
+	sb := newSandbox(t)
+	sb.useEmulator(srv)
+
+	_, stderr := sb.mustRun(exitUnavailable, "token", "--scope", armTestScope)
+	if !strings.Contains(stderr, `sign in with "azid login"`) {
+		t.Errorf("before login, stderr:\n%s", stderr)
+	}
+	_, stderr = sb.mustRun(exitSignIn, "token", "--credential", "login", "--scope", armTestScope)
+	if !strings.Contains(stderr, `not signed in`) || !strings.Contains(stderr, `run "azid login"`) {
+		t.Errorf("--credential login before login, stderr:\n%s", stderr)
+	}
+
+	out := sb.login(srv)
+	for _, want := range []string{"To sign in, open " + srv.URL() + "/devicelogin and enter the code ", "Waiting for you to sign in...", "Signed in as " + entratest.DefaultUsername} {
+		if !strings.Contains(out, want) {
+			t.Errorf("login's stderr lacks %q:\n%s", want, out)
+		}
+	}
+	recPath := filepath.Join(sb.home, ".config", "azid", recordFile)
+	rec, err := azid.LoadAuthenticationRecord(recPath)
+	if err != nil || rec.Username != entratest.DefaultUsername {
+		t.Fatalf("saved record %+v, %v", rec, err)
+	}
+	assertMode(t, recPath, 0o600)
+	assertMode(t, filepath.Dir(recPath), 0o700)
+	if n := srv.Requests(entratest.EndpointDeviceCode); n != 1 {
+		t.Fatalf("%d device code requests", n)
+	}
+	tokens := srv.Requests(entratest.EndpointToken)
+
+	// The login's own scope: from the persistent cache, no request.
+	stdout, stderr := sb.mustRun(exitOK, "token", "--scope", armTestScope)
+	arm := parseToken(t, stdout)
+	if !strings.Contains(stderr, "served from the persistent cache") || srv.Requests(entratest.EndpointToken) != tokens {
+		t.Fatalf("ARM token after login: %d token requests (had %d), stderr:\n%s", srv.Requests(entratest.EndpointToken), tokens, stderr)
+	}
+	// Another scope: one silent refresh, then from disk.
+	stdout, _ = sb.mustRun(exitOK, "token", "--scope", storageTestScope)
+	storage := parseToken(t, stdout)
+	reqs := srv.TokenRequests()
+	if got := srv.Requests(entratest.EndpointToken); got != tokens+1 || reqs[len(reqs)-1].GrantType != "refresh_token" {
+		t.Fatalf("storage token: %d token requests (had %d), last %+v", got, tokens, reqs[len(reqs)-1])
+	}
+	stdout, stderr = sb.mustRun(exitOK, "token", "--scope", storageTestScope, "--output", "raw")
+	if strings.TrimSpace(stdout) != storage.AccessToken || !strings.Contains(stderr, "served from the persistent cache") {
+		t.Fatalf("second storage token: stdout %q stderr %q", stdout, stderr)
+	}
+	if n := srv.Requests(entratest.EndpointDeviceCode); n != 1 || srv.Requests(entratest.EndpointToken) != tokens+1 {
+		t.Fatalf("token calls were not silent: %d device codes, %d token requests", n, srv.Requests(entratest.EndpointToken))
+	}
+
+	// cache show: the account and its tokens (the login's, under the
+	// "organizations" tenant it asked, and two under the account's
+	// tenant), no token value.
+	stdout, _ = sb.mustRun(exitOK, "cache", "show")
+	for _, want := range []string{"Accounts (1):", entratest.DefaultUsername, "Access tokens (3):", "organizations", armTestScope, storageTestScope} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("cache show lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, secret := range []string{arm.AccessToken[len(arm.AccessToken)-20:], storage.AccessToken[len(storage.AccessToken)-20:], "eyJ"} {
+		if strings.Contains(stdout, secret) {
+			t.Errorf("cache show shows a token:\n%s", stdout)
+		}
+	}
+	stdout, _ = sb.mustRun(exitOK, "cache", "show", "--output", "json")
+	var listing struct {
+		Accounts []struct {
+			Username  string   `json:"username"`
+			ClientIDs []string `json:"clientIds"`
+		} `json:"accounts"`
+		AccessTokens []struct {
+			Scopes    []string `json:"scopes"`
+			ExpiresOn int64    `json:"expires_on"`
+		} `json:"accessTokens"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &listing); err != nil || len(listing.Accounts) != 1 || len(listing.AccessTokens) != 3 ||
+		listing.Accounts[0].Username != entratest.DefaultUsername || listing.Accounts[0].ClientIDs[0] != entratest.AzureCLIClientID {
+		t.Fatalf("cache show --output json: %v\n%s", err, stdout)
+	}
+
+	_, stderr = sb.mustRun(exitOK, "logout")
+	if !strings.Contains(stderr, "Signed out "+entratest.DefaultUsername) {
+		t.Errorf("logout: %s", stderr)
+	}
+	if _, err := os.Stat(recPath); !os.IsNotExist(err) {
+		t.Fatalf("the record survived logout: %v", err)
+	}
+	stdout, _ = sb.mustRun(exitOK, "cache", "show")
+	if !strings.Contains(stdout, "Accounts (0):") || !strings.Contains(stdout, "Access tokens (0):") {
+		t.Fatalf("cache after logout:\n%s", stdout)
+	}
+	stdout, stderr = sb.mustRun(exitUnavailable, "token", "--scope", storageTestScope)
+	if stdout != "" || !strings.Contains(stderr, `sign in with "azid login"`) {
+		t.Fatalf("token after logout: stdout %q, stderr:\n%s", stdout, stderr)
+	}
+	sb.mustRun(exitSignIn, "token", "--credential", "login", "--scope", storageTestScope)
+	_, stderr = sb.mustRun(exitOK, "logout")
+	if !strings.Contains(stderr, "Not signed in") {
+		t.Errorf("second logout: %s", stderr)
+	}
+	if n := srv.Requests(entratest.EndpointDeviceCode); n != 1 {
+		t.Fatalf("%d device code requests", n)
+	}
+}
+
+// azid login --browser: the browser is opened on the sign-in page, azid
+// says it waits for it, and the sign-in is saved; azid token is then
+// silent.
+func TestLoginBrowser(t *testing.T) {
+	srv := newUserEmulator(t)
+	if err := srv.SetAutoApprove(entratest.DefaultUsername); err != nil {
+		t.Fatal(err)
+	}
+	sb := newSandbox(t)
+	sb.useEmulator(srv)
+	sb.fakeBrowser()
+	_, stderr := sb.mustRun(exitOK, "login", "--browser")
+	for _, want := range []string{"Opening your browser", "Waiting for the browser sign-in...", "Signed in as " + entratest.DefaultUsername} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("login's stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if n := srv.Requests(entratest.EndpointAuthorize); n != 1 {
+		t.Fatalf("%d authorize requests", n)
+	}
+	tokens := srv.Requests(entratest.EndpointToken)
+	sb.mustRun(exitOK, "token", "--scope", armTestScope)
+	sb.mustRun(exitOK, "token", "--scope", storageTestScope)
+	if srv.Requests(entratest.EndpointAuthorize) != 1 || srv.Requests(entratest.EndpointToken) != tokens+1 {
+		t.Fatalf("azid token after a browser login: %d authorize, %d token requests (had %d)",
+			srv.Requests(entratest.EndpointAuthorize), srv.Requests(entratest.EndpointToken), tokens)
+	}
+}
+
+// azid token --credential device signs in on the spot (the prompt on
+// stderr, the token alone on stdout) and, with a saved sign-in, reuses it
+// without prompting.
+func TestTokenDeviceCredential(t *testing.T) {
+	srv := newUserEmulator(t)
+	sb := newSandbox(t)
+	sb.useEmulator(srv)
+	stdout, stderr := sb.approving(srv, "token", "--credential", "device", "--scope", storageTestScope, "-o", "raw")
+	if strings.Count(strings.TrimSpace(stdout), ".") != 2 || !strings.Contains(stderr, "enter the code") || strings.Contains(stderr, strings.TrimSpace(stdout)) {
+		t.Fatalf("stdout %q, stderr:\n%s", stdout, stderr)
+	}
+	sb.login(srv)
+	codes := srv.Requests(entratest.EndpointDeviceCode)
+	sb.mustRun(exitOK, "token", "--credential", "device", "--scope", "api://another/.default")
+	if srv.Requests(entratest.EndpointDeviceCode) != codes {
+		t.Fatal("--credential device prompted although a saved sign-in works")
+	}
+}
+
+// A denied device code: Entra's refusal, exit 1, nothing saved.
+func TestLoginDenied(t *testing.T) {
+	srv := newUserEmulator(t)
+	sb := newSandbox(t)
+	sb.useEmulator(srv)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := sb.cmd(ctx, "login", "--device-code")
+	ep, _ := c.StderrPipe()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(ep)
+	var seen strings.Builder
+	for {
+		l, err := br.ReadString('\n')
+		seen.WriteString(l)
+		if m := userCodeRE.FindStringSubmatch(l); m != nil {
+			if err := srv.DenyDeviceCode(m[1]); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatalf("login printed %q: %v", seen.String(), err)
+		}
+	}
+	rest, _ := readAll(br)
+	c.Wait()
+	if code := c.ProcessState.ExitCode(); code != exitFailure || !strings.Contains(rest, "AADSTS") {
+		t.Fatalf("denied login: exit %d, stderr %q", code, seen.String()+rest)
+	}
+	if _, err := os.Stat(filepath.Join(sb.home, ".config", "azid", recordFile)); !os.IsNotExist(err) {
+		t.Fatalf("a record was saved: %v", err)
+	}
+}
+
+// A saved sign-in whose refresh token is gone needs the user: exit 4 and
+// the advice to log in again, without prompting.
+func TestSignInRequired(t *testing.T) {
+	srv := newUserEmulator(t)
+	sb := newSandbox(t)
+	sb.useEmulator(srv)
+	sb.login(srv, "--scope", storageTestScope)
+	sb.mustRun(exitOK, "cache", "clear")
+	_, stderr := sb.mustRun(exitSignIn, "token", "--scope", armTestScope)
+	if !strings.Contains(stderr, entratest.DefaultUsername) || !strings.Contains(stderr, `run "azid login" again`) {
+		t.Fatalf("stderr:\n%s", stderr)
+	}
+	if n := srv.Requests(entratest.EndpointDeviceCode); n != 1 {
+		t.Fatalf("%d device code requests: azid token prompted", n)
+	}
+	// Logging in again repairs it.
+	sb.login(srv)
+	sb.mustRun(exitOK, "token", "--scope", armTestScope)
+}
+
+// A service principal's secret from the environment: served from disk on
+// the second run; a wrong secret is Entra's refusal, exit 1, and the
+// secret never appears.
+func TestSecretCredential(t *testing.T) {
+	srv := newUserEmulator(t)
+	sb := newSandbox(t)
+	sb.useEmulator(srv)
+	sb.env["AZURE_TENANT_ID"] = entratest.DefaultTenantID
+	sb.env["AZURE_CLIENT_ID"] = entratest.DefaultClientID
+	sb.env["AZURE_CLIENT_SECRET"] = entratest.DefaultClientSecret
+	for _, kind := range []string{"secret", "env", "default"} {
+		stdout, stderr := sb.mustRun(exitOK, "token", "--credential", kind, "--scope", "api://demo/.default")
+		parseToken(t, stdout)
+		if kind != "secret" && !strings.Contains(stderr, "served from the persistent cache") && srv.Requests(entratest.EndpointToken) != 1 {
+			t.Errorf("--credential %s: %d token requests, stderr %s", kind, srv.Requests(entratest.EndpointToken), stderr)
+		}
+	}
+	if n := srv.Requests(entratest.EndpointToken); n != 1 {
+		t.Fatalf("%d token requests for three runs", n)
+	}
+
+	sb.env["AZURE_CLIENT_SECRET"] = "not-the-secret-value"
+	stdout, stderr := sb.mustRun(exitFailure, "token", "--credential", "secret", "--scope", "api://other/.default")
+	if stdout != "" || strings.Contains(stderr, "not-the-secret-value") || !strings.Contains(stderr, "AADSTS") {
+		t.Fatalf("stdout %q, stderr:\n%s", stdout, stderr)
+	}
+	delete(sb.env, "AZURE_CLIENT_SECRET")
+	_, stderr = sb.mustRun(exitUnavailable, "token", "--credential", "secret", "--scope", "api://other/.default")
+	if !strings.Contains(stderr, "AZURE_CLIENT_SECRET") {
+		t.Fatalf("stderr:\n%s", stderr)
+	}
+}
+
+// Ctrl-C: the emulator stops cleanly (exit 0); a login waiting for the
+// user stops with exit 130 and saves nothing.
+func TestInterrupt(t *testing.T) {
+	sb := newSandbox(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := sb.cmd(ctx, "emulator")
+	pr, _ := c.StdoutPipe()
+	var errOut strings.Builder
+	c.Stderr = &errOut
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil || !strings.Contains(line, "Entra ID emulator running") {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	c.Process.Signal(os.Interrupt)
+	if err := c.Wait(); err != nil || !strings.Contains(errOut.String(), "stopping") {
+		t.Fatalf("azid emulator after Ctrl-C: %v, stderr %q", err, errOut.String())
+	}
+
+	srv := newUserEmulator(t)
+	sb.useEmulator(srv)
+	c = sb.cmd(ctx, "login", "--device-code")
+	ep, _ := c.StderrPipe()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(ep)
+	var seen strings.Builder
+	for !strings.Contains(seen.String(), "Waiting for you") {
+		l, err := br.ReadString('\n')
+		seen.WriteString(l)
+		if err != nil {
+			t.Fatalf("login printed %q: %v", seen.String(), err)
+		}
+	}
+	c.Process.Signal(os.Interrupt)
+	rest, _ := readAll(br)
+	c.Wait()
+	if code := c.ProcessState.ExitCode(); code != exitInterrupted || !strings.Contains(rest, "interrupted; not signed in") {
+		t.Fatalf("login after Ctrl-C: exit %d, stderr %q", code, rest)
+	}
+	if _, err := os.Stat(filepath.Join(sb.home, ".config", "azid", recordFile)); !os.IsNotExist(err) {
+		t.Fatalf("a record was saved: %v", err)
+	}
+}
+
+func readAll(br *bufio.Reader) (string, error) {
+	var b strings.Builder
+	_, err := br.WriteTo(&b)
+	return b.String(), err
+}
+
+func TestUsageErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"token"}, "--scope is required"},
+		{[]string{"token", "--scope", "x", "--output", "yaml"}, "--output must be json or raw"},
+		{[]string{"token", "--scope", "x", "--credential", "kerberos"}, "--credential must be one of"},
+		{[]string{"token", "--scope", "x", "--emulator", "--credential", "cli"}, "leave out --credential"},
+		{[]string{"token", "--scope", "x", "extra"}, "unexpected argument"},
+		{[]string{"token", "--bogus"}, "flag provided but not defined"},
+		{[]string{"login", "--device-code", "--browser"}, "choose one of"},
+		{[]string{"login", "now"}, "unexpected argument"},
+		{[]string{"logout", "everyone"}, "unexpected argument"},
+		{[]string{"cache"}, `"azid cache show" or "azid cache clear"`},
+		{[]string{"cache", "empty"}, `"azid cache show" or "azid cache clear"`},
+		{[]string{"cache", "show", "--output", "yaml"}, "--output must be text or json"},
+		{[]string{"frobnicate"}, "unknown command"},
+		{nil, "Usage"},
+	}
+	for _, tc := range cases {
+		code, stdout, stderr := runAzid(t, nil, tc.args...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) || stdout != "" {
+			t.Errorf("azid %q: exit %d, stderr %q; want exit %d mentioning %q and nothing on stdout", tc.args, code, stderr, exitUsage, tc.want)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	code, stdout, _ := runAzid(t, nil, "help")
+	for _, want := range []string{"azid login", "azid token", "azid logout", "azid cache", "azid emulator", "Exit codes", "130"} {
+		if code != exitOK || !strings.Contains(stdout, want) {
+			t.Fatalf("azid help: exit %d, lacks %q:\n%s", code, want, stdout)
+		}
+	}
+	for _, cmd := range [][]string{{"token"}, {"login"}, {"logout"}, {"cache", "show"}, {"cache"}, {"emulator"}} {
+		code, _, stderr := runAzid(t, nil, append(cmd, "--help")...)
+		if code != exitOK || !strings.Contains(stderr, "Examples:") || !strings.Contains(stderr, "Usage: azid "+cmd[0]) {
+			t.Errorf("azid %s --help: exit %d\n%s", cmd, code, stderr)
+		}
+	}
+	code, stdout, _ = runAzid(t, nil, "help", "login")
+	if code != exitOK || !strings.Contains(stdout, "Usage: azid login") {
+		t.Errorf("azid help login: exit %d\n%s", code, stdout)
+	}
+}
+
+func assertMode(t *testing.T, path string, want os.FileMode) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != want {
+		t.Errorf("%s has mode %v, want %v", path, fi.Mode().Perm(), want)
+	}
+}
+
+// A cache key that is not a key: the commands that need the cache stop
+// with exit 3 and say what is wrong (never echoing the value); a token
+// from an app credential still comes, from memory.
+func TestBadCacheKey(t *testing.T) {
+	srv := newUserEmulator(t)
+	sb := newSandbox(t)
+	sb.useEmulator(srv)
+	sb.env["AZID_CACHE_KEY"] = "not-a-key-value"
+	for _, args := range [][]string{{"cache", "show"}, {"cache", "clear"}, {"login", "--device-code"}} {
+		_, stderr := sb.mustRun(exitInternal, args...)
+		if !strings.Contains(stderr, "AZID_CACHE_KEY") || !strings.Contains(stderr, "32 bytes") || strings.Contains(stderr, "not-a-key-value") {
+			t.Errorf("azid %s: stderr:\n%s", args, stderr)
+		}
+	}
+	if n := srv.Requests(entratest.EndpointDeviceCode); n != 0 {
+		t.Errorf("login prompted (%d device codes) without a cache to keep the sign-in", n)
+	}
+	sb.env["AZURE_TENANT_ID"] = entratest.DefaultTenantID
+	sb.env["AZURE_CLIENT_ID"] = entratest.DefaultClientID
+	sb.env["AZURE_CLIENT_SECRET"] = entratest.DefaultClientSecret
+	stdout, stderr := sb.mustRun(exitOK, "token", "--credential", "secret", "--scope", "api://demo/.default")
+	parseToken(t, stdout)
+	if !strings.Contains(stderr, "memory only") {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+}
+
+// A damaged saved sign-in: azid token says which file and what to do
+// (exit 3); azid logout deletes it; other credentials ignore it.
+func TestDamagedRecord(t *testing.T) {
+	srv := newUserEmulator(t)
+	sb := newSandbox(t)
+	sb.useEmulator(srv)
+	path := filepath.Join(sb.home, ".config", "azid", recordFile)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(`{"version":"1.0","authority":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr := sb.mustRun(exitInternal, "token", "--scope", armTestScope)
+	if !strings.Contains(stderr, path) || !strings.Contains(stderr, `"azid logout"`) {
+		t.Fatalf("stderr:\n%s", stderr)
+	}
+	sb.env["AZURE_TENANT_ID"] = entratest.DefaultTenantID
+	sb.env["AZURE_CLIENT_ID"] = entratest.DefaultClientID
+	sb.env["AZURE_CLIENT_SECRET"] = entratest.DefaultClientSecret
+	sb.mustRun(exitOK, "token", "--credential", "secret", "--scope", "api://demo/.default")
+	_, stderr = sb.mustRun(exitOK, "logout")
+	if _, err := os.Stat(path); !os.IsNotExist(err) || !strings.Contains(stderr, "deleted the unreadable") {
+		t.Fatalf("logout left the damaged record (%v):\n%s", err, stderr)
+	}
+	sb.mustRun(exitOK, "token", "--scope", "api://demo/.default")
+}
