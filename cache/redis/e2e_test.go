@@ -234,10 +234,19 @@ func TestE2ERedisKilledMidRun(t *testing.T) {
 	var failed, calls atomic.Int64
 	var wg sync.WaitGroup
 	ctx := ctxT(t)
+	killed := make(chan struct{})
 	for i, in := range insts {
 		wg.Go(func() {
+			// Each call is a new scope for the instance (a miss that goes
+			// to Redis), shared with the other instances (whose tokens
+			// Redis serves until it dies). Instance 0 kills Redis after 20
+			// calls, while the others are mid-run; none goes past call 30
+			// before the kill, so every instance misses with Redis dead.
 			for j := range 60 {
-				scope := fmt.Sprintf("api://app-%d/.default", (i+j)%20)
+				if j == 30 {
+					<-killed
+				}
+				scope := fmt.Sprintf("api://app-%d/.default", j)
 				calls.Add(1)
 				if _, err := in.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}}); err != nil {
 					failed.Add(1)
@@ -245,6 +254,7 @@ func TestE2ERedisKilledMidRun(t *testing.T) {
 				}
 				if i == 0 && j == 20 {
 					r.Stop()
+					close(killed)
 				}
 			}
 		})
