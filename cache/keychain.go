@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/azid-go/azid/internal/persist/file"
 )
 
 // keychainStorage keeps the cache as a generic password in the macOS
@@ -25,11 +27,21 @@ import (
 //
 // It lives outside platform_darwin.go so that its command handling is
 // tested on every platform against a stand-in for the tool.
+//
+// It is a [Locker]: writers take the lock file azidentity/cache takes on
+// macOS, ~/.IdentityService/<partition>.lockfile, so that azid and
+// azidentity processes never interleave their read-merge-write of an item.
+// It is not a [Versioner]: the only change marker the Keychain offers is
+// an item's modification date, which has a resolution of one second (two
+// writes within a second would look alike) and costs a run of the tool,
+// as much as reading the item itself.
 type keychainStorage struct {
 	tool string
 	// name is the service of the empty partition.
 	name    string
 	account string
+	// locks holds the lock files (it stores no data).
+	locks *file.Store
 }
 
 const (
@@ -43,8 +55,21 @@ const (
 	keychainWaitDelay = time.Second
 )
 
-func newKeychainStorage(tool, name string) *keychainStorage {
-	return &keychainStorage{tool: tool, name: name, account: keychainAccount}
+// newKeychainStorage returns the storage of the cache name through tool,
+// with its lock files in lockDir.
+func newKeychainStorage(tool, name, lockDir string) *keychainStorage {
+	return &keychainStorage{tool: tool, name: name, account: keychainAccount,
+		locks: &file.Store{Dir: lockDir, Unreadable: ErrUnreadable}}
+}
+
+// Lock implements [Locker] with partition's lock file.
+func (k *keychainStorage) Lock(ctx context.Context, partition string) (func(), error) {
+	return k.locks.Lock(ctx, k.service(partition))
+}
+
+// Location names the Keychain item in log messages.
+func (k *keychainStorage) Location(partition string) string {
+	return fmt.Sprintf("macOS Keychain item (service %q, account %q)", k.service(partition), k.account)
 }
 
 func (k *keychainStorage) service(partition string) string {

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/azid-go/azid/internal/persist"
+	"github.com/azid-go/azid/internal/tokencache"
 )
 
 // fakeSecurity is a stand-in for macOS's /usr/bin/security, enough of it to
@@ -67,7 +70,7 @@ func newFakeKeychain(t *testing.T) (*keychainStorage, string) {
 		t.Fatal(err)
 	}
 	t.Setenv("FAKE_KEYCHAIN", dir)
-	return newKeychainStorage(tool, "msal.cache"), dir
+	return newKeychainStorage(tool, "msal.cache", filepath.Join(dir, ".IdentityService")), dir
 }
 
 func TestKeychainStorage(t *testing.T) {
@@ -145,7 +148,7 @@ func TestKeychainStorageErrors(t *testing.T) {
 	if err := k.Delete(ctx, ""); err == nil {
 		t.Fatal("Delete succeeded with a failing tool")
 	}
-	missing := newKeychainStorage(filepath.Join(t.TempDir(), "no-such-tool"), "x")
+	missing := newKeychainStorage(filepath.Join(t.TempDir(), "no-such-tool"), "x", t.TempDir())
 	if _, err := missing.Read(ctx, ""); err == nil {
 		t.Fatal("Read succeeded without the tool")
 	}
@@ -203,4 +206,55 @@ func hexString(b []byte) string {
 		sb.WriteByte(digits[c&15])
 	}
 	return sb.String()
+}
+
+// TestKeychainThroughPersist: the Keychain storage under the persistent
+// cache: a token saved by one instance is found by another (another
+// process's view), and writers take azidentity's lock file,
+// ~/.IdentityService/<name>.lockfile, which stays.
+func TestKeychainThroughPersist(t *testing.T) {
+	k, dir := newFakeKeychain(t)
+	a := persist.TokenStore(persist.New(k, persist.Options{Name: "msal.cache"}))
+	key := tokencache.Key{Authority: "login.example", ClientID: "client", TenantID: "tenant", Scopes: []string{"api://x/.default"}}
+	now := time.Now().Truncate(time.Second)
+	if err := a.Save(context.Background(), key, tokencache.Stored{AccessToken: "tok", CachedAt: now, ExpiresOn: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	other := newKeychainStorage(k.tool, "msal.cache", k.locks.Dir)
+	b := persist.TokenStore(persist.New(other, persist.Options{Name: "msal.cache"}))
+	if got, ok, err := b.Load(context.Background(), key); !ok || err != nil || got.AccessToken != "tok" {
+		t.Fatalf("another instance: %+v %v %v", got, ok, err)
+	}
+	lockFile := filepath.Join(dir, ".IdentityService", "msal.cache.lockfile")
+	if _, err := os.Stat(lockFile); err != nil {
+		t.Fatalf("no lock file at azidentity's place: %v", err)
+	}
+}
+
+// TestKeychainLock: the lock excludes another holder (another instance,
+// as another process would) until it is released.
+func TestKeychainLock(t *testing.T) {
+	k, _ := newFakeKeychain(t)
+	other := newKeychainStorage(k.tool, "msal.cache", k.locks.Dir)
+	unlock, err := k.Lock(context.Background(), "msal.cache")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := other.Lock(ctx, ""); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a second Lock while held = %v; want it to wait until its context ends", err)
+	}
+	// Another partition is another lock.
+	u2, err := other.Lock(context.Background(), "msal.cache.cae")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u2()
+	unlock()
+	u3, err := other.Lock(context.Background(), "")
+	if err != nil {
+		t.Fatalf("Lock after release: %v", err)
+	}
+	u3()
 }

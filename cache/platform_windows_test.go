@@ -3,152 +3,179 @@ package cache
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/azid-go/azid/internal/persist"
+	"github.com/azid-go/azid/internal/persist/file"
+	"github.com/azid-go/azid/internal/persist/jwe"
+	"github.com/azid-go/azid/internal/tokencache"
 )
 
-var dpapiBlob = []byte(`{"AccessToken":{"k":{"secret":"SECRET-ACCESS-TOKEN","expires_on":"1790000000"}},"FutureSection":{}}`)
+// These tests run on Windows, and on Linux under Wine with
+// scripts/wine-test.sh (Wine's DPAPI round-trips but does not write
+// Windows's blob format, so byte compatibility with azidentity is not
+// tested here).
 
-func TestDPAPIStorageRoundTrip(t *testing.T) {
-	dir := filepath.Join(testDir(t), ".IdentityService")
-	path := filepath.Join(dir, "msal.cache")
-	d := newDPAPIStorage(dir, "msal.cache")
-	ctx := context.Background()
-	if got, err := d.Read(ctx, ""); got != nil || err != nil {
-		t.Fatalf("Read without a file = %q, %v; want nil, nil", got, err)
-	}
-	if err := d.Delete(ctx, ""); err != nil {
-		t.Fatalf("Delete without a file: %v", err)
-	}
-	for _, data := range [][]byte{dpapiBlob, {}, {0, 1, 2, 0xff}, []byte(`{"v":2}`)} {
-		if err := d.Write(ctx, "msal.cache", data, time.Now().Add(time.Hour)); err != nil {
-			t.Fatal(err)
-		}
-		got, err := d.Read(ctx, "") // the default partition is the cache name
-		if len(data) == 0 {
-			// An empty blob leaves a sealed (non-empty) file that opens to
-			// nothing.
-			if err != nil || len(got) != 0 {
-				t.Fatalf("Read of an empty blob = %q, %v", got, err)
-			}
-			continue
-		}
-		if err != nil || !bytes.Equal(got, data) {
-			t.Fatalf("Read = %q, %v; want %q", got, err, data)
-		}
-	}
-	raw, err := os.ReadFile(path)
+var bg = context.Background()
+
+func keyOf(scope string) tokencache.Key {
+	return tokencache.Key{Authority: "login.example", ClientID: "client", TenantID: "tenant", Scopes: []string{scope}}
+}
+
+func storedTok(tok string) tokencache.Stored {
+	now := time.Now().Truncate(time.Second)
+	return tokencache.Stored{AccessToken: tok, CachedAt: now, ExpiresOn: now.Add(time.Hour)}
+}
+
+// dpapiCache opens the DPAPI storage in dir as New would, failing t on
+// error.
+func dpapiCache(t testing.TB, dir, name string, log *slog.Logger) Cache {
+	t.Helper()
+	st, err := windowsStorage(&Options{Name: name, Logger: log}, dir, dpapiCodec{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(raw, []byte(`"v":2`)) {
+	return persist.New(st, persist.Options{Name: name, Logger: log})
+}
+
+// TestDPAPIFileStore: tokens saved by one cache instance are found by
+// another (another process's view), in a DPAPI-sealed file with
+// azidentity's name and lock file; CAE tokens go to the ".cae" sibling.
+func TestDPAPIFileStore(t *testing.T) {
+	dir := filepath.Join(testDir(t), ".IdentityService")
+	a := persist.TokenStore(dpapiCache(t, dir, "msal.cache", nil))
+	if err := a.Save(bg, keyOf("api://x/.default"), storedTok("SECRET-ACCESS-TOKEN")); err != nil {
+		t.Fatal(err)
+	}
+	cae := keyOf("api://x/.default")
+	cae.CAE = true
+	if err := a.Save(bg, cae, storedTok("cae-token")); err != nil {
+		t.Fatal(err)
+	}
+	b := persist.TokenStore(dpapiCache(t, dir, "msal.cache", nil))
+	for _, k := range []tokencache.Key{keyOf("api://x/.default"), cae} {
+		if _, ok, err := b.Load(bg, k); !ok || err != nil {
+			t.Fatalf("another instance does not find %+v: %v %v", k, ok, err)
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "msal.cache"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte("SECRET-ACCESS-TOKEN")) || bytes.Contains(raw, []byte("AccessToken")) {
 		t.Fatal("the file holds the plaintext")
 	}
+	pt, err := dpapi(false, raw)
+	if err != nil || !bytes.Contains(pt, []byte(`"secret":"SECRET-ACCESS-TOKEN"`)) {
+		t.Fatalf("the file does not unprotect with DPAPI to the MSAL schema: %v", err)
+	}
+	if pt, err := readDPAPI(filepath.Join(dir, "msal.cache.cae")); err != nil || !bytes.Contains(pt, []byte("cae-token")) || bytes.Contains(raw, []byte("cae-token")) {
+		t.Fatalf("CAE token not in the sibling file alone: %v", err)
+	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Fatalf("the folder holds %d files; want the cache file only (no temporary files left)", len(entries))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
 	}
-	// The CAE sibling is its own file, as azidentity keeps it.
-	if err := d.Write(ctx, "msal.cache.cae", []byte(`{"cae":1}`), time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := d.Read(ctx, "msal.cache"); string(got) != `{"v":2}` {
-		t.Fatalf("the CAE write changed the main file: %q", got)
-	}
-	if got, _ := d.Read(ctx, "msal.cache.cae"); string(got) != `{"cae":1}` {
-		t.Fatalf("CAE file = %q", got)
-	}
-	if err := d.Delete(ctx, "msal.cache.cae"); err != nil {
-		t.Fatal(err)
-	}
-	// A partition cannot point outside the folder.
-	for _, bad := range []string{`..\x`, "a/b", "..", `c:x`} {
-		if err := d.Write(ctx, bad, dpapiBlob, time.Time{}); err == nil {
-			t.Fatalf("Write to partition %q succeeded", bad)
-		}
-	}
-	if err := d.Delete(ctx, ""); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := d.Read(ctx, ""); got != nil || err != nil {
-		t.Fatalf("Read after Delete = %q, %v", got, err)
+	want := "msal.cache msal.cache.cae msal.cache.cae.lockfile msal.cache.lockfile"
+	if got := strings.Join(names, " "); got != want {
+		t.Fatalf("the folder holds %q; want %q (no temporary files, lock files kept)", got, want)
 	}
 }
 
-func TestDPAPIStorageBadFiles(t *testing.T) {
+func readDPAPI(path string) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return dpapi(false, raw)
+}
+
+// TestDPAPIDamagedFiles: each kind of damage makes a load fail with an
+// ErrUnreadable naming the file, without the data; the next save replaces
+// the file.
+func TestDPAPIDamagedFiles(t *testing.T) {
+	for what, damage := range map[string]func(sealed []byte) []byte{
+		"corrupt":     func([]byte) []byte { return []byte("garbage\x00\xff") },
+		"truncated":   func(s []byte) []byte { return s[:len(s)/2] },
+		"flipped bit": func(s []byte) []byte { return append(bytes.Clone(s[:len(s)-1]), s[len(s)-1]^1) },
+		"plain JSON":  func([]byte) []byte { return []byte(`{"AccessToken":{"k":{"secret":"SECRET"}}}`) },
+	} {
+		t.Run(what, func(t *testing.T) {
+			dir := testDir(t)
+			path := filepath.Join(dir, "msal.cache")
+			s := persist.TokenStore(dpapiCache(t, dir, "msal.cache", nil))
+			if err := s.Save(bg, keyOf("api://a/.default"), storedTok("a")); err != nil {
+				t.Fatal(err)
+			}
+			sealed, _ := os.ReadFile(path)
+			if err := os.WriteFile(path, damage(sealed), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			fresh := persist.TokenStore(dpapiCache(t, dir, "msal.cache", nil))
+			_, ok, err := fresh.Load(bg, keyOf("api://a/.default"))
+			if ok || !errors.Is(err, ErrUnreadable) || !strings.Contains(err.Error(), path) || strings.Contains(err.Error(), "SECRET") {
+				t.Fatalf("load of a damaged file: ok=%v err=%v; want ErrUnreadable with the path", ok, err)
+			}
+			if err := fresh.Save(bg, keyOf("api://b/.default"), storedTok("b")); err != nil {
+				t.Fatal("save over a damaged file:", err)
+			}
+			again := persist.TokenStore(dpapiCache(t, dir, "msal.cache", nil))
+			if got, ok, err := again.Load(bg, keyOf("api://b/.default")); !ok || err != nil || got.AccessToken != "b" {
+				t.Fatalf("damaged file not replaced: %v %v", ok, err)
+			}
+		})
+	}
+}
+
+// TestDPAPIDirectoryInPlaceOfFile: loads and saves fail with the path;
+// nothing panics, nothing is deleted.
+func TestDPAPIDirectoryInPlaceOfFile(t *testing.T) {
 	dir := testDir(t)
 	path := filepath.Join(dir, "msal.cache")
-	d := newDPAPIStorage(dir, "msal.cache")
-	ctx := context.Background()
-	if err := d.Write(ctx, "", dpapiBlob, time.Time{}); err != nil {
+	if err := os.MkdirAll(filepath.Join(path, "keep"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	sealed, _ := os.ReadFile(path)
-	for name, content := range map[string][]byte{
-		"plain JSON":  dpapiBlob,
-		"truncated":   sealed[:len(sealed)/2],
-		"flipped bit": append(append([]byte{}, sealed[:len(sealed)-1]...), sealed[len(sealed)-1]^1),
-	} {
-		if err := os.WriteFile(path, content, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		got, err := d.Read(ctx, "")
-		if err == nil || got != nil {
-			t.Fatalf("%s: Read = %q, %v; want an error", name, got, err)
-		}
-		if !strings.Contains(err.Error(), path) || strings.Contains(err.Error(), "SECRET") {
-			t.Fatalf("%s: error %q; want the path and no data", name, err)
-		}
-		// The next write replaces the bad file.
-		if err := d.Write(ctx, "", dpapiBlob, time.Time{}); err != nil {
-			t.Fatal(err)
-		}
-		if got, err := d.Read(ctx, ""); err != nil || !bytes.Equal(got, dpapiBlob) {
-			t.Fatalf("%s: after a rewrite Read = %q, %v", name, got, err)
-		}
+	s := persist.TokenStore(dpapiCache(t, dir, "msal.cache", nil))
+	if _, _, err := s.Load(bg, keyOf("api://a/.default")); err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("load: %v", err)
 	}
-	// An empty file is no data.
-	os.WriteFile(path, nil, 0o600)
-	if got, err := d.Read(ctx, ""); got != nil || err != nil {
-		t.Fatalf("Read of an empty file = %q, %v", got, err)
+	if err := s.Save(bg, keyOf("api://a/.default"), storedTok("a")); err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("save: %v", err)
 	}
-	// A folder where the file should be: errors, no panic.
-	os.Remove(path)
-	os.Mkdir(path, 0o700)
-	if _, err := d.Read(ctx, ""); err == nil {
-		t.Fatal("Read of a folder succeeded")
-	}
-	if err := d.Write(ctx, "", dpapiBlob, time.Time{}); err == nil {
-		t.Fatal("Write over a folder succeeded")
+	if _, err := os.Stat(filepath.Join(path, "keep")); err != nil {
+		t.Fatal("the directory was changed")
 	}
 }
 
-// TestDPAPIStorageConcurrentWriters: writers replacing the file while
-// readers read it; every read sees a whole blob.
-func TestDPAPIStorageConcurrentWriters(t *testing.T) {
-	d := newDPAPIStorage(testDir(t), "msal.cache")
-	ctx := context.Background()
-	if err := d.Write(ctx, "", []byte(`{"w":-1}`), time.Time{}); err != nil {
-		t.Fatal(err)
-	}
+// TestDPAPIConcurrentWriters: goroutines with their own cache instances
+// (as separate processes would be) save distinct tokens at once while
+// reading; nothing is lost and no read fails.
+func TestDPAPIConcurrentWriters(t *testing.T) {
+	dir := testDir(t)
+	const writers, each = 4, 15
 	var wg sync.WaitGroup
-	errs := make(chan error, 100)
-	for w := range 4 {
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		s := persist.TokenStore(dpapiCache(t, dir, "msal.cache", nil))
 		wg.Go(func() {
-			for i := range 10 {
-				if err := d.Write(ctx, "", []byte(`{"w":`+string(rune('0'+w))+`,"i":`+string(rune('0'+i))+`}`), time.Time{}); err != nil {
+			for i := range each {
+				if err := s.Save(bg, keyOf(fmt.Sprintf("api://w%d/s%d/.default", w, i)), storedTok("t")); err != nil {
 					errs <- err
 				}
-				got, err := d.Read(ctx, "")
-				if err != nil {
+				if _, _, err := s.Load(bg, keyOf("api://absent/.default")); err != nil {
 					errs <- err
-				} else if !bytes.HasPrefix(got, []byte(`{"w":`)) {
-					errs <- fmt.Errorf("Read = %q; want a whole blob", got)
 				}
 			}
 		})
@@ -158,21 +185,170 @@ func TestDPAPIStorageConcurrentWriters(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+	checkAllStored(t, dir, writers, each)
 }
 
-func TestPlatformStoragePath(t *testing.T) {
+func checkAllStored(t *testing.T, dir string, writers, each int) {
+	t.Helper()
+	s := persist.TokenStore(dpapiCache(t, dir, "msal.cache", nil))
+	for w := range writers {
+		for i := range each {
+			if _, ok, err := s.Load(bg, keyOf(fmt.Sprintf("api://w%d/s%d/.default", w, i))); !ok || err != nil {
+				t.Fatalf("token %d/%d lost: %v %v", w, i, ok, err)
+			}
+		}
+	}
+}
+
+// winHelperEnv makes the test binary a writer process of
+// TestDPAPIManyProcesses: "<dir>|<writer>|<count>".
+const winHelperEnv = "AZID_CACHE_WIN_WRITER"
+
+func init() {
+	spec := os.Getenv(winHelperEnv)
+	if spec == "" {
+		return
+	}
+	parts := strings.Split(spec, "|")
+	w, _ := strconv.Atoi(parts[1])
+	n, _ := strconv.Atoi(parts[2])
+	st, err := windowsStorage(&Options{Name: "msal.cache"}, parts[0], dpapiCodec{})
+	if err == nil {
+		s := persist.TokenStore(persist.New(st, persist.Options{Name: "msal.cache"}))
+		for i := range n {
+			if err = s.Save(bg, keyOf(fmt.Sprintf("api://w%d/s%d/.default", w, i)), storedTok("t")); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "writer:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// TestDPAPIManyProcesses: processes saving distinct tokens at once through
+// the lock file and atomic replace: all are present afterwards.
+func TestDPAPIManyProcesses(t *testing.T) {
+	dir := testDir(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const procs, each = 4, 25
+	var wg sync.WaitGroup
+	for w := range procs {
+		cmd := exec.Command(exe, "-test.run=^$")
+		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s|%d|%d", winHelperEnv, dir, w, each))
+		wg.Go(func() {
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("writer %d: %v\n%s", w, err, out)
+			}
+		})
+	}
+	wg.Wait()
+	checkAllStored(t, dir, procs, each)
+}
+
+// TestDPAPIProvidedKey: with Options.Key the file is a JWE sealed with
+// that key (readable on any platform with the key), not DPAPI.
+func TestDPAPIProvidedKey(t *testing.T) {
+	dir := testDir(t)
+	key := bytes.Repeat([]byte{7}, KeySize)
+	t.Setenv("AZID_TEST_WIN_KEY", base64.StdEncoding.EncodeToString(key))
+	st, err := windowsStorage(&Options{Name: "msal.cache", Key: KeyFromEnv("AZID_TEST_WIN_KEY")}, dir, dpapiCodec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.(*file.Store); !ok {
+		t.Fatalf("storage %T; want the lock-file store", st)
+	}
+	s := persist.TokenStore(persist.New(st, persist.Options{Name: "msal.cache"}))
+	if err := s.Save(bg, keyOf("api://k/.default"), storedTok("keyed")); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, "msal.cache"))
+	if pt, err := jwe.Decrypt(key, raw); err != nil || !bytes.Contains(pt, []byte("keyed")) {
+		t.Fatalf("not a JWE sealed with the provided key: %v", err)
+	}
+	if _, err := windowsStorage(&Options{Name: "msal.cache", Key: KeyFromEnv("AZID_TEST_NO_SUCH_VAR")}, dir, dpapiCodec{}); err == nil {
+		t.Fatal("a missing key variable was accepted")
+	}
+}
+
+// failingCodec stands for DPAPI on an account without a usable profile.
+type failingCodec struct{}
+
+func (failingCodec) Seal(context.Context, string, []byte) ([]byte, error) {
+	return nil, errors.New("the profile is not loaded")
+}
+func (failingCodec) Open(context.Context, string, []byte) ([]byte, error) {
+	return nil, errors.New("the profile is not loaded")
+}
+
+// TestDPAPIUnavailable: without DPAPI, New fails with the ways out unless
+// AllowUnencryptedStorage is set; then a plain file, logged once.
+func TestDPAPIUnavailable(t *testing.T) {
+	dir := testDir(t)
+	_, err := windowsStorage(&Options{Name: "msal.cache"}, dir, failingCodec{})
+	if !errors.Is(err, ErrStorageUnavailable) {
+		t.Fatalf("error %v; want ErrStorageUnavailable", err)
+	}
+	for _, want := range []string{"DPAPI", "profile is not loaded", "KeyFromFile", "AllowUnencryptedStorage"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	st, err := windowsStorage(&Options{Name: "msal.cache", AllowUnencryptedStorage: true, Logger: log}, dir, failingCodec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := persist.TokenStore(persist.New(st, persist.Options{Name: "msal.cache"}))
+	if err := s.Save(bg, keyOf("api://u/.default"), storedTok("plain")); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "msal.cache.unencrypted")
+	if raw, err := os.ReadFile(p); err != nil || !bytes.Contains(raw, []byte(`"secret":"plain"`)) {
+		t.Fatalf("unencrypted file: %v", err)
+	}
+	if strings.Count(logs.String(), "NOT encrypted") != 1 || !strings.Contains(logs.String(), "msal.cache.unencrypted") {
+		t.Fatalf("log: %s", logs.String())
+	}
+	// DPAPI works here, so AllowUnencryptedStorage changes nothing.
+	st, err = windowsStorage(&Options{Name: "msal.cache", AllowUnencryptedStorage: true, Logger: log}, dir, dpapiCodec{})
+	if fs, ok := st.(*file.Store); err != nil || !ok || fs.Codec != (dpapiCodec{}) {
+		t.Fatalf("storage %T %v; want the DPAPI file store", st, err)
+	}
+}
+
+func TestDPAPIUnreadableWrapsErrUnreadable(t *testing.T) {
+	_, err := dpapiCodec{}.Open(bg, "msal.cache", []byte("not a DPAPI blob"))
+	if !errors.Is(err, ErrUnreadable) || !errors.Is(err, errDPAPIUnreadable) {
+		t.Fatalf("Open error %v; want errDPAPIUnreadable wrapping ErrUnreadable", err)
+	}
+}
+
+// TestPlatformStorage: New's storage is the DPAPI file store in
+// %LOCALAPPDATA%\.IdentityService, named after the cache.
+func TestPlatformStorage(t *testing.T) {
 	s, err := platformStorage(&Options{Name: "azid-test.cache"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := s.(*dpapiStorage)
-	p, _ := d.path("")
-	if !strings.HasSuffix(p, `\.IdentityService\azid-test.cache`) {
+	fs, ok := s.(*file.Store)
+	if !ok || fs.Codec != (dpapiCodec{}) {
+		t.Fatalf("storage %T; want the DPAPI file store", s)
+	}
+	if p := fs.Location("azid-test.cache"); !strings.HasSuffix(p, `\AppData\Local\.IdentityService\azid-test.cache`) {
 		t.Fatalf("path %q; want %%LOCALAPPDATA%%\\.IdentityService\\azid-test.cache", p)
 	}
-	s, _ = platformStorage(&Options{})
-	if p, _ := s.(*dpapiStorage).path(""); !strings.HasSuffix(p, `\msal.cache`) {
-		t.Fatalf("default name: path %q", p)
+	for _, n := range []string{`..\x`, "a/b", "..", `c:x`, strings.Repeat("x", 300)} {
+		if _, err := New(&Options{Name: n}); err == nil {
+			t.Errorf("name %q accepted", n)
+		}
 	}
 }
 

@@ -1,15 +1,9 @@
-//go:build azid_redis_e2e && unix
+//go:build unix
 
-// End-to-end tests of the Redis storage under real credentials. They need
-// the persistent cache layer (cache.Options.Storage, the Cache option of
-// ClientSecretCredentialOptions, and the engine's lock-around-acquisition
-// seam), which lands in a parallel branch; until then they are behind the
-// azid_redis_e2e build tag:
-//
-//	go test -race -tags azid_redis_e2e -run E2E ./cache/redis
-//
-// They pass (with -race, -count=3) on this branch's files laid over
-// wip/persist at 8372752. Remove the tag once that branch is merged.
+// End-to-end tests of the Redis storage under real credentials: the
+// persistent cache (cache.Options.Storage) behind a ClientSecretCredential,
+// the engine's lock around an acquisition (tokencache.LockingStore) taking
+// the Redis lock, against the emulator and a real redis-server.
 package redis
 
 import (
@@ -17,10 +11,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,7 +84,7 @@ func newInstance(t testing.TB, srv *entratest.Server, redisAddr string, o *Optio
 func TestE2EFleetColdStart(t *testing.T) {
 	srv := newE2EEmulator(t)
 	// A slow token endpoint widens the window in which the others miss.
-	srv.SetFault(entratest.EndpointToken, entratest.Fault{Latency: 50 * time.Millisecond})
+	srv.SetFault(entratest.EndpointToken, entratest.Fault{Latency: 200 * time.Millisecond})
 	r := startRedis(t)
 	const n = 8
 	insts := make([]*instance, n)
@@ -117,6 +114,110 @@ func TestE2EFleetColdStart(t *testing.T) {
 			t.Fatalf("instance %d got another token", i)
 		}
 	}
+	// The engine held the others off through the Redis lock
+	// (tokencache.LockingStore → persist → Storage.Lock): instances that
+	// missed took it, and those that came second waited for the owner.
+	var locks, waits uint64
+	for _, in := range insts {
+		st := in.storage.Stats()
+		locks += st.Locks
+		waits += st.LockWaits
+	}
+	if locks == 0 || waits == 0 {
+		t.Fatalf("%d Redis locks taken, %d waited for; the engine did not hold the fleet off through the Redis lock", locks, waits)
+	}
+}
+
+// TestE2EUnknownFieldsSurvive: a partition written by "another version"
+// (unknown sections, unknown entry fields, numbers for timestamps) is read
+// through the persistent cache, and a rewrite by this version (a token for
+// another scope of the same partition) keeps everything it did not
+// understand.
+func TestE2EUnknownFieldsSurvive(t *testing.T) {
+	srv := newE2EEmulator(t)
+	r := startRedis(t)
+	o := &Options{EncryptionKeys: []EncryptionKey{key1}}
+	first := newInstance(t, srv, r.Addr(), o)
+	ctx := ctxT(t)
+	if _, err := first.cred.GetToken(ctx, e2eScope); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := r.Client(t).Keys(ctx, "azid:tok:*").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("Redis keys %v, %v; want the one partition", keys, err)
+	}
+	partition := strings.TrimPrefix(keys[0], "azid:tok:")
+	data, err := first.storage.Read(ctx, partition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rewrite the stored entry as another version would: same identity
+	// but another target (so this version misses and must write), with
+	// fields and a section it does not know.
+	var doc map[string]map[string]map[string]any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	foreign := map[string]map[string]map[string]any{"AccessToken": {}, "FutureSection": {"f": {"x": []any{1.0, "two"}}}}
+	for _, e := range doc["AccessToken"] {
+		e["target"] = "https://vault.azure.net/other.scope"
+		e["x_future_field"] = map[string]any{"nested": true}
+		if v, ok := e["expires_on"].(string); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			e["expires_on"] = n // a number, as some writers store it
+		}
+		foreign["AccessToken"]["foreign-entry"] = e
+	}
+	raw, _ := json.Marshal(foreign)
+	if err := first.storage.Write(ctx, partition, raw, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+
+	before := srv.Requests(entratest.EndpointToken)
+	second := newInstance(t, srv, r.Addr(), o)
+	if _, err := second.cred.GetToken(ctx, e2eScope); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.Requests(entratest.EndpointToken) - before; got != 1 {
+		t.Fatalf("%d token requests; want 1 (the stored entry is for another scope)", got)
+	}
+	data, err = second.storage.Read(ctx, partition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after map[string]map[string]map[string]any
+	if err := json.Unmarshal(data, &after); err != nil {
+		t.Fatal(err)
+	}
+	if fs := after["FutureSection"]; fs == nil || fmt.Sprint(fs["f"]["x"]) != "[1 two]" {
+		t.Fatalf("the unknown section was not kept: %s", redactSecrets(data))
+	}
+	var kept, ours bool
+	for _, e := range after["AccessToken"] {
+		switch e["target"] {
+		case "https://vault.azure.net/other.scope":
+			kept = fmt.Sprint(e["x_future_field"]) == "map[nested:true]"
+		case "https://vault.azure.net/.default":
+			ours = true
+		}
+	}
+	if !kept || !ours {
+		t.Fatalf("after the rewrite: foreign entry with its unknown field kept %v, new token stored %v: %s", kept, ours, redactSecrets(data))
+	}
+	// A third instance is served the rewritten value from Redis.
+	before = srv.Requests(entratest.EndpointToken)
+	if _, err := newInstance(t, srv, r.Addr(), o).cred.GetToken(ctx, e2eScope); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.Requests(entratest.EndpointToken) - before; got != 0 {
+		t.Fatalf("%d token requests for a token in Redis; want 0", got)
+	}
+}
+
+// redactSecrets hides the "secret" values of an MSAL document for a test
+// failure message.
+func redactSecrets(data []byte) string {
+	return regexp.MustCompile(`"secret":"[^"]*"`).ReplaceAllString(string(data), `"secret":"…"`)
 }
 
 // TestE2ERedisKilledMidRun: Redis dies while instances are getting tokens
@@ -133,10 +234,19 @@ func TestE2ERedisKilledMidRun(t *testing.T) {
 	var failed, calls atomic.Int64
 	var wg sync.WaitGroup
 	ctx := ctxT(t)
+	killed := make(chan struct{})
 	for i, in := range insts {
 		wg.Go(func() {
+			// Each call is a new scope for the instance (a miss that goes
+			// to Redis), shared with the other instances (whose tokens
+			// Redis serves until it dies). Instance 0 kills Redis after 20
+			// calls, while the others are mid-run; none goes past call 30
+			// before the kill, so every instance misses with Redis dead.
 			for j := range 60 {
-				scope := fmt.Sprintf("api://app-%d/.default", (i+j)%20)
+				if j == 30 {
+					<-killed
+				}
+				scope := fmt.Sprintf("api://app-%d/.default", j)
 				calls.Add(1)
 				if _, err := in.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}}); err != nil {
 					failed.Add(1)
@@ -144,6 +254,7 @@ func TestE2ERedisKilledMidRun(t *testing.T) {
 				}
 				if i == 0 && j == 20 {
 					r.Stop()
+					close(killed)
 				}
 			}
 		})
@@ -286,56 +397,158 @@ func e2eHelper() int {
 
 func init() { extraHelpers["e2e"] = e2eHelper }
 
+// memoryCred is a credential without a persistent cache: tokens in the
+// engine's memory only, the baseline of the benchmarks.
+func memoryCred(t testing.TB, srv *entratest.Server) *azid.ClientSecretCredential {
+	t.Helper()
+	cred, err := azid.NewClientSecretCredential(entratest.DefaultTenantID, entratest.DefaultClientID,
+		entratest.DefaultClientSecret, &azid.ClientSecretCredentialOptions{
+			ClientOptions: azcore.ClientOptions{
+				Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: srv.AuthorityHost()},
+				Transport: srv.Client(),
+			},
+			DisableInstanceDiscovery: true,
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cred
+}
+
 // BenchmarkE2EL1Hit: a GetToken served from the credential's memory with a
-// Redis-backed cache behind it; it must cost what an in-memory hit costs
-// (Redis is never touched on a hit).
+// Redis-backed cache behind it (cache=redis) costs what a hit of a
+// credential without a persistent cache (cache=none) costs: Redis is never
+// touched on a hit.
 func BenchmarkE2EL1Hit(b *testing.B) {
 	srv := newE2EEmulator(b)
 	r := startRedis(b)
-	in := newInstance(b, srv, r.Addr(), nil)
 	ctx := context.Background()
-	if _, err := in.cred.GetToken(ctx, e2eScope); err != nil {
-		b.Fatal(err)
-	}
-	reads := in.storage.Stats().Reads
-	b.ReportAllocs()
-	for b.Loop() {
+	b.Run("cache=none", func(b *testing.B) {
+		cred := memoryCred(b, srv)
+		if _, err := cred.GetToken(ctx, e2eScope); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := cred.GetToken(ctx, e2eScope); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("cache=redis", func(b *testing.B) {
+		in := newInstance(b, srv, r.Addr(), nil)
 		if _, err := in.cred.GetToken(ctx, e2eScope); err != nil {
 			b.Fatal(err)
 		}
-	}
-	if got := in.storage.Stats().Reads; got != reads {
-		b.Fatalf("L1 hits read Redis %d times", got-reads)
+		reads := in.storage.Stats().Reads
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := in.cred.GetToken(ctx, e2eScope); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if got := in.storage.Stats().Reads; got != reads {
+			b.Fatalf("L1 hits read Redis %d times", got-reads)
+		}
+	})
+}
+
+// BenchmarkE2EL2Hit: a fresh credential's first GetToken, served from
+// Redis (another instance stored the token): one Redis read, no token
+// request. Building the credential is not timed.
+func BenchmarkE2EL2Hit(b *testing.B) {
+	srv := newE2EEmulator(b)
+	r := startRedis(b)
+	for _, enc := range []bool{false, true} {
+		b.Run(fmt.Sprintf("encrypted=%t", enc), func(b *testing.B) {
+			o := &Options{KeyPrefix: fmt.Sprintf("bench%t:", enc)}
+			if enc {
+				o.EncryptionKeys = []EncryptionKey{key1}
+			}
+			ctx := context.Background()
+			if _, err := newInstance(b, srv, r.Addr(), o).cred.GetToken(ctx, e2eScope); err != nil {
+				b.Fatal(err)
+			}
+			// One Redis connection for every fresh credential, as in a
+			// process that builds credentials per request.
+			client := newClient(r.Addr())
+			b.Cleanup(func() { client.Close() })
+			s, err := New(client, patient(o))
+			if err != nil {
+				b.Fatal(err)
+			}
+			before := srv.Requests(entratest.EndpointToken)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				c, err := cache.New(&cache.Options{Storage: s})
+				if err != nil {
+					b.Fatal(err)
+				}
+				cred, err := azid.NewClientSecretCredential(entratest.DefaultTenantID, entratest.DefaultClientID,
+					entratest.DefaultClientSecret, &azid.ClientSecretCredentialOptions{
+						ClientOptions: azcore.ClientOptions{
+							Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: srv.AuthorityHost()},
+							Transport: srv.Client(),
+						},
+						DisableInstanceDiscovery: true,
+						Cache:                    c,
+					})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if _, err := cred.GetToken(ctx, e2eScope); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if got := srv.Requests(entratest.EndpointToken) - before; got != 0 {
+				b.Fatalf("%d token requests; every GetToken should be served from Redis", got)
+			}
+		})
 	}
 }
 
-// BenchmarkE2EFleetColdStart: 8 fresh instances miss one key at once; the
-// metric that matters is token requests per key (1, against 8 without
-// the Redis cache).
+// BenchmarkE2EFleetColdStart: 8 fresh instances miss one key at once. The
+// metric that matters is token requests per key: 8 without a shared cache
+// (cache=none), 1 with Redis (cache=redis). The time is the fleet's wait
+// for its first token; the emulator answers in about a millisecond, so
+// against Entra the difference in load matters more than the time.
 func BenchmarkE2EFleetColdStart(b *testing.B) {
 	srv := newE2EEmulator(b)
 	r := startRedis(b)
 	rdb := r.Client(b)
-	requests := 0
-	for b.Loop() {
-		b.StopTimer()
-		rdb.FlushAll(context.Background())
-		insts := make([]*instance, 8)
-		for i := range insts {
-			insts[i] = newInstance(b, srv, r.Addr(), nil)
-		}
-		before := srv.Requests(entratest.EndpointToken)
-		b.StartTimer()
-		var wg sync.WaitGroup
-		for _, in := range insts {
-			wg.Go(func() {
-				if _, err := in.cred.GetToken(context.Background(), e2eScope); err != nil {
-					b.Error(err)
+	const n = 8
+	for _, shared := range []bool{false, true} {
+		b.Run(map[bool]string{false: "cache=none", true: "cache=redis"}[shared], func(b *testing.B) {
+			requests := 0
+			for b.Loop() {
+				b.StopTimer()
+				rdb.FlushAll(context.Background())
+				creds := make([]*azid.ClientSecretCredential, n)
+				for i := range creds {
+					if shared {
+						creds[i] = newInstance(b, srv, r.Addr(), nil).cred
+					} else {
+						creds[i] = memoryCred(b, srv)
+					}
 				}
-			})
-		}
-		wg.Wait()
-		requests += srv.Requests(entratest.EndpointToken) - before
+				before := srv.Requests(entratest.EndpointToken)
+				b.StartTimer()
+				var wg sync.WaitGroup
+				for _, cred := range creds {
+					wg.Go(func() {
+						if _, err := cred.GetToken(context.Background(), e2eScope); err != nil {
+							b.Error(err)
+						}
+					})
+				}
+				wg.Wait()
+				requests += srv.Requests(entratest.EndpointToken) - before
+			}
+			b.ReportMetric(float64(requests)/float64(b.N), "token-requests/key")
+		})
 	}
-	b.ReportMetric(float64(requests)/float64(b.N), "token-requests/key")
 }

@@ -75,7 +75,7 @@ func (s *Store) Read(ctx context.Context, partition string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	f, err := openShared(ctx, p)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -150,7 +150,7 @@ func (s *Store) Write(ctx context.Context, partition string, data []byte, _ time
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("writing the token cache %s: %w", p, err)
 	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
+	if err := replace(ctx, tmp.Name(), p); err != nil {
 		return fmt.Errorf("replacing the token cache %s: %w", p, err)
 	}
 	ok = true

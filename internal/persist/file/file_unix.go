@@ -19,6 +19,13 @@ func version(fi os.FileInfo) string {
 	return fmt.Sprintf("%d:%d", fi.Size(), fi.ModTime().UnixNano())
 }
 
+// openShared opens path for reading. On Unix an open file never stops a
+// writer from renaming over it.
+func openShared(_ context.Context, path string) (*os.File, error) { return os.Open(path) }
+
+// replace renames src over dst atomically.
+func replace(_ context.Context, src, dst string) error { return os.Rename(src, dst) }
+
 func syncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()

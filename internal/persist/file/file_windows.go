@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"golang.org/x/sys/windows"
 )
@@ -42,4 +43,58 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 			f.Close()
 		}, true, nil
 	})
+}
+
+// openShared opens path for reading while letting other processes rename
+// over it or delete it (FILE_SHARE_DELETE, which os.Open does not grant):
+// readers run without the lock, and an open that refused deletion would
+// make a concurrent writer's rename fail. While a writer's rename is under
+// way the open may fail with a sharing violation for a moment; that is
+// retried briefly.
+func openShared(ctx context.Context, path string) (*os.File, error) {
+	p, err := windows.UTF16PtrFromString(path)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var h windows.Handle
+	err = retryBusy(ctx, func() error {
+		var err error
+		h, err = windows.CreateFile(p, windows.GENERIC_READ,
+			windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE,
+			nil, windows.OPEN_EXISTING, windows.FILE_ATTRIBUTE_NORMAL, 0)
+		return err
+	})
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(h), path), nil
+}
+
+// replace renames src over dst (MoveFileEx with MOVEFILE_REPLACE_EXISTING).
+// Windows refuses while another program has dst open without sharing
+// delete access (azidentity reads the file that way), so a refusal is
+// retried briefly.
+func replace(ctx context.Context, src, dst string) error {
+	return retryBusy(ctx, func() error { return os.Rename(src, dst) })
+}
+
+// retryBusy runs op until it succeeds, fails for another reason than a
+// file being busy (a sharing violation, or access denied while a rename
+// is under way), or about a second has passed.
+func retryBusy(ctx context.Context, op func() error) error {
+	wait := 5 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		err := op()
+		if err == nil || attempt == 7 || !(errors.Is(err, windows.ERROR_ACCESS_DENIED) || errors.Is(err, windows.ERROR_SHARING_VIOLATION)) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait *= 2
+	}
 }

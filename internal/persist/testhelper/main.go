@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command testhelper is the other process in the persistent cache's
 // multi-process, crash and failure tests (package cache): the tests build
 // it without the race detector, so that eight of them writing at once
@@ -5,7 +7,8 @@
 //
 //	testhelper <mode> <cache name> [args...]
 //
-// The cache directory comes from $XDG_CACHE_HOME, as for any user.
+// The cache directory comes from $XDG_CACHE_HOME, as for any user. It
+// drops privileges and sets resource limits, so it is built on Unix only.
 package main
 
 import (
