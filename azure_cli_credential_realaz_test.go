@@ -1,3 +1,5 @@
+//go:build unix
+
 // These tests run the real Azure CLI (Debian's azure-cli package, 2.45)
 // signed in to the emulator through the emulator's HTTPS CONNECT proxy, so
 // az follows Entra's real code path (login.microsoftonline.com, instance
