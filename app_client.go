@@ -46,11 +46,12 @@ type appOptions struct {
 	// Cache is the persistent cache; the zero value keeps tokens in memory
 	// only.
 	Cache cache.Cache
+	// MaxCacheEntries is the engine's bound; 0 is its default.
+	MaxCacheEntries int
 
 	// Test seams, settable only from this package's tests.
 	clock         tokencache.Clock
 	discoveryHost string
-	maxEntries    int // the engine's bound; 0 is its default
 }
 
 // appClient is the machinery shared by application credentials
@@ -76,6 +77,9 @@ func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions)
 	}
 	if clientID == "" {
 		return nil, fmt.Errorf("%s: a client ID is required", name)
+	}
+	if o.MaxCacheEntries < 0 {
+		return nil, fmt.Errorf("%s: MaxCacheEntries is %d; use 0 for the default bound (%d) or a positive number", name, o.MaxCacheEntries, tokencache.DefaultMaxEntries)
 	}
 	host, err := authority.Host(o.Cloud, os.Getenv, authority.HostOptions{})
 	if err != nil {
@@ -112,7 +116,7 @@ func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions)
 		Authority:  host.Host,
 		ClientID:   clientID,
 		Clock:      o.clock,
-		MaxEntries: o.maxEntries,
+		MaxEntries: o.MaxCacheEntries,
 		Logger:     o.Logger,
 		Store:      persist.TokenStore(o.Cache),
 	})

@@ -33,6 +33,14 @@ type ClientSecretCredentialOptions struct {
 	// evictions) at debug and warning level. Tokens and secrets are never
 	// logged. Nil discards them.
 	Logger *slog.Logger
+
+	// MaxCacheEntries bounds how many tokens the credential keeps in memory:
+	// one per tenant, scope set and CAE setting. 0 means 10,000. Past the
+	// bound, expired tokens are dropped first, then those closest to expiry,
+	// and a dropped token is simply requested again when next needed. A
+	// multi-tenant service that gets tokens for more tenants than that
+	// should raise it. azid's addition; azidentity has no bound to set.
+	MaxCacheEntries int
 }
 
 // ClientSecretCredential authenticates an application (a service principal)
@@ -61,6 +69,7 @@ func NewClientSecretCredential(tenantID, clientID, clientSecret string, options 
 		AdditionallyAllowedTenants: options.AdditionallyAllowedTenants,
 		DisableInstanceDiscovery:   options.DisableInstanceDiscovery,
 		Logger:                     options.Logger,
+		MaxCacheEntries:            options.MaxCacheEntries,
 	})
 	if err != nil {
 		return nil, err

@@ -59,6 +59,14 @@ type WorkloadIdentityCredentialOptions struct {
 	// Logger receives the cache's events at debug and warning level. Tokens
 	// are never logged. Nil discards them.
 	Logger *slog.Logger
+
+	// MaxCacheEntries bounds how many tokens the credential keeps in memory:
+	// one per tenant, scope set and CAE setting. 0 means 10,000. Past the
+	// bound, expired tokens are dropped first, then those closest to expiry,
+	// and a dropped token is simply requested again when next needed. A
+	// multi-tenant service that gets tokens for more tenants than that
+	// should raise it. azid's addition; azidentity has no bound to set.
+	MaxCacheEntries int
 }
 
 // WorkloadIdentityCredential authenticates a Kubernetes workload (AKS
@@ -119,6 +127,7 @@ func NewWorkloadIdentityCredential(options *WorkloadIdentityCredentialOptions) (
 		DisableInstanceDiscovery:   options.DisableInstanceDiscovery,
 		Logger:                     options.Logger,
 		Cache:                      options.Cache,
+		MaxCacheEntries:            options.MaxCacheEntries,
 	})
 	if err != nil {
 		return nil, err
