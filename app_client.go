@@ -158,6 +158,12 @@ func (a *appClient) getTokenFor(ctx context.Context, opts policy.TokenRequestOpt
 // invalidate drops token from the cache entry opts names, if that entry
 // still holds it: a resource rejected it (see [invalidator]).
 func (a *appClient) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	return a.invalidateFor(opts, token, "")
+}
+
+// invalidateFor is invalidate for the partition of one user assertion
+// (on-behalf-of).
+func (a *appClient) invalidateFor(opts policy.TokenRequestOptions, token, assertionHash string) bool {
 	tenant := a.tenant
 	if opts.TenantID != "" && opts.TenantID != a.tenant {
 		t, err := authority.ResolveTenant(a.tenant, opts.TenantID, a.name, a.allowed)
@@ -166,7 +172,7 @@ func (a *appClient) invalidate(opts policy.TokenRequestOptions, token string) bo
 		}
 		tenant = t
 	}
-	return a.cache.Invalidate(&tokencache.Request{TenantID: tenant, Scopes: opts.Scopes, EnableCAE: opts.EnableCAE}, token)
+	return a.cache.Invalidate(&tokencache.Request{TenantID: tenant, Scopes: opts.Scopes, EnableCAE: opts.EnableCAE, AssertionHash: assertionHash}, token)
 }
 
 // callerError adapts an engine error for one caller. Callers waiting on one

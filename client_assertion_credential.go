@@ -96,4 +96,10 @@ func (c *ClientAssertionCredential) GetToken(ctx context.Context, opts policy.To
 // CacheStats reports what the credential's token cache has done so far.
 func (c *ClientAssertionCredential) CacheStats() CacheStats { return c.app.cacheStats() }
 
+// invalidate drops token from the cache if it still holds it for opts: a
+// resource rejected it (see [NewBearerTokenTransport]).
+func (c *ClientAssertionCredential) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	return c.app.invalidate(opts, token)
+}
+
 var _ azcore.TokenCredential = (*ClientAssertionCredential)(nil)

@@ -101,4 +101,10 @@ func (c *ClientCertificateCredential) GetToken(ctx context.Context, opts policy.
 // CacheStats reports what the credential's token cache has done so far.
 func (c *ClientCertificateCredential) CacheStats() CacheStats { return c.app.cacheStats() }
 
+// invalidate drops token from the cache if it still holds it for opts: a
+// resource rejected it (see [NewBearerTokenTransport]).
+func (c *ClientCertificateCredential) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	return c.app.invalidate(opts, token)
+}
+
 var _ azcore.TokenCredential = (*ClientCertificateCredential)(nil)

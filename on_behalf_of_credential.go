@@ -224,6 +224,13 @@ func (c *OnBehalfOfCredential) GetToken(ctx context.Context, opts policy.TokenRe
 // those derived from it has done so far.
 func (c *OnBehalfOfCredential) CacheStats() CacheStats { return c.fam.app.cacheStats() }
 
+// invalidate drops token from the cache if it still holds it for opts: a
+// resource rejected it (see [NewBearerTokenTransport]).
+// Only this user's entry is looked at.
+func (c *OnBehalfOfCredential) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	return c.fam.app.invalidateFor(opts, token, c.hash)
+}
+
 var _ azcore.TokenCredential = (*OnBehalfOfCredential)(nil)
 
 // oboGrant is the jwt-bearer grant of the on-behalf-of flow, with any

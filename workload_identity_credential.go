@@ -145,6 +145,12 @@ func (w *WorkloadIdentityCredential) GetToken(ctx context.Context, opts policy.T
 // CacheStats reports what the credential's token cache has done so far.
 func (w *WorkloadIdentityCredential) CacheStats() CacheStats { return w.app.cacheStats() }
 
+// invalidate drops token from the cache if it still holds it for opts: a
+// resource rejected it (see [NewBearerTokenTransport]).
+func (w *WorkloadIdentityCredential) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	return w.app.invalidate(opts, token)
+}
+
 var _ azcore.TokenCredential = (*WorkloadIdentityCredential)(nil)
 
 // maxTokenFileSize bounds what is read from the token file: service account
