@@ -26,6 +26,14 @@ const memoBits = 6
 // the index cannot serve as it is), so the hit path never allocates. Only
 // requests with one scope string and no claims are memoised.
 type memo struct {
+	// tags[i] is the address mix (see memoTag) of slots[i]'s strings. A
+	// lookup compares it first: it sits in a small, always-cached array,
+	// so a request that is not memoised (a user among thousands, whose
+	// slot another request took) is turned away without a cache miss on
+	// the slot. Tag and slot are written separately; a reader that sees
+	// them out of step either compares the slot in full or gives up, both
+	// correct.
+	tags  [1 << memoBits]atomic.Uintptr
 	slots [1 << memoBits]atomic.Pointer[memoSlot]
 }
 
@@ -41,16 +49,18 @@ func memoable(r *Request) bool {
 	return len(r.Scopes) == 1 && r.Claims == ""
 }
 
-// memoSlotFor picks the slot from the addresses of the scope and, for
-// on-behalf-of, the assertion hash, so that many users asking for one scope
-// do not all compete for one slot.
-func memoSlotFor(r *Request) uintptr {
+// memoTag mixes the addresses of the scope and, for on-behalf-of, the
+// assertion hash; its top bits pick the slot, so that many users asking for
+// one scope do not all compete for one slot.
+func memoTag(r *Request) uintptr {
 	p := uintptr(unsafe.Pointer(unsafe.StringData(r.Scopes[0])))
 	if r.AssertionHash != "" {
 		p ^= uintptr(unsafe.Pointer(unsafe.StringData(r.AssertionHash))) * 31
 	}
-	return ((p >> 3) * 0x9E3779B97F4A7C15) >> (64 - memoBits)
+	return (p >> 3) * 0x9E3779B97F4A7C15
 }
+
+func memoSlotOf(tag uintptr) uintptr { return tag >> (64 - memoBits) }
 
 // same reports whether a and b are the same string in memory. Empty strings
 // are all the same, wherever their (unused) pointer points.
@@ -65,7 +75,12 @@ func (s *memoSlot) names(r *Request) bool {
 
 // find returns the entry remembered for r, or nil. r must be memoable.
 func (m *memo) find(r *Request) *entry {
-	s := m.slots[memoSlotFor(r)].Load()
+	tag := memoTag(r)
+	i := memoSlotOf(tag)
+	if m.tags[i].Load() != tag {
+		return nil
+	}
+	s := m.slots[i].Load()
 	if s == nil || !s.names(r) || s.e.dead.Load() {
 		return nil
 	}
@@ -77,10 +92,12 @@ func (m *memo) remember(r *Request, e *entry) {
 	if !memoable(r) {
 		return
 	}
-	slot := &m.slots[memoSlotFor(r)]
-	if s := slot.Load(); s != nil && s.e == e && s.names(r) {
+	tag := memoTag(r)
+	i := memoSlotOf(tag)
+	if s := m.slots[i].Load(); s != nil && s.e == e && s.names(r) && m.tags[i].Load() == tag {
 		return
 	}
-	slot.Store(&memoSlot{tenant: r.TenantID, scope: r.Scopes[0], cae: r.EnableCAE,
+	m.slots[i].Store(&memoSlot{tenant: r.TenantID, scope: r.Scopes[0], cae: r.EnableCAE,
 		account: r.Account, assertionHash: r.AssertionHash, identity: r.Identity, e: e})
+	m.tags[i].Store(tag)
 }
