@@ -200,6 +200,15 @@ func (c *EnvironmentCredential) GetToken(ctx context.Context, opts policy.TokenR
 	return c.cred.GetToken(ctx, opts)
 }
 
+// CacheStats reports what the token cache of the credential the environment
+// described has done so far.
+func (c *EnvironmentCredential) CacheStats() CacheStats {
+	if s, ok := c.cred.(interface{ CacheStats() CacheStats }); ok {
+		return s.CacheStats()
+	}
+	return CacheStats{}
+}
+
 // invalidate passes a rejected token on to the credential the environment
 // described, whose cache holds it.
 func (c *EnvironmentCredential) invalidate(opts policy.TokenRequestOptions, token string) bool {

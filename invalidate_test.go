@@ -147,7 +147,7 @@ func TestBearerTransportDefaultAzureCredential(t *testing.T) {
 	if !ok {
 		t.Fatalf("the first member is a %T", d.chain.sources[0])
 	}
-	checkTransportInvalidates(t, d, env.cred.(statser))
+	checkTransportInvalidates(t, d, env)
 }
 
 // foreignCred is a credential azid does not cache.
