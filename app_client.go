@@ -46,11 +46,12 @@ type appOptions struct {
 	// Cache is the persistent cache; the zero value keeps tokens in memory
 	// only.
 	Cache cache.Cache
+	// MaxCacheEntries is the engine's bound; 0 is its default.
+	MaxCacheEntries int
 
 	// Test seams, settable only from this package's tests.
 	clock         tokencache.Clock
 	discoveryHost string
-	maxEntries    int // the engine's bound; 0 is its default
 }
 
 // appClient is the machinery shared by application credentials
@@ -76,6 +77,9 @@ func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions)
 	}
 	if clientID == "" {
 		return nil, fmt.Errorf("%s: a client ID is required", name)
+	}
+	if o.MaxCacheEntries < 0 {
+		return nil, fmt.Errorf("%s: MaxCacheEntries is %d; use 0 for the default bound (%d) or a positive number", name, o.MaxCacheEntries, tokencache.DefaultMaxEntries)
 	}
 	host, err := authority.Host(o.Cloud, os.Getenv, authority.HostOptions{})
 	if err != nil {
@@ -112,7 +116,7 @@ func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions)
 		Authority:  host.Host,
 		ClientID:   clientID,
 		Clock:      o.clock,
-		MaxEntries: o.maxEntries,
+		MaxEntries: o.MaxCacheEntries,
 		Logger:     o.Logger,
 		Store:      persist.TokenStore(o.Cache),
 	})
@@ -154,6 +158,12 @@ func (a *appClient) getTokenFor(ctx context.Context, opts policy.TokenRequestOpt
 // invalidate drops token from the cache entry opts names, if that entry
 // still holds it: a resource rejected it (see [invalidator]).
 func (a *appClient) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	return a.invalidateFor(opts, token, "")
+}
+
+// invalidateFor is invalidate for the partition of one user assertion
+// (on-behalf-of).
+func (a *appClient) invalidateFor(opts policy.TokenRequestOptions, token, assertionHash string) bool {
 	tenant := a.tenant
 	if opts.TenantID != "" && opts.TenantID != a.tenant {
 		t, err := authority.ResolveTenant(a.tenant, opts.TenantID, a.name, a.allowed)
@@ -162,7 +172,7 @@ func (a *appClient) invalidate(opts policy.TokenRequestOptions, token string) bo
 		}
 		tenant = t
 	}
-	return a.cache.Invalidate(&tokencache.Request{TenantID: tenant, Scopes: opts.Scopes, EnableCAE: opts.EnableCAE}, token)
+	return a.cache.Invalidate(&tokencache.Request{TenantID: tenant, Scopes: opts.Scopes, EnableCAE: opts.EnableCAE, AssertionHash: assertionHash}, token)
 }
 
 // callerError adapts an engine error for one caller. Callers waiting on one

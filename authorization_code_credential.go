@@ -149,6 +149,12 @@ func (c *AuthorizationCodeCredential) GetToken(ctx context.Context, opts policy.
 // CacheStats reports what the credential's token cache has done so far.
 func (c *AuthorizationCodeCredential) CacheStats() CacheStats { return c.client.cacheStats() }
 
+// invalidate drops token from the cache if it still holds it for opts: a
+// resource rejected it (see [NewBearerTokenTransport]).
+func (c *AuthorizationCodeCredential) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	return c.client.invalidate(opts, token)
+}
+
 var _ azcore.TokenCredential = (*AuthorizationCodeCredential)(nil)
 
 // authCodeFlow redeems the code, once.

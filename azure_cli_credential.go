@@ -202,4 +202,14 @@ func azureCLIStateFiles(getenv func(string) string) []devtool.File {
 	}
 }
 
+// invalidate drops token from the cache if it still holds it for opts: a
+// resource rejected it (see [NewBearerTokenTransport]).
+func (c *AzureCLICredential) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	return c.c.invalidate(opts, token)
+}
+
+// engineBacked is false when DisableInMemoryCache is set: the transport and
+// the oauth2 adapter then cache for it, as azcore's policy would.
+func (c *AzureCLICredential) engineBacked() bool { return c.c.cache != nil }
+
 var _ azcore.TokenCredential = (*AzureCLICredential)(nil)

@@ -165,6 +165,9 @@ func TestAzureCLICredentialSignInChangeDropsCache(t *testing.T) {
 	if n := len(ft.calls()); n != 2 {
 		t.Fatalf("az ran %d times, want 2", n)
 	}
+	if st := c.CacheStats(); st.Cleared != 1 {
+		t.Fatalf("CacheStats().Cleared = %d after one sign-in change, want 1", st.Cleared)
+	}
 	// A cloud switch counts too.
 	ft.write("clouds.config", "[AzureUSGovernment]\n")
 	eventually(t, "a token after the cloud switch", func() bool { return mustToken(t, c, armOpts).Token == "fake-bob-3" })

@@ -209,4 +209,14 @@ func powerShellStateFiles(getenv func(string) string) []devtool.File {
 	}
 }
 
+// invalidate drops token from the cache if it still holds it for opts: a
+// resource rejected it (see [NewBearerTokenTransport]).
+func (c *AzurePowerShellCredential) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	return c.c.invalidate(opts, token)
+}
+
+// engineBacked is false when DisableInMemoryCache is set: the transport and
+// the oauth2 adapter then cache for it, as azcore's policy would.
+func (c *AzurePowerShellCredential) engineBacked() bool { return c.c.cache != nil }
+
 var _ azcore.TokenCredential = (*AzurePowerShellCredential)(nil)

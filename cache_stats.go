@@ -42,6 +42,12 @@ type CacheStats struct {
 	// StoreErrors are failed reads or writes of the persistent or
 	// distributed cache; the credential carried on without it.
 	StoreErrors uint64
+	// Cleared are tokens dropped because the identity behind them may have
+	// changed: the developer-tool credentials (Azure CLI, Azure Developer
+	// CLI, Azure PowerShell) empty their cache when the tool's signed-in
+	// account changes, so no token of the previous account is served again.
+	// Other credentials never clear and report 0.
+	Cleared uint64
 	// Entries is the number of cache keys currently held.
 	Entries int
 }
@@ -59,6 +65,7 @@ func cacheStatsOf(s tokencache.Stats) CacheStats {
 		Invalidations:        s.Invalidations,
 		StoreHits:            s.StoreHits,
 		StoreErrors:          s.StoreErrors,
+		Cleared:              s.Cleared,
 		Entries:              s.Entries,
 	}
 }

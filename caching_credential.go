@@ -26,6 +26,25 @@ type invalidator interface {
 	invalidate(opts policy.TokenRequestOptions, token string) bool
 }
 
+// engineChecker is implemented by invalidators whose caching depends on how
+// they were built: a chain is engine-backed only when its sources are, a
+// developer-tool credential only when its cache is enabled.
+type engineChecker interface {
+	engineBacked() bool
+}
+
+// isEngineBacked reports whether azid's engine caches cred's tokens, so that
+// wrapping it in a CachingCredential would only add a second cache.
+func isEngineBacked(cred azcore.TokenCredential) bool {
+	if _, ok := cred.(invalidator); !ok {
+		return false
+	}
+	if ec, ok := cred.(engineChecker); ok {
+		return ec.engineBacked()
+	}
+	return true
+}
+
 // CachingCredentialOptions configures a [CachingCredential]. The zero value
 // is ready to use.
 type CachingCredentialOptions struct {
@@ -156,7 +175,7 @@ func withEngine(cred azcore.TokenCredential) (azcore.TokenCredential, error) {
 	if cred == nil {
 		return nil, errors.New("azid: the credential is nil")
 	}
-	if _, ok := cred.(invalidator); ok {
+	if isEngineBacked(cred) {
 		return cred, nil
 	}
 	return NewCachingCredential(cred, nil)

@@ -190,4 +190,35 @@ func chainMessage(errs []error) string {
 	return b.String()
 }
 
+// invalidate passes a rejected token on to the source that served it: the
+// chosen source once there is one, else every source (only the one whose
+// cache holds the token drops it).
+func (c *ChainedTokenCredential) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	if s := c.chosen.Load(); s != nil {
+		inv, ok := s.cred.(invalidator)
+		return ok && inv.invalidate(opts, token)
+	}
+	dropped := false
+	for _, s := range c.sources {
+		if inv, ok := s.(invalidator); ok && inv.invalidate(opts, token) {
+			dropped = true
+		}
+	}
+	return dropped
+}
+
+// engineBacked reports whether every source that can serve a token caches
+// with azid's engine, so that the chain needs no cache of its own.
+func (c *ChainedTokenCredential) engineBacked() bool {
+	for _, s := range c.sources {
+		if _, never := s.(*defaultMemberError); never {
+			continue // it only ever reports why it is unavailable
+		}
+		if !isEngineBacked(s) {
+			return false
+		}
+	}
+	return true
+}
+
 var _ azcore.TokenCredential = (*ChainedTokenCredential)(nil)

@@ -35,6 +35,14 @@ type ClientAssertionCredentialOptions struct {
 	// Logger receives the cache's events at debug and warning level. Tokens
 	// and assertions are never logged. Nil discards them.
 	Logger *slog.Logger
+
+	// MaxCacheEntries bounds how many tokens the credential keeps in memory:
+	// one per tenant, scope set and CAE setting. 0 means 10,000. Past the
+	// bound, expired tokens are dropped first, then those closest to expiry,
+	// and a dropped token is simply requested again when next needed. A
+	// multi-tenant service that gets tokens for more tenants than that
+	// should raise it. azid's addition; azidentity has no bound to set.
+	MaxCacheEntries int
 }
 
 // ClientAssertionCredential authenticates an application with a client
@@ -70,6 +78,7 @@ func NewClientAssertionCredential(tenantID, clientID string, getAssertion func(c
 		DisableInstanceDiscovery:   options.DisableInstanceDiscovery,
 		Logger:                     options.Logger,
 		Cache:                      options.Cache,
+		MaxCacheEntries:            options.MaxCacheEntries,
 	})
 	if err != nil {
 		return nil, err
@@ -86,5 +95,11 @@ func (c *ClientAssertionCredential) GetToken(ctx context.Context, opts policy.To
 
 // CacheStats reports what the credential's token cache has done so far.
 func (c *ClientAssertionCredential) CacheStats() CacheStats { return c.app.cacheStats() }
+
+// invalidate drops token from the cache if it still holds it for opts: a
+// resource rejected it (see [NewBearerTokenTransport]).
+func (c *ClientAssertionCredential) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	return c.app.invalidate(opts, token)
+}
 
 var _ azcore.TokenCredential = (*ClientAssertionCredential)(nil)

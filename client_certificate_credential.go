@@ -42,6 +42,14 @@ type ClientCertificateCredentialOptions struct {
 	// Logger receives the cache's events at debug and warning level. Tokens,
 	// keys and assertions are never logged. Nil discards them.
 	Logger *slog.Logger
+
+	// MaxCacheEntries bounds how many tokens the credential keeps in memory:
+	// one per tenant, scope set and CAE setting. 0 means 10,000. Past the
+	// bound, expired tokens are dropped first, then those closest to expiry,
+	// and a dropped token is simply requested again when next needed. A
+	// multi-tenant service that gets tokens for more tenants than that
+	// should raise it. azid's addition; azidentity has no bound to set.
+	MaxCacheEntries int
 }
 
 // ClientCertificateCredential authenticates an application (a service
@@ -75,6 +83,7 @@ func NewClientCertificateCredential(tenantID, clientID string, certs []*x509.Cer
 		DisableInstanceDiscovery:   options.DisableInstanceDiscovery,
 		Logger:                     options.Logger,
 		Cache:                      options.Cache,
+		MaxCacheEntries:            options.MaxCacheEntries,
 	})
 	if err != nil {
 		return nil, err
@@ -91,5 +100,11 @@ func (c *ClientCertificateCredential) GetToken(ctx context.Context, opts policy.
 
 // CacheStats reports what the credential's token cache has done so far.
 func (c *ClientCertificateCredential) CacheStats() CacheStats { return c.app.cacheStats() }
+
+// invalidate drops token from the cache if it still holds it for opts: a
+// resource rejected it (see [NewBearerTokenTransport]).
+func (c *ClientCertificateCredential) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	return c.app.invalidate(opts, token)
+}
 
 var _ azcore.TokenCredential = (*ClientCertificateCredential)(nil)

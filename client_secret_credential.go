@@ -41,6 +41,14 @@ type ClientSecretCredentialOptions struct {
 	// Hits are served from memory either way; the persistent cache is read
 	// only on a miss.
 	Cache cache.Cache
+
+	// MaxCacheEntries bounds how many tokens the credential keeps in memory:
+	// one per tenant, scope set and CAE setting. 0 means 10,000. Past the
+	// bound, expired tokens are dropped first, then those closest to expiry,
+	// and a dropped token is simply requested again when next needed. A
+	// multi-tenant service that gets tokens for more tenants than that
+	// should raise it. azid's addition; azidentity has no bound to set.
+	MaxCacheEntries int
 }
 
 // ClientSecretCredential authenticates an application (a service principal)
@@ -70,6 +78,7 @@ func NewClientSecretCredential(tenantID, clientID, clientSecret string, options 
 		DisableInstanceDiscovery:   options.DisableInstanceDiscovery,
 		Logger:                     options.Logger,
 		Cache:                      options.Cache,
+		MaxCacheEntries:            options.MaxCacheEntries,
 	})
 	if err != nil {
 		return nil, err

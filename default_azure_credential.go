@@ -287,4 +287,12 @@ func (d *defaultMemberError) GetToken(context.Context, policy.TokenRequestOption
 	return azcore.AccessToken{}, newCredentialUnavailableError(d.credType, strings.TrimPrefix(d.err.Error(), d.credType+": "), nil)
 }
 
+// invalidate passes a rejected token on to the member that served it.
+func (c *DefaultAzureCredential) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	return c.chain.invalidate(opts, token)
+}
+
+// engineBacked reports whether every member caches with azid's engine.
+func (c *DefaultAzureCredential) engineBacked() bool { return c.chain.engineBacked() }
+
 var _ azcore.TokenCredential = (*DefaultAzureCredential)(nil)

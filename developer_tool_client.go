@@ -300,3 +300,20 @@ func timeLocal(h *toolHooks) *time.Location {
 	}
 	return time.Local
 }
+
+// invalidate drops token from the cache entry opts names, if that entry
+// still holds it.
+func (c *toolClient) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	if c.cache == nil {
+		return false
+	}
+	tenant := c.tenant
+	if opts.TenantID != "" && opts.TenantID != c.tenant {
+		t, err := authority.ResolveTenant(c.tenant, opts.TenantID, c.name, c.allowed)
+		if err != nil {
+			return false
+		}
+		tenant = t
+	}
+	return c.cache.Invalidate(&tokencache.Request{TenantID: tenant, Scopes: opts.Scopes}, token)
+}

@@ -143,6 +143,12 @@ func (c *DeviceCodeCredential) GetToken(ctx context.Context, opts policy.TokenRe
 // CacheStats reports what the credential's token cache has done so far.
 func (c *DeviceCodeCredential) CacheStats() CacheStats { return c.client.cacheStats() }
 
+// invalidate drops token from the cache if it still holds it for opts: a
+// resource rejected it (see [NewBearerTokenTransport]).
+func (c *DeviceCodeCredential) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	return c.client.invalidate(opts, token)
+}
+
 var _ azcore.TokenCredential = (*DeviceCodeCredential)(nil)
 
 // deviceCodeFlow is RFC 8628 against Entra.

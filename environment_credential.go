@@ -200,4 +200,24 @@ func (c *EnvironmentCredential) GetToken(ctx context.Context, opts policy.TokenR
 	return c.cred.GetToken(ctx, opts)
 }
 
+// CacheStats reports what the token cache of the credential the environment
+// described has done so far.
+func (c *EnvironmentCredential) CacheStats() CacheStats {
+	if s, ok := c.cred.(interface{ CacheStats() CacheStats }); ok {
+		return s.CacheStats()
+	}
+	return CacheStats{}
+}
+
+// invalidate passes a rejected token on to the credential the environment
+// described, whose cache holds it.
+func (c *EnvironmentCredential) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	inv, ok := c.cred.(invalidator)
+	return ok && inv.invalidate(opts, token)
+}
+
+// engineBacked reports whether the credential the environment described
+// caches with azid's engine (they all do).
+func (c *EnvironmentCredential) engineBacked() bool { return isEngineBacked(c.cred) }
+
 var _ azcore.TokenCredential = (*EnvironmentCredential)(nil)

@@ -141,6 +141,12 @@ func (c *InteractiveBrowserCredential) GetToken(ctx context.Context, opts policy
 // CacheStats reports what the credential's token cache has done so far.
 func (c *InteractiveBrowserCredential) CacheStats() CacheStats { return c.client.cacheStats() }
 
+// invalidate drops token from the cache if it still holds it for opts: a
+// resource rejected it (see [NewBearerTokenTransport]).
+func (c *InteractiveBrowserCredential) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	return c.client.invalidate(opts, token)
+}
+
 var _ azcore.TokenCredential = (*InteractiveBrowserCredential)(nil)
 
 // browserFlow is the authorization code flow with PKCE (RFC 7636) and a

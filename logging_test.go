@@ -3,7 +3,13 @@ package azid
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -13,6 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	azlog "github.com/Azure/azure-sdk-for-go/sdk/azcore/log"
 	"github.com/azid-go/azid/entratest"
+	"github.com/azid-go/azid/internal/tokencache"
 )
 
 // secretCase builds a credential for the log-leak test. new returns the
@@ -25,6 +32,16 @@ type secretCase struct {
 	name string
 	new  func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string)
 	bad  func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string)
+	// offEntra marks a credential whose tokens do not come from the
+	// emulator's token endpoint (managed identity, developer tools): it gets
+	// no refresh_in, so the background refresh and outage steps are skipped.
+	offEntra bool
+	// quiet marks a credential without a Logger option: only its errors
+	// are checked.
+	quiet bool
+	// serial marks a case that sets environment variables, which a
+	// parallel test may not.
+	serial bool
 }
 
 var credentialLogCases = []secretCase{
@@ -42,6 +59,195 @@ var credentialLogCases = []secretCase{
 			return must(t, c, err), []string{wrong}
 		},
 	},
+}
+
+func init() {
+	credentialLogCases = append(credentialLogCases, moreCredentialLogCases...)
+}
+
+// moreCredentialLogCases covers every credential that runs against the
+// emulator (or, for the Azure CLI, the fake az in testdata/fakebin).
+var moreCredentialLogCases = []secretCase{
+	{
+		name: credNameCert,
+		new: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
+			a, _ := sharedCerts(t)
+			if err := srv.AddApp(entratest.App{TenantID: entratest.DefaultTenantID, ClientID: certClientID, Certificates: []*x509.Certificate{a.cert}}); err != nil {
+				t.Fatal(err)
+			}
+			c, err := NewClientCertificateCredential(entratest.DefaultTenantID, certClientID, []*x509.Certificate{a.cert}, a.key,
+				&ClientCertificateCredentialOptions{ClientOptions: o, DisableInstanceDiscovery: true, Logger: l, SendCertificateChain: true})
+			return must(t, c, err), []string{keyPEM(t, a.key)}
+		},
+	},
+	{
+		name: credNameAssertion,
+		new: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
+			federatedApp(t, srv, "log-test")
+			// The assertions are JWTs: the check for anything JWT-shaped
+			// covers them.
+			c, err := NewClientAssertionCredential(entratest.DefaultTenantID, fedClientID, func(context.Context) (string, error) {
+				return srv.IssueFederatedToken(entratest.FederatedToken{Issuer: "https://issuer.example", Subject: "log-test"})
+			}, &ClientAssertionCredentialOptions{ClientOptions: o, DisableInstanceDiscovery: true, Logger: l})
+			return must(t, c, err), nil
+		},
+	},
+	{
+		name: credNameWorkloadIdentity,
+		new: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
+			federatedApp(t, srv, "system:serviceaccount:default:log")
+			path := filepath.Join(t.TempDir(), "token")
+			writeToken(t, srv, path, "system:serviceaccount:default:log")
+			assertion, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := NewWorkloadIdentityCredential(&WorkloadIdentityCredentialOptions{ClientOptions: o, DisableInstanceDiscovery: true, Logger: l,
+				ClientID: fedClientID, TenantID: entratest.DefaultTenantID, TokenFilePath: path})
+			return must(t, c, err), []string{strings.TrimSpace(string(assertion))}
+		},
+	},
+	{
+		name: credNameOBO,
+		new: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
+			assertion := issueUserToken(t, srv, entratest.DefaultUsername)
+			c, err := NewOnBehalfOfCredentialWithSecret(entratest.DefaultTenantID, entratest.DefaultClientID, assertion, entratest.DefaultClientSecret,
+				&OnBehalfOfCredentialOptions{ClientOptions: o, DisableInstanceDiscovery: true, Logger: l})
+			return must(t, c, err), []string{assertion, entratest.DefaultClientSecret, assertionHash(assertion)}
+		},
+	},
+	{
+		name:   credNameEnvironment,
+		serial: true,
+		new: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
+			t.Setenv("AZURE_TENANT_ID", entratest.DefaultTenantID)
+			t.Setenv("AZURE_CLIENT_ID", entratest.DefaultClientID)
+			t.Setenv("AZURE_CLIENT_SECRET", entratest.DefaultClientSecret)
+			c, err := NewEnvironmentCredential(&EnvironmentCredentialOptions{ClientOptions: o, DisableInstanceDiscovery: true, Logger: l})
+			return must(t, c, err), []string{entratest.DefaultClientSecret}
+		},
+	},
+	{
+		name:     credNameManagedIdentity + " (App Service)",
+		offEntra: true,
+		new: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
+			host := newMIHost(t, srv)
+			env := host.Env(entratest.EndpointAppService)
+			c, err := tryMICred(host, entratest.EndpointAppService, func(m *miTest) { m.opts.Logger = l })
+			return must(t, c, err), []string{env["IDENTITY_HEADER"]}
+		},
+	},
+	{
+		name: credNameDeviceCode,
+		new: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
+			srv.SetDeviceCodePolicy(entratest.DeviceCodePolicy{Interval: time.Second})
+			a := &approver{srv: srv}
+			c := newDeviceCred(t, srv, a, func(p *publicOptions) { p.ClientOptions = o; p.Logger = l })
+			return c, nil
+		},
+	},
+	{
+		name: credNameUserPassword,
+		new: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
+			c, err := NewUsernamePasswordCredential(entratest.DefaultTenantID, entratest.AzureCLIClientID, entratest.DefaultUsername, entratest.DefaultPassword,
+				&UsernamePasswordCredentialOptions{ClientOptions: o, DisableInstanceDiscovery: true, Logger: l})
+			return must(t, c, err), []string{entratest.DefaultPassword}
+		},
+		bad: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
+			const wrong = "wrong-password-Kq7!must-not-leak"
+			c, err := NewUsernamePasswordCredential(entratest.DefaultTenantID, entratest.AzureCLIClientID, entratest.DefaultUsername, wrong,
+				&UsernamePasswordCredentialOptions{ClientOptions: o, DisableInstanceDiscovery: true, Logger: l})
+			return must(t, c, err), []string{wrong}
+		},
+	},
+	{
+		name: credNameAuthCode,
+		new: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
+			const webID = "c0de0000-0000-4000-8000-00000000c0de"
+			const webSecret = "web-app-secret-Jx4~must-not-leak"
+			if err := srv.AddApp(entratest.App{TenantID: entratest.DefaultTenantID, ClientID: webID, Secret: webSecret, RedirectURIs: []string{webRedirect}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.SetAutoApprove(entratest.DefaultUsername); err != nil {
+				t.Fatal(err)
+			}
+			code := authorizeApp(t, srv, webID)
+			c, err := NewAuthorizationCodeCredential(entratest.DefaultTenantID, webID, code, webRedirect,
+				&AuthorizationCodeCredentialOptions{ClientOptions: o, DisableInstanceDiscovery: true, Logger: l, ClientSecret: webSecret})
+			return must(t, c, err), []string{code, webSecret}
+		},
+	},
+	{
+		name:     credNameAzureCLI,
+		offEntra: true,
+		quiet:    true,
+		new: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
+			return newAzCred(t, newFakeAz(t), nil, nil), nil
+		},
+		bad: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
+			ft := newFakeAz(t)
+			ft.setMode("fail")
+			return newAzCred(t, ft, nil, nil), nil
+		},
+	},
+}
+
+// userSecrets returns the refresh token and id_token a user credential
+// holds for its account (nil for other credentials), for the leak check.
+func userSecrets(t *testing.T, cred azcore.TokenCredential) []string {
+	var p *publicClient
+	switch c := cred.(type) {
+	case *DeviceCodeCredential:
+		p = c.client
+	case *UsernamePasswordCredential:
+		p = c.client
+	case *AuthorizationCodeCredential:
+		p = c.client
+	case *InteractiveBrowserCredential:
+		p = c.client
+	default:
+		return nil
+	}
+	rec := p.record.Load()
+	if rec == nil {
+		t.Fatal("the user credential has no account after a token")
+	}
+	ut, ok, err := p.users.LoadUser(context.Background(), tokencache.UserKey{Authority: p.host.Host, ClientID: p.clientID, HomeAccountID: rec.HomeAccountID})
+	if err != nil || !ok || ut.RefreshToken == "" {
+		t.Fatalf("no refresh token stored for the account (%v, %v)", ok, err)
+	}
+	return []string{ut.RefreshToken, ut.IDToken}
+}
+
+// authorizeApp is authorize for the web app clientID.
+func authorizeApp(t *testing.T, srv *entratest.Server, clientID string) string {
+	t.Helper()
+	q := url.Values{"client_id": {clientID}, "response_type": {"code"}, "redirect_uri": {webRedirect},
+		"scope": {"api://demo/.default openid offline_access"}, "state": {"s"}}
+	c := *srv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Get(srv.URL() + "/" + entratest.DefaultTenantID + "/oauth2/v2.0/authorize?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || err != nil || loc.Query().Get("code") == "" {
+		t.Fatalf("authorize answered %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	return loc.Query().Get("code")
+}
+
+// keyPEM is a private key in PKCS#8 PEM, as it would sit in a file.
+func keyPEM(t *testing.T, key any) string {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	// One line of the base64 body is enough to recognise a leak.
+	lines := strings.Split(string(b), "\n")
+	return lines[2]
 }
 
 func must[C azcore.TokenCredential](t *testing.T, c C, err error) azcore.TokenCredential {
@@ -80,72 +286,124 @@ var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)
 // failed token request; then checks that no token, secret, assertion,
 // refresh token or password is in the logs or the errors.
 func TestLogsCarryNoSecrets(t *testing.T) {
+	// azcore's events go to one logger for the whole process; each
+	// credential logs to its own, so that the cases can run in parallel
+	// and each one's logs are checked on their own.
+	var azBuf syncBuffer
+	RouteAzcoreLogs(slog.New(slog.NewTextHandler(&azBuf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	t.Cleanup(func() { RouteAzcoreLogs(nil) })
+	var mu sync.Mutex
+	var allLeaks []string
+
+	t.Run("credentials", func(t *testing.T) {
+		for _, tc := range credentialLogCases {
+			t.Run(tc.name, func(t *testing.T) {
+				if !tc.serial {
+					t.Parallel()
+				}
+				leaks, errTexts, logs := runLogCase(t, tc)
+				mu.Lock()
+				allLeaks = append(allLeaks, leaks...)
+				mu.Unlock()
+				checkLeaks(t, leaks, append(errTexts, logs))
+			})
+		}
+	})
+	azLogs := azBuf.String()
+	if !strings.Contains(azLogs, "event=Request") {
+		t.Errorf("azcore's logs lack event=Request; the test did not exercise what it claims:\n%s", azLogs)
+	}
+	checkLeaks(t, allLeaks, []string{azLogs})
+}
+
+// runLogCase takes one credential through a token, a background refresh
+// and a refresh failed by an outage (for tokens from the emulator's token
+// endpoint), and a failed token request; it returns the secrets and tokens
+// involved, the error texts and the credential's logs.
+func runLogCase(t *testing.T, tc secretCase) (leaks, errTexts []string, logs string) {
 	var buf syncBuffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	RouteAzcoreLogs(logger)
-	t.Cleanup(func() { RouteAzcoreLogs(nil) })
+	srv := newEmulator(t, &entratest.Options{Token: entratest.TokenPolicy{RefreshIn: time.Second}})
+	o := emulatorOptions(srv)
+	o.Logging.IncludeBody = true // a user asking for bodies must still not get secrets
+	ctx := context.Background()
 
-	for _, tc := range credentialLogCases {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := newEmulator(t, &entratest.Options{Token: entratest.TokenPolicy{RefreshIn: time.Second}})
-			o := emulatorOptions(srv)
-			o.Logging.IncludeBody = true // a user asking for bodies must still not get secrets
-			ctx := context.Background()
-			var leaks []string
-			var errTexts []string
-
-			cred, secrets := tc.new(t, srv, o, logger)
-			leaks = append(leaks, secrets...)
-			tok, err := cred.GetToken(ctx, demoScope)
-			if err != nil {
-				t.Fatal(err)
-			}
-			leaks = append(leaks, tok.Token)
-			// refresh_in is 1 s: wait for the background refresh, then for a
-			// failed one during an outage.
-			eventually(t, "a background refresh", func() bool {
-				got, err := cred.GetToken(ctx, demoScope)
-				if err == nil && got.Token != tok.Token {
-					leaks = append(leaks, got.Token)
-					return true
-				}
-				return false
-			})
-			srv.SetOutage(true)
-			eventually(t, "a failed refresh", func() bool {
-				_, _ = cred.GetToken(ctx, demoScope)
-				return strings.Contains(buf.String(), "refresh failed")
-			})
-			srv.SetOutage(false)
-
-			if tc.bad != nil {
-				bad, secrets := tc.bad(t, srv, o, logger)
-				leaks = append(leaks, secrets...)
-				if _, err := bad.GetToken(ctx, demoScope); err == nil {
-					t.Fatal("the bad credential got a token")
-				} else {
-					errTexts = append(errTexts, err.Error())
-				}
-			}
-
-			logs := buf.String()
-			for _, want := range []string{"token acquired", "background=true", "refresh failed", "retry_in", "event=Request"} {
-				if !strings.Contains(logs, want) {
-					t.Errorf("the logs lack %q; the test did not exercise what it claims:\n%s", want, logs)
-				}
-			}
-			for _, text := range append(errTexts, logs) {
-				for _, s := range leaks {
-					if s != "" && strings.Contains(text, s) {
-						t.Errorf("a secret or token (%.6s…) appears in:\n%s", s, text)
-					}
-				}
-				if m := jwtLike.FindString(text); m != "" {
-					t.Errorf("something shaped like a JWT (%.12s…) appears in:\n%s", m, text)
-				}
-			}
-		})
+	cred, secrets := tc.new(t, srv, o, logger)
+	leaks = append(leaks, secrets...)
+	tok, err := cred.GetToken(ctx, demoScope)
+	if err != nil {
+		t.Fatal(err)
 	}
+	leaks = append(leaks, tok.Token)
+	if tc.offEntra {
+		if _, err := cred.GetToken(ctx, demoScope); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		testRefreshAndOutage(t, srv, cred, tok, &buf, &leaks)
+	}
+	leaks = append(leaks, userSecrets(t, cred)...)
+
+	if tc.bad != nil {
+		bad, secrets := tc.bad(t, srv, o, logger)
+		leaks = append(leaks, secrets...)
+		if _, err := bad.GetToken(ctx, demoScope); err == nil {
+			t.Fatal("the bad credential got a token")
+		} else {
+			errTexts = append(errTexts, err.Error())
+		}
+	}
+
+	logs = buf.String()
+	wants := []string{"token acquired", "background=true", "refresh failed", "retry_in"}
+	switch {
+	case tc.quiet:
+		wants = nil
+	case tc.offEntra:
+		wants = []string{"token acquired"}
+	}
+	for _, want := range wants {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the logs lack %q; the test did not exercise what it claims:\n%s", want, logs)
+		}
+	}
+	return leaks, errTexts, logs
+}
+
+// checkLeaks fails t if any text holds one of leaks or anything JWT-shaped.
+func checkLeaks(t *testing.T, leaks, texts []string) {
+	t.Helper()
+	for _, text := range texts {
+		for _, s := range leaks {
+			if s != "" && strings.Contains(text, s) {
+				t.Errorf("a secret or token (%.6s…) appears in:\n%s", s, text)
+			}
+		}
+		if m := jwtLike.FindString(text); m != "" {
+			t.Errorf("something shaped like a JWT (%.12s…) appears in:\n%s", m, text)
+		}
+	}
+}
+
+// testRefreshAndOutage waits (refresh_in is 1 s) for a background refresh,
+// then for a refresh failed by an outage.
+func testRefreshAndOutage(t *testing.T, srv *entratest.Server, cred azcore.TokenCredential, tok azcore.AccessToken, buf *syncBuffer, leaks *[]string) {
+	ctx := context.Background()
+	eventually(t, "a background refresh", func() bool {
+		got, err := cred.GetToken(ctx, demoScope)
+		if err == nil && got.Token != tok.Token {
+			*leaks = append(*leaks, got.Token)
+			return true
+		}
+		return false
+	})
+	mark := len(buf.String())
+	srv.SetOutage(true)
+	eventually(t, "a failed refresh", func() bool {
+		_, _ = cred.GetToken(ctx, demoScope)
+		return strings.Contains(buf.String()[mark:], "refresh failed")
+	})
+	srv.SetOutage(false)
 }
 
 func TestRouteAzcoreLogsLevels(t *testing.T) {

@@ -360,4 +360,13 @@ func miCallerError(err error) error {
 	return err
 }
 
+// invalidate drops token from the cache if it still holds it for opts: a
+// resource rejected it (see [NewBearerTokenTransport]).
+func (c *ManagedIdentityCredential) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	if len(opts.Scopes) != 1 {
+		return false
+	}
+	return c.cache.Invalidate(&tokencache.Request{Scopes: opts.Scopes, Identity: c.identity}, token)
+}
+
 var _ azcore.TokenCredential = (*ManagedIdentityCredential)(nil)

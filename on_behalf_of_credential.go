@@ -50,6 +50,15 @@ type OnBehalfOfCredentialOptions struct {
 	// Logger receives the cache's events at debug and warning level. Tokens,
 	// assertions and secrets are never logged. Nil discards them.
 	Logger *slog.Logger
+
+	// MaxCacheEntries bounds how many tokens the credential and those
+	// derived from it with WithUserAssertion keep in memory: one per user,
+	// tenant, scope set and CAE setting. 0 means 10,000. Past the bound,
+	// expired tokens are dropped first, then those closest to expiry, and a
+	// dropped token is simply requested again when next needed. A service
+	// acting for more users than that at once should raise it (a cached
+	// token costs a few hundred bytes). azid's addition.
+	MaxCacheEntries int
 }
 
 // OnBehalfOfCredential gets tokens for a downstream API on behalf of a user,
@@ -63,9 +72,10 @@ type OnBehalfOfCredentialOptions struct {
 // derives a credential for another user that shares the first one's token
 // cache, HTTP pipeline and client authentication. The shared cache is
 // partitioned by a SHA-256 hash of the assertion (never the assertion
-// itself), holds at most 10,000 tokens (least useful evicted first), and a
-// cached token costs about a hundred bytes; concurrent requests for one user
-// make one token request.
+// itself), holds at most 10,000 tokens unless
+// [OnBehalfOfCredentialOptions.MaxCacheEntries] says otherwise (least useful
+// evicted first), and concurrent requests for one user make one token
+// request.
 type OnBehalfOfCredential struct {
 	fam       *oboFamily
 	assertion *string // keeps the family's weak reference alive
@@ -128,6 +138,7 @@ func newOnBehalfOfCredential(tenantID, clientID, userAssertion string, auth clie
 		DisableInstanceDiscovery:   options.DisableInstanceDiscovery,
 		Logger:                     options.Logger,
 		Cache:                      options.Cache,
+		MaxCacheEntries:            options.MaxCacheEntries,
 	})
 	if err != nil {
 		return nil, err
@@ -212,6 +223,13 @@ func (c *OnBehalfOfCredential) GetToken(ctx context.Context, opts policy.TokenRe
 // CacheStats reports what the token cache shared by this credential and
 // those derived from it has done so far.
 func (c *OnBehalfOfCredential) CacheStats() CacheStats { return c.fam.app.cacheStats() }
+
+// invalidate drops token from the cache if it still holds it for opts: a
+// resource rejected it (see [NewBearerTokenTransport]).
+// Only this user's entry is looked at.
+func (c *OnBehalfOfCredential) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	return c.fam.app.invalidateFor(opts, token, c.hash)
+}
 
 var _ azcore.TokenCredential = (*OnBehalfOfCredential)(nil)
 

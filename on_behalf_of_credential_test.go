@@ -279,7 +279,7 @@ func BenchmarkOBO100kUsers(b *testing.B) {
 		ClientOptions: azcore.ClientOptions{Transport: tr,
 			Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: "https://login.example/"}},
 		DisableInstanceDiscovery: true,
-		maxEntries:               2 * users,
+		MaxCacheEntries:          2 * users,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -293,11 +293,13 @@ func BenchmarkOBO100kUsers(b *testing.B) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
+	fillStart := time.Now()
 	for _, a := range assertions {
 		if _, err := fam.forUser(a).GetToken(ctx, lowerGraphScope); err != nil {
 			b.Fatal(err)
 		}
 	}
+	fill := time.Since(fillStart)
 	runtime.GC()
 	runtime.GC() // run the cleanups queued by the first
 	runtime.ReadMemStats(&after)
@@ -306,7 +308,7 @@ func BenchmarkOBO100kUsers(b *testing.B) {
 	}
 	perUser := float64(after.HeapAlloc-before.HeapAlloc) / users
 
-	b.Logf("%d users cached: %.0f bytes of heap per cached user", users, perUser)
+	b.Logf("%d users cached in %s: %.0f bytes of heap per cached user", users, fill.Round(time.Millisecond), perUser)
 
 	creds := make([]*OnBehalfOfCredential, 1024)
 	for i := range creds {
@@ -332,8 +334,41 @@ func BenchmarkOBO100kUsers(b *testing.B) {
 				i++
 			}
 			b.ReportMetric(perUser, "heapB/cached-user")
+			b.ReportMetric(fill.Seconds(), "fill-s")
 		})
 	}
 }
 
 var lowerGraphScope = policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/user.read"}}
+
+// MaxCacheEntries bounds the cache shared by every user of a credential:
+// past it, entries are evicted, and the bound is never exceeded for long.
+func TestOnBehalfOfCredentialMaxCacheEntries(t *testing.T) {
+	srv := newEmulator(t, nil)
+	base := newOBO(t, srv, issueUserToken(t, srv, "u0@entratest.example"), &OnBehalfOfCredentialOptions{MaxCacheEntries: 4})
+	creds := []*OnBehalfOfCredential{base}
+	for i := 1; i < 10; i++ {
+		c, err := base.WithUserAssertion(issueUserToken(t, srv, fmt.Sprintf("u%d@entratest.example", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds = append(creds, c)
+	}
+	for _, c := range creds {
+		if _, err := c.GetToken(context.Background(), graphScope); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "eviction down to the bound", func() bool {
+		st := base.CacheStats()
+		return st.Entries <= 4 && st.Evictions >= 6
+	})
+	if _, err := NewOnBehalfOfCredentialWithSecret(entratest.DefaultTenantID, entratest.DefaultClientID, "a", "s",
+		&OnBehalfOfCredentialOptions{MaxCacheEntries: -1}); err == nil || !strings.Contains(err.Error(), "MaxCacheEntries") {
+		t.Fatalf("a negative MaxCacheEntries was not refused clearly: %v", err)
+	}
+	if _, err := NewClientSecretCredential(entratest.DefaultTenantID, entratest.DefaultClientID, "s",
+		&ClientSecretCredentialOptions{MaxCacheEntries: -1}); err == nil {
+		t.Fatal("ClientSecretCredential accepted a negative MaxCacheEntries")
+	}
+}

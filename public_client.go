@@ -603,3 +603,17 @@ func randomString(n int) string {
 	_, _ = rand.Read(b) // crypto/rand.Read never fails
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// invalidate drops token from the signed-in account's cache entry for opts,
+// if that entry still holds it.
+func (p *publicClient) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	rec := p.record.Load()
+	if rec == nil {
+		return false
+	}
+	tenant, err := p.resolveTenant(opts.TenantID)
+	if err != nil {
+		return false
+	}
+	return p.cache.Invalidate(&tokencache.Request{TenantID: tenant, Scopes: opts.Scopes, EnableCAE: opts.EnableCAE, Account: rec.HomeAccountID}, token)
+}

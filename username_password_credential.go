@@ -106,6 +106,12 @@ func (c *UsernamePasswordCredential) GetToken(ctx context.Context, opts policy.T
 // CacheStats reports what the credential's token cache has done so far.
 func (c *UsernamePasswordCredential) CacheStats() CacheStats { return c.client.cacheStats() }
 
+// invalidate drops token from the cache if it still holds it for opts: a
+// resource rejected it (see [NewBearerTokenTransport]).
+func (c *UsernamePasswordCredential) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	return c.client.invalidate(opts, token)
+}
+
 var _ azcore.TokenCredential = (*UsernamePasswordCredential)(nil)
 
 // passwordFlow is the password grant. Its String hides the password.

@@ -59,6 +59,14 @@ type WorkloadIdentityCredentialOptions struct {
 	// Logger receives the cache's events at debug and warning level. Tokens
 	// are never logged. Nil discards them.
 	Logger *slog.Logger
+
+	// MaxCacheEntries bounds how many tokens the credential keeps in memory:
+	// one per tenant, scope set and CAE setting. 0 means 10,000. Past the
+	// bound, expired tokens are dropped first, then those closest to expiry,
+	// and a dropped token is simply requested again when next needed. A
+	// multi-tenant service that gets tokens for more tenants than that
+	// should raise it. azid's addition; azidentity has no bound to set.
+	MaxCacheEntries int
 }
 
 // WorkloadIdentityCredential authenticates a Kubernetes workload (AKS
@@ -119,6 +127,7 @@ func NewWorkloadIdentityCredential(options *WorkloadIdentityCredentialOptions) (
 		DisableInstanceDiscovery:   options.DisableInstanceDiscovery,
 		Logger:                     options.Logger,
 		Cache:                      options.Cache,
+		MaxCacheEntries:            options.MaxCacheEntries,
 	})
 	if err != nil {
 		return nil, err
@@ -135,6 +144,12 @@ func (w *WorkloadIdentityCredential) GetToken(ctx context.Context, opts policy.T
 
 // CacheStats reports what the credential's token cache has done so far.
 func (w *WorkloadIdentityCredential) CacheStats() CacheStats { return w.app.cacheStats() }
+
+// invalidate drops token from the cache if it still holds it for opts: a
+// resource rejected it (see [NewBearerTokenTransport]).
+func (w *WorkloadIdentityCredential) invalidate(opts policy.TokenRequestOptions, token string) bool {
+	return w.app.invalidate(opts, token)
+}
 
 var _ azcore.TokenCredential = (*WorkloadIdentityCredential)(nil)
 

@@ -47,6 +47,7 @@ var counters = []counter{
 	{"invalidations", "Tokens dropped because a resource rejected them.", func(s azid.CacheStats) uint64 { return s.Invalidations }},
 	{"store_hits", "Misses answered by the persistent or distributed cache.", func(s azid.CacheStats) uint64 { return s.StoreHits }},
 	{"store_errors", "Failed reads or writes of the persistent or distributed cache.", func(s azid.CacheStats) uint64 { return s.StoreErrors }},
+	{"cleared", "Tokens dropped because the signed-in identity behind them may have changed.", func(s azid.CacheStats) uint64 { return s.Cleared }},
 }
 
 const entriesHelp = "Cache keys currently held."

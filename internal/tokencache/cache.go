@@ -127,8 +127,12 @@ func (c *Cache) GetToken(ctx context.Context, r *Request) (azcore.AccessToken, e
 	if memoable(r) {
 		e = c.memo.find(r)
 	}
-	if e == nil && r.Claims == "" && canonical(r) {
-		e = c.idx.find(hashKey(c.seed, r), r)
+	if e == nil && r.Claims == "" {
+		if canonical(r) {
+			e = c.idx.find(hashKey(c.seed, r), r)
+		} else if foldable(r) {
+			e = c.idx.findFold(hashKeyFold(c.seed, r), r)
+		}
 	}
 	if e != nil {
 		if st := e.state.Load(); st != nil {

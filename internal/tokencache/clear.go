@@ -22,24 +22,3 @@ func (c *Cache) Clear() int {
 	}
 	return n
 }
-
-// clearShard empties one shard, flagging its entries dead so that the memo
-// (which may still point at them) stops serving them.
-func (x *index) clearShard(s *shard) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := s.m.Load()
-	if old == nil || len(*old) == 0 {
-		return 0
-	}
-	n := 0
-	for _, es := range *old {
-		for _, e := range es {
-			e.dead.Store(true)
-			n++
-		}
-	}
-	s.m.Store(nil)
-	x.count.Add(-int64(n))
-	return n
-}

@@ -7,8 +7,11 @@
 //   - A hit is cheap. Looking up a cached token takes no lock, allocates
 //     nothing, does no I/O and reads the clock once. Each cache entry holds an
 //     atomic pointer to an immutable state; writers replace the whole state.
-//     The index is sharded copy-on-write, so a lookup costs the same with one
-//     token cached as with ten thousand.
+//     The index is sharded, and each shard publishes immutable maps (a large
+//     base and a small map of recent additions) through one atomic pointer,
+//     so a lookup costs the same with one token cached as with a hundred
+//     thousand, and an insert copies only the recent map. Requests in any
+//     ASCII letter case are found without normalising them.
 //   - Nobody waits for a refresh that could happen in the background. From a
 //     token's refresh time on, callers keep receiving it while a single
 //     background acquisition replaces it. Callers wait only when no usable

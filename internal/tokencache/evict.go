@@ -15,13 +15,23 @@ type evictor struct{ mu sync.Mutex }
 // acquisition in flight are spared: their waiters expect to see the result
 // cached.
 func (v *evictor) run(c *Cache) {
-	if !v.mu.TryLock() {
-		return
-	}
-	defer v.mu.Unlock()
 	max := int64(c.opts.MaxEntries)
+	// An insert whose run found another one under way relies on that run to
+	// see its entry: so after each pass, look again, and pass again if the
+	// cache is still over its bound and the last pass made progress.
+	for c.idx.count.Load() > max && v.mu.TryLock() {
+		n := v.pass(c, max)
+		v.mu.Unlock()
+		if n == 0 {
+			return // everything left is busy; the next insert tries again
+		}
+	}
+}
+
+// pass evicts once and returns how many entries it dropped.
+func (v *evictor) pass(c *Cache, max int64) int {
 	if c.idx.count.Load() <= max {
-		return
+		return 0
 	}
 	target := max - max/16
 	now := c.now()
@@ -76,4 +86,5 @@ func (v *evictor) run(c *Cache) {
 		c.n.evictions.Add(uint64(n))
 		c.emit(Event{Kind: EventEvicted, Count: n})
 	}
+	return n
 }

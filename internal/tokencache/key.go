@@ -147,16 +147,23 @@ func requestScopes(in []string) []string {
 
 // hashKey hashes the key fields of a canonical request. The seed is per
 // cache, so no outside party can choose keys that collide.
-func hashKey(seed maphash.Seed, r *Request) uint64 {
-	h := mix(0, maphash.String(seed, r.TenantID))
+func hashKey(seed maphash.Seed, r *Request) uint64 { return hashKeyOf(seed, r, false) }
+
+// hashKeyFold hashes a foldable request as hashKey hashes its normalised
+// form, without building that form.
+func hashKeyFold(seed maphash.Seed, r *Request) uint64 { return hashKeyOf(seed, r, true) }
+
+func hashKeyOf(seed maphash.Seed, r *Request, fold bool) uint64 {
+	h := mix(0, hashString(seed, r.TenantID, fold))
 	for _, s := range r.Scopes {
-		h = mix(h, maphash.String(seed, s))
+		h = mix(h, hashString(seed, s, fold))
 	}
 	if r.EnableCAE {
 		h = mix(h, 1)
 	}
 	// The rarely-set fields are hashed only when present; equality, not the
 	// hash, decides a match, so the shortcut cannot confuse two keys.
+	// Normalisation leaves them as they are.
 	if r.Account != "" {
 		h = mix(h^2, maphash.String(seed, r.Account))
 	}
@@ -167,6 +174,111 @@ func hashKey(seed maphash.Seed, r *Request) uint64 {
 		h = mix(h^4, maphash.String(seed, r.Identity))
 	}
 	return h
+}
+
+// hashString hashes s, or when fold is set the ASCII lower case of s,
+// giving the same value maphash.String gives the lower-cased string.
+func hashString(seed maphash.Seed, s string, fold bool) uint64 {
+	if !fold || lowerNoSpace(s) {
+		return maphash.String(seed, s)
+	}
+	// Lower-case into a stack buffer: maphash hashes a byte sequence the
+	// same however it is split across writes.
+	var buf [128]byte
+	if len(s) <= len(buf) {
+		n := copy(buf[:], s)
+		lowerASCII(buf[:n])
+		return maphash.Bytes(seed, buf[:n])
+	}
+	var h maphash.Hash
+	h.SetSeed(seed)
+	for len(s) > 0 {
+		n := copy(buf[:], s)
+		lowerASCII(buf[:n])
+		h.Write(buf[:n])
+		s = s[n:]
+	}
+	return h.Sum64()
+}
+
+func lowerASCII(b []byte) {
+	for i, c := range b {
+		if c-'A' < 26 {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+}
+
+// foldable reports whether r is canonical but for ASCII letter case: every
+// string ASCII without spaces, scopes in strictly increasing order once
+// lower-cased. Such a request's normal form is its lower-cased copy, so the
+// hit path can hash and compare it case-insensitively instead of
+// normalising it ("https://graph.microsoft.com/User.Read" is the common
+// case).
+func foldable(r *Request) bool {
+	if len(r.Scopes) == 0 || !asciiNoSpace(r.TenantID) {
+		return false
+	}
+	for i, s := range r.Scopes {
+		if s == "" || !asciiNoSpace(s) {
+			return false
+		}
+		if i > 0 && compareFold(r.Scopes[i-1], s) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// asciiNoSpace reports whether s is ASCII without whitespace, the strings
+// whose normal form is their ASCII lower case.
+func asciiNoSpace(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x80 || c == ' ' || (c >= '\t' && c <= '\r') {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerByte(c byte) byte {
+	if c-'A' < 26 {
+		return c + ('a' - 'A')
+	}
+	return c
+}
+
+// compareFold compares the ASCII lower cases of a and b.
+func compareFold(a, b string) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if x, y := lowerByte(a[i]), lowerByte(b[i]); x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	switch {
+	case len(a) < len(b):
+		return -1
+	case len(a) > len(b):
+		return 1
+	}
+	return 0
+}
+
+// equalLower reports whether canon (already lower case) is the ASCII lower
+// case of s.
+func equalLower(canon, s string) bool {
+	if len(canon) != len(s) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if lowerByte(s[i]) != canon[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func mix(h, x uint64) uint64 {
@@ -181,6 +293,20 @@ func (k *Key) matches(r *Request) bool {
 	}
 	for i, s := range k.Scopes {
 		if s != r.Scopes[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// matchesFold reports whether foldable request r names key k.
+func (k *Key) matchesFold(r *Request) bool {
+	if k.CAE != r.EnableCAE || len(k.Scopes) != len(r.Scopes) || !equalLower(k.TenantID, r.TenantID) ||
+		k.Account != r.Account || k.AssertionHash != r.AssertionHash || k.Identity != r.Identity {
+		return false
+	}
+	for i, s := range k.Scopes {
+		if !equalLower(s, r.Scopes[i]) {
 			return false
 		}
 	}
