@@ -3,11 +3,11 @@
 GO ?= go
 FUZZEXECS ?= 50000
 
-.PHONY: test setup tidy check race bench-smoke fuzz-smoke bench benchmarks-doc
+.PHONY: test setup tidy check cross-vet wine-test race bench-smoke fuzz-smoke bench benchmarks-doc
 
 ## test: everything CI checks, on a fresh machine with Go 1.26 (installs the
 ## real components first: see scripts/ci-setup.sh)
-test: setup check race bench-smoke fuzz-smoke
+test: setup check race wine-test bench-smoke fuzz-smoke
 
 ## setup: install the real components the tests start (apt and npm)
 setup:
@@ -30,6 +30,16 @@ check:
 	cd bench && $(GO) vet ./...
 	cd interop && $(GO) vet ./...
 	cd examples/metrics && $(GO) vet ./...
+	./scripts/cross-vet.sh
+
+## cross-vet: vet for macOS and Windows with CGO_ENABLED=0 (the Keychain
+## and DPAPI storages must build without cgo)
+cross-vet:
+	./scripts/cross-vet.sh
+
+## wine-test: the Windows storage (DPAPI) tests, run under Wine
+wine-test:
+	./scripts/wine-test.sh
 
 ## race: all tests of the main module under the race detector, then the
 ## tests against real peers (interop: azidentity, the Azure CLI, Azurite) and
