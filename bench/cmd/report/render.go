@@ -101,6 +101,11 @@ func (d *document) render(w io.Writer) {
 		d.renderEngine(w)
 	}
 
+	p("## More benchmarks\n\n")
+	p("Measured by hand with the commands each page gives:\n\n")
+	p("- [BENCHMARKS-CACHES.md](BENCHMARKS-CACHES.md): the persistent cache (a persistent hit against an in-memory hit and azidentity's persistent hit, a second process's first GetToken, 8-process contention) and the Redis L2 (L1 and L2 hits, fleet cold start).\n")
+	p("- [BENCHMARKS-CREDENTIALS.md](BENCHMARKS-CREDENTIALS.md): the other credentials' hits, on-behalf-of with 100,000 users, the developer tools cached against a process per call, and the bearer transport against azcore's BearerTokenPolicy.\n\n")
+
 	if d.raw != "" {
 		p("## Raw results\n\n")
 		p("The benchmark lines behind every table, in `go test` format (`benchstat` reads them).\n\n")
