@@ -63,6 +63,7 @@ var credentialLogCases = []secretCase{
 
 func init() {
 	credentialLogCases = append(credentialLogCases, moreCredentialLogCases...)
+	credentialLogCases = append(credentialLogCases, toolLogCases...)
 }
 
 // moreCredentialLogCases covers every credential that runs against the
@@ -175,19 +176,6 @@ var moreCredentialLogCases = []secretCase{
 			c, err := NewAuthorizationCodeCredential(entratest.DefaultTenantID, webID, code, webRedirect,
 				&AuthorizationCodeCredentialOptions{ClientOptions: o, DisableInstanceDiscovery: true, Logger: l, ClientSecret: webSecret})
 			return must(t, c, err), []string{code, webSecret}
-		},
-	},
-	{
-		name:     credNameAzureCLI,
-		offEntra: true,
-		quiet:    true,
-		new: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
-			return newAzCred(t, newFakeAz(t), nil, nil), nil
-		},
-		bad: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
-			ft := newFakeAz(t)
-			ft.setMode("fail")
-			return newAzCred(t, ft, nil, nil), nil
 		},
 	},
 }
