@@ -474,3 +474,30 @@ func TestAuthorizationCodeCredentialWithARecordAndNoCode(t *testing.T) {
 		t.Fatalf("grants = %v", g)
 	}
 }
+
+// TestOrganizationsSignInIsKeptUnderTheAccountsTenant: a sign-in through
+// the "organizations" alias stores its token under the account's own
+// tenant, as MSAL does, so a credential for that tenant (another process,
+// azidentity) finds it without a request.
+func TestOrganizationsSignInIsKeptUnderTheAccountsTenant(t *testing.T) {
+	open := persistentTestCache(t)
+	srv := newEmulator(t, nil)
+	rec := userSignIn(t, srv, open(), vaultScope) // TenantID unset: "organizations"
+	if !strings.EqualFold(rec.TenantID, entratest.DefaultTenantID) {
+		t.Fatalf("record tenant %q", rec.TenantID)
+	}
+	before := srv.Requests(entratest.EndpointToken)
+	cred, err := NewDeviceCodeCredential(&DeviceCodeCredentialOptions{
+		ClientOptions: emulatorOptions(srv), DisableInstanceDiscovery: true, Cache: open(),
+		TenantID: entratest.DefaultTenantID, AuthenticationRecord: rec, UserPrompt: noPrompt,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cred.GetToken(context.Background(), vaultScope); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Requests(entratest.EndpointToken) - before; n != 0 {
+		t.Fatalf("%d token requests for the token the sign-in stored, want 0", n)
+	}
+}

@@ -252,6 +252,22 @@ func (p *publicClient) resolveTenant(requested string) (string, error) {
 	return authority.ResolveTenant(p.tenant, requested, p.name, p.allowed)
 }
 
+// accountTenant is the tenant a signed-in account's tokens are kept under.
+// A request for one of Entra's multi-tenant aliases (organizations, common,
+// consumers) is answered by the account's own tenant, as MSAL does, so that
+// a token from the sign-in, a later silent call and another SDK's cache all
+// name the same tenant.
+func accountTenant(tenant string, rec *AuthenticationRecord) string {
+	if rec == nil || rec.TenantID == "" {
+		return tenant
+	}
+	switch tenant {
+	case "organizations", "common", "consumers":
+		return strings.ToLower(rec.TenantID)
+	}
+	return tenant
+}
+
 // getToken is GetToken for every user credential: silently for the
 // signed-in account when possible, else interactively (or, with
 // DisableAutomaticAuthentication, an *AuthenticationRequiredError).
@@ -269,7 +285,7 @@ func (p *publicClient) getToken(ctx context.Context, opts policy.TokenRequestOpt
 		challenge := ""
 		if rec := p.record.Load(); rec != nil {
 			tok, err := p.cache.GetToken(ctx, &tokencache.Request{
-				TenantID:  tenant,
+				TenantID:  accountTenant(tenant, rec),
 				Scopes:    opts.Scopes,
 				EnableCAE: opts.EnableCAE,
 				Claims:    opts.Claims,
@@ -364,7 +380,7 @@ func (p *publicClient) authenticateLocked(ctx context.Context, tenant string, op
 	p.handoffs.Store(nonce, tokencache.Token{AccessToken: resp.AccessToken, ExpiresIn: resp.ExpiresIn, RefreshIn: resp.RefreshIn})
 	defer p.handoffs.Delete(nonce)
 	tok, err := p.cache.GetToken(ctx, &tokencache.Request{
-		TenantID:  tenant,
+		TenantID:  accountTenant(tenant, &rec),
 		Scopes:    opts.Scopes,
 		EnableCAE: opts.EnableCAE,
 		Claims:    handoffPrefix + nonce,

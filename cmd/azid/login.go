@@ -126,15 +126,6 @@ func loginCmd(ctx context.Context, args []string, e *env) int {
 		}
 		return code
 	}
-	// The sign-in's token is cached under the tenant it was asked of
-	// ("organizations" by default); "azid token" asks the account's
-	// tenant. Getting the login scope's token the way "azid token" will
-	// (silently, one refresh) makes its first call a cache hit.
-	if silent, err := savedSignIn(rec, c); err == nil {
-		if _, err := silent.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{f.scope}}); err != nil {
-			fmt.Fprintf(e.stderr, "azid login: signed in, but getting a token silently failed: %v\n", err)
-		}
-	}
 	if err := azid.SaveAuthenticationRecord(path, rec); err != nil {
 		fmt.Fprintf(e.stderr, "azid login: signed in, but the sign-in could not be saved: %v\n", err)
 		return exitInternal
