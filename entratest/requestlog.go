@@ -45,28 +45,38 @@ type TokenRequest struct {
 // Requests, which counts without storing.
 const maxTokenLog = 10000
 
-// tokenLog is the bounded token request log. A plain mutex is enough: it
-// is appended to once per token request and read rarely.
-type tokenLog struct {
+// boundedLog keeps the latest maxTokenLog entries in a ring. A plain mutex
+// is enough: it is appended to once per request and read rarely.
+type boundedLog[T any] struct {
 	mu      sync.Mutex
-	entries []TokenRequest
+	entries []T
+	next    int // where the next entry goes once the ring is full
 }
 
-func (l *tokenLog) add(e TokenRequest) {
+func (l *boundedLog[T]) add(e T) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.entries) >= maxTokenLog {
-		// Drop the oldest entry; copy keeps the backing array bounded.
-		n := copy(l.entries, l.entries[1:])
-		l.entries = l.entries[:n]
+	if len(l.entries) < maxTokenLog {
+		l.entries = append(l.entries, e)
+		return
 	}
-	l.entries = append(l.entries, e)
+	l.entries[l.next] = e
+	l.next = (l.next + 1) % len(l.entries)
 }
 
-func (l *tokenLog) reset() {
+func (l *boundedLog[T]) reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.entries = nil
+	l.entries, l.next = nil, 0
+}
+
+// snapshot returns the entries oldest first.
+func (l *boundedLog[T]) snapshot() []T {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]T, 0, len(l.entries))
+	out = append(out, l.entries[l.next:]...)
+	return append(out, l.entries[:l.next]...)
 }
 
 // TokenRequests returns a copy of the token request log in arrival order
@@ -74,9 +84,7 @@ func (l *tokenLog) reset() {
 // including requests answered by faults or the outage switch. It is emptied
 // by [Server.ResetCounts].
 func (s *Server) TokenRequests() []TokenRequest {
-	s.log.mu.Lock()
-	defer s.log.mu.Unlock()
-	return append([]TokenRequest(nil), s.log.entries...)
+	return s.log.snapshot()
 }
 
 // maxFormBytes bounds a token request body. Real ones are a few KB (a

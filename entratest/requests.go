@@ -1,7 +1,6 @@
 package entratest
 
 import (
-	"sync"
 	"time"
 )
 
@@ -28,37 +27,13 @@ type Request struct {
 	Status int
 }
 
-// requestLog is the bounded log of every endpoint's requests.
-type requestLog struct {
-	mu      sync.Mutex
-	entries []Request
-}
-
-func (l *requestLog) add(r Request) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.entries) >= maxTokenLog {
-		n := copy(l.entries, l.entries[1:])
-		l.entries = l.entries[:n]
-	}
-	l.entries = append(l.entries, r)
-}
-
-func (l *requestLog) reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.entries = nil
-}
-
 // RequestLog returns a copy of the log of requests to every endpoint, in
 // completion order, at most the latest 10000, including requests answered
 // by faults or outages. Paths that are no endpoint are not logged. It is
 // emptied by [Server.ResetCounts]. [Server.TokenRequests] has more detail
 // about token requests.
 func (s *Server) RequestLog() []Request {
-	s.reqlog.mu.Lock()
-	defer s.reqlog.mu.Unlock()
-	return append([]Request(nil), s.reqlog.entries...)
+	return s.reqlog.snapshot()
 }
 
 // logRequest records x once it is answered.

@@ -212,13 +212,13 @@ type Server struct {
 	caeEvent atomic.Int64
 	counts   map[Endpoint]*atomic.Int64 // keys fixed at NewServer, so no lock
 	faults   faultTable
-	log      tokenLog
+	log      boundedLog[TokenRequest]
 	users    *userState // user flows (userflows.go)
 
 	proxy       *proxy       // nil without Options.ProxyAddr
 	proxyClient *http.Client // set with proxy
 	window      atomic.Pointer[outageWindow]
-	reqlog      requestLog
+	reqlog      boundedLog[Request]
 
 	// closers stop what the server started besides its main listener
 	// (the proxy, managed identity listeners), in Close.

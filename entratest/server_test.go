@@ -169,6 +169,16 @@ func TestTokenLogIsBounded(t *testing.T) {
 	if len(log) != maxTokenLog || log[0].Status != 5 || log[len(log)-1].Status != maxTokenLog+4 {
 		t.Errorf("log has %d entries from %d to %d", len(log), log[0].Status, log[len(log)-1].Status)
 	}
+	for i := 1; i < len(log); i++ {
+		if log[i].Status != log[i-1].Status+1 {
+			t.Fatalf("entry %d is %d after %d: the log is out of order", i, log[i].Status, log[i-1].Status)
+		}
+	}
+	srv.ResetCounts()
+	srv.log.add(TokenRequest{Status: 1})
+	if log := srv.TokenRequests(); len(log) != 1 || log[0].Status != 1 {
+		t.Errorf("after a reset: %+v", log)
+	}
 }
 
 func BenchmarkTokenRequest(b *testing.B) {
