@@ -53,10 +53,10 @@ type CachingCredentialOptions struct {
 	// warning level. Tokens are never logged. Nil discards them.
 	Logger *slog.Logger
 
-	// MaxEntries bounds how many distinct token requests (tenant, scopes,
+	// MaxCacheEntries bounds how many distinct token requests (tenant, scopes,
 	// CAE) are cached; 0 means 10,000. Past it the entries closest to expiry
 	// are dropped.
-	MaxEntries int
+	MaxCacheEntries int
 
 	clock tokencache.Clock // test seam
 }
@@ -88,8 +88,8 @@ func NewCachingCredential(cred azcore.TokenCredential, options *CachingCredentia
 	if options == nil {
 		options = &CachingCredentialOptions{}
 	}
-	if options.MaxEntries < 0 {
-		return nil, fmt.Errorf("%s: MaxEntries is %d; use 0 for the default or a positive bound", credNameCaching, options.MaxEntries)
+	if options.MaxCacheEntries < 0 {
+		return nil, fmt.Errorf("%s: MaxCacheEntries is %d; use 0 for the default or a positive bound", credNameCaching, options.MaxCacheEntries)
 	}
 	c := &CachingCredential{cred: cred, clock: options.clock}
 	if c.clock == nil {
@@ -98,7 +98,7 @@ func NewCachingCredential(cred azcore.TokenCredential, options *CachingCredentia
 	c.cache = tokencache.New(tokencache.AcquirerFunc(c.acquire), tokencache.Options{
 		Clock:      options.clock,
 		Logger:     options.Logger,
-		MaxEntries: options.MaxEntries,
+		MaxEntries: options.MaxCacheEntries,
 	})
 	return c, nil
 }

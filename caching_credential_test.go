@@ -269,8 +269,8 @@ func TestCachingCredentialErrors(t *testing.T) {
 	if _, err := NewCachingCredential(nil, nil); err == nil || !strings.Contains(err.Error(), "nil") {
 		t.Fatalf("nil credential: %v", err)
 	}
-	if _, err := NewCachingCredential(&countingCred{}, &CachingCredentialOptions{MaxEntries: -1}); err == nil {
-		t.Fatal("negative MaxEntries accepted")
+	if _, err := NewCachingCredential(&countingCred{}, &CachingCredentialOptions{MaxCacheEntries: -1}); err == nil {
+		t.Fatal("negative MaxCacheEntries accepted")
 	}
 	c := newCaching(t, &countingCred{}, nil)
 	if _, err := c.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{" "}}); err == nil || !strings.Contains(err.Error(), "scope") {
