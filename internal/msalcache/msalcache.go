@@ -218,7 +218,9 @@ func Parse(data []byte) (*Document, []Problem, error) {
 			return nil
 		})
 	})
-	if err == nil && sc.peek() != 0 {
+	// Only white space may follow the object. (peek answers 0 at the end
+	// and for a NUL byte alike, so the position decides.)
+	if sc.ws(); err == nil && sc.pos < len(sc.data) {
 		err = sc.fail()
 	}
 	if err != nil {
