@@ -631,5 +631,5 @@ func (p *publicClient) invalidate(opts policy.TokenRequestOptions, token string)
 	if err != nil {
 		return false
 	}
-	return p.cache.Invalidate(&tokencache.Request{TenantID: tenant, Scopes: opts.Scopes, EnableCAE: opts.EnableCAE, Account: rec.HomeAccountID}, token)
+	return p.cache.Invalidate(&tokencache.Request{TenantID: accountTenant(tenant, rec), Scopes: opts.Scopes, EnableCAE: opts.EnableCAE, Account: rec.HomeAccountID}, token)
 }
