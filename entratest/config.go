@@ -20,7 +20,8 @@ import (
 //	               "subscriptions": [{"id": "…", "displayName": "dev"}]}],
 //	  "apps":    [{"tenantId": "…", "clientId": "…", "secret": "…", "allowedTenants": ["*"]}],
 //	  "users":   [{"username": "alice@contoso.example", "password": "…", "tenantId": "…"}],
-//	  "token":   {"expiresIn": "1h", "refreshIn": "30m", "extExpiresIn": "2h"}
+//	  "token":   {"expiresIn": "1h", "refreshIn": "30m", "extExpiresIn": "2h"},
+//	  "detectRefreshTokenReuse": true
 //	}
 //
 // Unknown fields are errors, so a typo does not silently drop a setting.
@@ -37,6 +38,8 @@ type configFile struct {
 	Apps    []configApp    `json:"apps"`
 	Users   []ConfigUser   `json:"users"`
 	Token   *configToken   `json:"token"`
+	// DetectRefreshTokenReuse is Options.DetectRefreshTokenReuse.
+	DetectRefreshTokenReuse bool `json:"detectRefreshTokenReuse"`
 }
 
 type configTenant struct {
@@ -159,6 +162,7 @@ func ParseConfig(data []byte) (*Config, error) {
 	}
 
 	c := &Config{}
+	c.Options.DetectRefreshTokenReuse = f.DetectRefreshTokenReuse
 	dir := newDirectory() // validates exactly as NewServer will
 	for i, ct := range f.Tenants {
 		t := Tenant{ID: ct.ID, DisplayName: ct.DisplayName, Domains: ct.Domains}

@@ -104,8 +104,6 @@ func (s *Server) refreshTokenGrant(x *exchange, tenant string) (grantResult, *en
 		e = errBadRefreshToken()
 	case g.revoked:
 		e = errRefreshTokenRevoked()
-	case g.redeemed && st.singleUseRT:
-		e = errRefreshTokenRedeemed()
 	case s.now().Sub(g.issued) > refreshTokenLifetime:
 		e = errRefreshTokenExpired()
 	case !strings.EqualFold(x.form.Get("client_id"), g.clientID) && x.form.Get("client_id") != "":
@@ -130,11 +128,10 @@ func (s *Server) refreshTokenGrant(x *exchange, tenant string) (grantResult, *en
 		return grantResult{}, errMFARequired()
 	}
 	st.mu.Lock()
-	if st.singleUseRT && g.redeemed {
-		st.mu.Unlock()
-		return grantResult{}, errRefreshTokenRedeemed()
-	}
-	g.redeemed = true
+	e = st.redeemLocked(g)
 	st.mu.Unlock()
-	return s.issueUserTokens(x, userIssue{user: u, client: c, tenant: tid, scope: x.form.Get("scope"), claims: x.form.Get("claims")})
+	if e != nil {
+		return grantResult{}, e
+	}
+	return s.issueUserTokens(x, userIssue{user: u, client: c, tenant: tid, scope: x.form.Get("scope"), claims: x.form.Get("claims"), family: g.family})
 }
