@@ -281,6 +281,11 @@ func (i *impl) update(ctx context.Context, p *partition, change func(*msalcache.
 		}
 		defer unlock()
 	}
+	return i.updateHeld(ctx, p, change)
+}
+
+// updateHeld is update for a caller that holds p's lock.
+func (i *impl) updateHeld(ctx context.Context, p *partition, change func(*msalcache.Document)) error {
 	base := msalcache.New()
 	s, err := i.load(ctx, p)
 	switch {

@@ -100,3 +100,95 @@ func (s *MemoryUserStore) DeleteUser(_ context.Context, k UserKey) error {
 	delete(s.m, canonicalUserKey(k))
 	return nil
 }
+
+// UserLock is an account's lock, held while one refresh token is redeemed:
+// Load reads the newest refresh token under the lock and Save stores the
+// rotated one before Unlock lets the next redemption start, so no refresh
+// token is ever presented twice (servers that detect reuse revoke the
+// whole sign-in when one is). It is used by one goroutine.
+type UserLock interface {
+	// Load returns the state stored for the locked account, read under
+	// the lock (another process may have rotated it).
+	Load(ctx context.Context) (UserTokens, bool, error)
+	// Save stores t for the locked account.
+	Save(ctx context.Context, t UserTokens) error
+	// Unlock releases the lock. Calls after the first do nothing.
+	Unlock()
+}
+
+// LockingUserStore is implemented by UserStores shared beyond one
+// credential (the persistent cache, shared by processes through a lock
+// file or by a fleet through Redis): LockUser takes the account's lock
+// there, so that a redemption in another process waits for this one and
+// reads the refresh token it stored.
+type LockingUserStore interface {
+	UserStore
+	// LockUser blocks until the lock for k is held or ctx ends.
+	LockUser(ctx context.Context, k UserKey) (UserLock, error)
+}
+
+// AccountLocks is a set of per-account locks whose waiters leave when
+// their context ends (a mutex would hold them for as long as a token
+// request takes). The zero value is ready; it is safe for concurrent use.
+type AccountLocks struct {
+	mu sync.Mutex
+	m  map[UserKey]*accountSlot
+}
+
+// accountSlot is one account's lock and what the last redemption under it
+// learnt.
+type accountSlot struct {
+	sem chan struct{}
+	// spent is the last refresh token redeemed under the lock and next the
+	// one the server answered with. If a store could not keep next (a
+	// failed write), the holder of the lock still knows it: see Newest.
+	spent, next UserTokens
+}
+
+// Lock takes k's lock, or returns ctx's error if it ends first.
+func (l *AccountLocks) Lock(ctx context.Context, k UserKey) (*AccountLock, error) {
+	k = canonicalUserKey(k)
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = make(map[UserKey]*accountSlot)
+	}
+	s := l.m[k]
+	if s == nil {
+		s = &accountSlot{sem: make(chan struct{}, 1)}
+		l.m[k] = s
+	}
+	l.mu.Unlock()
+	select {
+	case s.sem <- struct{}{}:
+		return &AccountLock{s: s}, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+// AccountLock is one held lock of an [AccountLocks].
+type AccountLock struct {
+	s    *accountSlot
+	once sync.Once
+}
+
+// Newest returns t, or the refresh token that replaced it if t's was
+// already redeemed under this lock (its successor never reached the
+// store).
+func (a *AccountLock) Newest(t UserTokens) UserTokens {
+	if a.s.spent.RefreshToken != "" && t.RefreshToken == a.s.spent.RefreshToken && a.s.next.RefreshToken != "" {
+		return a.s.next
+	}
+	return t
+}
+
+// Redeemed records that spent's refresh token was redeemed and next came
+// back.
+func (a *AccountLock) Redeemed(spent, next UserTokens) {
+	a.s.spent, a.s.next = spent, next
+}
+
+// Unlock releases the lock; calls after the first do nothing.
+func (a *AccountLock) Unlock() {
+	a.once.Do(func() { <-a.s.sem })
+}
