@@ -498,7 +498,7 @@ func (p *publicClient) Acquire(ctx context.Context, r tokencache.Request) (token
 	if err != nil {
 		return tokencache.Token{}, fmt.Errorf("%s: waiting for another refresh of the account's tokens: %w", p.name, err)
 	}
-	defer lk.unlock()
+	defer lk.unlock(ctx)
 	ut, ok, err := lk.load(ctx)
 	switch {
 	case err != nil:
@@ -561,6 +561,10 @@ type accountLock struct {
 	key   tokencache.UserKey
 	store tokencache.UserLock // nil: the store is this process's alone, or its lock failed
 	mem   *tokencache.AccountLock
+	// lockFailed means the store can lock but did not; the save is then
+	// made after unlock (see lockAccount).
+	lockFailed bool
+	pending    *tokencache.UserTokens
 }
 
 // lockAccount takes key's locks: the shared store's lock first (a
@@ -568,7 +572,12 @@ type accountLock struct {
 // (its goroutines). The order is fixed because the engine's fleet lock
 // may already hold the store's lock of the account's partition when
 // Acquire runs. Waiting for either ends with ctx. When the store cannot
-// lock (Redis unreachable), redemptions are still one at a time here.
+// lock (Redis unreachable), redemptions are still one at a time here, and
+// the rotated token is written to the store after this credential's lock
+// is released: an acquisition holding the store's lock of the account
+// (the engine's fleet lock) may be waiting for it, and the write would
+// wait for that acquisition. This credential's lock remembers the
+// rotation meanwhile (AccountLock.Newest).
 func (p *publicClient) lockAccount(ctx context.Context, key tokencache.UserKey) (*accountLock, error) {
 	a := &accountLock{p: p, key: key}
 	if ls, ok := p.users.(tokencache.LockingUserStore); ok {
@@ -581,6 +590,7 @@ func (p *publicClient) lockAccount(ctx context.Context, key tokencache.UserKey) 
 		default:
 			p.logger.WarnContext(ctx, "could not lock the account in the token cache; another process may redeem the same refresh token",
 				slog.String("credential", p.name), slog.String("error", err.Error()))
+			a.lockFailed = true
 		}
 	}
 	m, err := p.accounts.Lock(ctx, key)
@@ -615,16 +625,28 @@ func (a *accountLock) load(ctx context.Context) (tokencache.UserTokens, bool, er
 // its next redemption does not present spent's again.
 func (a *accountLock) save(ctx context.Context, spent, next tokencache.UserTokens) error {
 	a.mem.Redeemed(spent, next)
-	if a.store != nil {
+	switch {
+	case a.store != nil:
 		return a.store.Save(ctx, next)
+	case a.lockFailed:
+		a.pending = &next
+		return nil
 	}
 	return a.p.users.SaveUser(ctx, a.key, next)
 }
 
-func (a *accountLock) unlock() {
+// unlock releases the locks, then makes a save deferred by a failed store
+// lock.
+func (a *accountLock) unlock(ctx context.Context) {
 	a.mem.Unlock()
 	if a.store != nil {
 		a.store.Unlock()
+	}
+	if a.pending != nil {
+		if err := a.p.users.SaveUser(ctx, a.key, *a.pending); err != nil {
+			a.p.logger.WarnContext(ctx, "could not store the rotated refresh token", slog.String("credential", a.p.name), slog.String("error", err.Error()))
+		}
+		a.pending = nil
 	}
 }
 
@@ -636,7 +658,7 @@ func (p *publicClient) storeSignIn(ctx context.Context, key tokencache.UserKey, 
 	if err != nil {
 		return err
 	}
-	defer lk.unlock()
+	defer lk.unlock(ctx)
 	return lk.save(ctx, tokencache.UserTokens{}, t)
 }
 

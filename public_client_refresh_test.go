@@ -10,6 +10,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/azid-go/azid/entratest"
+	"github.com/azid-go/azid/internal/tokencache"
 )
 
 // The tests in this file run against an emulator that detects refresh-token
@@ -193,4 +194,48 @@ func TestCallersWaitingForAnInteractiveSignInLeaveWithTheirContext(t *testing.T)
 	if a.count() != 1 {
 		t.Fatalf("%d prompts, want 1", a.count())
 	}
+}
+
+// lockFailingStore is a shared store whose lock is out of order (Redis
+// unreachable for a moment).
+type lockFailingStore struct {
+	tokencache.MemoryUserStore
+}
+
+func (s *lockFailingStore) LockUser(context.Context, tokencache.UserKey) (tokencache.UserLock, error) {
+	return nil, errors.New("the lock server is unreachable")
+}
+
+func TestRedemptionsStayOneAtATimeWhenTheStoreCannotLock(t *testing.T) {
+	srv := newUserEmulator(t)
+	a := &approver{srv: srv}
+	store := &lockFailingStore{}
+	cred := newDeviceCred(t, srv, a, func(o *publicOptions) { o.users = store })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := cred.Authenticate(ctx, &storageScope); err != nil {
+		t.Fatal(err)
+	}
+	const n = 6
+	err := getAll(ctx, func(ctx context.Context, o policy.TokenRequestOptions) error {
+		_, err := cred.GetToken(ctx, o)
+		return err
+	}, scopesN(n), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRefreshStats(t, srv, n)
+	// The store got the newest refresh token after all.
+	rec := cred.client.record.Load()
+	ut, ok, _ := store.LoadUser(ctx, cred.client.userKey(rec.HomeAccountID))
+	if !ok {
+		t.Fatal("no refresh token stored")
+	}
+	if _, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"api://last/.default"}}); err != nil {
+		t.Fatal(err)
+	}
+	if now, _, _ := store.LoadUser(ctx, cred.client.userKey(rec.HomeAccountID)); now.RefreshToken == ut.RefreshToken {
+		t.Fatal("the last rotation was not stored")
+	}
+	wantRefreshStats(t, srv, n+1)
 }

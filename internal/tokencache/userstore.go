@@ -135,15 +135,20 @@ type AccountLocks struct {
 	m  map[UserKey]*accountSlot
 }
 
-// accountSlot is one account's lock and what the last redemption under it
+// accountSlot is one account's lock and what the redemptions under it
 // learnt.
 type accountSlot struct {
 	sem chan struct{}
-	// spent is the last refresh token redeemed under the lock and next the
-	// one the server answered with. If a store could not keep next (a
-	// failed write), the holder of the lock still knows it: see Newest.
-	spent, next UserTokens
+	// rotated maps refresh tokens redeemed under the lock to what the
+	// server answered with. If a store could not keep an answer (a failed
+	// or late write), the holder of the lock still knows it: see Newest.
+	// Guarded by sem.
+	rotated map[string]UserTokens
 }
+
+// maxRotations bounds accountSlot.rotated: only the latest few
+// redemptions can be missing from a store.
+const maxRotations = 16
 
 // Lock takes k's lock, or returns ctx's error if it ends first.
 func (l *AccountLocks) Lock(ctx context.Context, k UserKey) (*AccountLock, error) {
@@ -172,20 +177,33 @@ type AccountLock struct {
 	once sync.Once
 }
 
-// Newest returns t, or the refresh token that replaced it if t's was
-// already redeemed under this lock (its successor never reached the
-// store).
+// Newest returns t, or, if t's refresh token was already redeemed under
+// this lock, the newest token that replaced it (its successor has not
+// reached the store, or was overwritten there by an older write).
 func (a *AccountLock) Newest(t UserTokens) UserTokens {
-	if a.s.spent.RefreshToken != "" && t.RefreshToken == a.s.spent.RefreshToken && a.s.next.RefreshToken != "" {
-		return a.s.next
+	for range len(a.s.rotated) {
+		next, ok := a.s.rotated[t.RefreshToken]
+		if !ok {
+			break
+		}
+		t = next
 	}
 	return t
 }
 
 // Redeemed records that spent's refresh token was redeemed and next came
-// back.
+// back. An empty spent (a new sign-in) forgets earlier rotations.
 func (a *AccountLock) Redeemed(spent, next UserTokens) {
-	a.s.spent, a.s.next = spent, next
+	if spent.RefreshToken == "" || len(a.s.rotated) >= maxRotations {
+		clear(a.s.rotated)
+	}
+	if spent.RefreshToken == "" || next.RefreshToken == "" || spent.RefreshToken == next.RefreshToken {
+		return
+	}
+	if a.s.rotated == nil {
+		a.s.rotated = make(map[string]UserTokens)
+	}
+	a.s.rotated[spent.RefreshToken] = next
 }
 
 // Unlock releases the lock; calls after the first do nothing.

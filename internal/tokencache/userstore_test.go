@@ -48,6 +48,16 @@ func TestAccountLocks(t *testing.T) {
 	if got := b.Newest(UserTokens{RefreshToken: "rt9"}); got.RefreshToken != "rt9" {
 		t.Fatalf("a token another process stored was replaced: %+v", got)
 	}
+	// A chain: the store may still hold any earlier token.
+	b.Redeemed(next, UserTokens{RefreshToken: "rt3"})
+	if got := b.Newest(spent); got.RefreshToken != "rt3" {
+		t.Fatalf("Newest(rt1) after two rotations = %+v", got)
+	}
+	// A new sign-in forgets them.
+	b.Redeemed(UserTokens{}, UserTokens{RefreshToken: "new"})
+	if got := b.Newest(spent); got != spent {
+		t.Fatalf("after a sign-in, Newest(rt1) = %+v", got)
+	}
 	b.Unlock()
 }
 
