@@ -102,3 +102,23 @@ func TestConfigDetectRefreshTokenReuse(t *testing.T) {
 		t.Fatal("a string was accepted as a bool")
 	}
 }
+
+func TestARefusedRefreshLeavesTheTokenUnredeemed(t *testing.T) {
+	srv := newTestServer(t, &Options{DetectRefreshTokenReuse: true})
+	rt := postForm(t, srv, tokenPath("organizations"), passwordForm()).str("refresh_token")
+	// Two resources in one request, then malformed claims: refused before
+	// the token is spent.
+	bad := with(refreshForm(rt), "scope", "https://vault.azure.net/.default https://storage.azure.com/.default")
+	if r := postForm(t, srv, tokenPath("organizations"), bad); r.status != 400 {
+		t.Fatalf("two resources: %d %s", r.status, r.raw)
+	}
+	if r := postForm(t, srv, tokenPath("organizations"), with(refreshForm(rt), "claims", "{not json")); r.status != 400 {
+		t.Fatalf("bad claims: %d %s", r.status, r.raw)
+	}
+	if r := postForm(t, srv, tokenPath("organizations"), refreshForm(rt)); r.status != 200 {
+		t.Fatalf("the token after refused requests: %d %s", r.status, r.raw)
+	}
+	if st := srv.RefreshTokenStats(); st != (RefreshTokenStats{Redeemed: 1}) {
+		t.Fatalf("stats = %+v", st)
+	}
+}

@@ -127,6 +127,14 @@ func (s *Server) refreshTokenGrant(x *exchange, tenant string) (grantResult, *en
 	if mfa {
 		return grantResult{}, errMFARequired()
 	}
+	// A request refused for its scope or claims leaves the refresh token
+	// unredeemed, so the client can use it again.
+	if _, e := parseUserScope(x.form.Get("scope")); e != nil {
+		return grantResult{}, e
+	}
+	if _, e := parseClaimsRequest(x.form.Get("claims")); e != nil {
+		return grantResult{}, e
+	}
 	st.mu.Lock()
 	e = st.redeemLocked(g)
 	st.mu.Unlock()
