@@ -20,7 +20,8 @@ import (
 //	               "subscriptions": [{"id": "…", "displayName": "dev"}]}],
 //	  "apps":    [{"tenantId": "…", "clientId": "…", "secret": "…", "allowedTenants": ["*"]}],
 //	  "users":   [{"username": "alice@contoso.example", "password": "…", "tenantId": "…"}],
-//	  "token":   {"expiresIn": "1h", "refreshIn": "30m", "extExpiresIn": "2h"}
+//	  "token":   {"expiresIn": "1h", "refreshIn": "30m", "extExpiresIn": "2h"},
+//	  "oneTimeClientAssertions": true
 //	}
 //
 // Unknown fields are errors, so a typo does not silently drop a setting.
@@ -37,6 +38,9 @@ type configFile struct {
 	Apps    []configApp    `json:"apps"`
 	Users   []ConfigUser   `json:"users"`
 	Token   *configToken   `json:"token"`
+
+	// OneTimeClientAssertions sets Options.OneTimeClientAssertions.
+	OneTimeClientAssertions bool `json:"oneTimeClientAssertions"`
 }
 
 type configTenant struct {
@@ -222,7 +226,11 @@ func ParseConfig(data []byte) (*Config, error) {
 			RefreshIn:    time.Duration(tok.RefreshIn),
 			ExtExpiresIn: time.Duration(tok.ExtExpiresIn),
 		}
+		if err := c.Options.Token.Validate(); err != nil {
+			return nil, &ConfigError{Where: "token.refreshIn", Err: err}
+		}
 	}
+	c.Options.OneTimeClientAssertions = f.OneTimeClientAssertions
 	return c, nil
 }
 
