@@ -72,8 +72,14 @@ func BenchmarkColdTokenRequest(b *testing.B) {
 		name string
 		get  func(context.Context, policy.TokenRequestOptions) error
 	}{
-		{"Secret", func(ctx context.Context, o policy.TokenRequestOptions) error { _, err := secret.GetToken(ctx, o); return err }},
-		{"Certificate", func(ctx context.Context, o policy.TokenRequestOptions) error { _, err := cert.GetToken(ctx, o); return err }},
+		{"Secret", func(ctx context.Context, o policy.TokenRequestOptions) error {
+			_, err := secret.GetToken(ctx, o)
+			return err
+		}},
+		{"Certificate", func(ctx context.Context, o policy.TokenRequestOptions) error {
+			_, err := cert.GetToken(ctx, o)
+			return err
+		}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -306,4 +306,3 @@ func TestConfigOneTimeClientAssertions(t *testing.T) {
 		t.Error("a non-boolean was accepted")
 	}
 }
-
