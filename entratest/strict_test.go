@@ -3,6 +3,8 @@ package entratest
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -304,5 +306,54 @@ func TestConfigOneTimeClientAssertions(t *testing.T) {
 	}
 	if _, err := ParseConfig([]byte(`{"oneTimeClientAssertions": "yes"}`)); err == nil {
 		t.Error("a non-boolean was accepted")
+	}
+}
+
+// A configuration file can register an app's certificates and turn on
+// one-time assertions; the server it configures refuses a replay. Bad
+// certificate entries name where they are.
+func TestConfigCertificatesAndOneTimeAssertions(t *testing.T) {
+	keys := testKeys(t)
+	certPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: keys[0].cert.Raw}))
+	cfg, _ := json.Marshal(map[string]any{
+		"apps":                    []map[string]any{{"tenantId": DefaultTenantID, "clientId": certAppID, "certificates": []string{certPEM}}},
+		"oneTimeClientAssertions": true,
+	})
+	c, err := ParseConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Options.Apps) != 1 || len(c.Options.Apps[0].Certificates) != 1 || !c.Options.Apps[0].Certificates[0].Equal(keys[0].cert) {
+		t.Fatalf("apps = %+v", c.Options.Apps)
+	}
+	o := c.Options
+	o.SigningKeyBits = 1024
+	srv, err := NewServer(&o) // not newTestServer: the file alone turns the check on
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	a := certAssertion(t, srv, nil)
+	getTokenWith(t, srv, tokenPath(DefaultTenantID), assertionForm(a))
+	wantEntraError(t, postForm(t, srv, tokenPath(DefaultTenantID), assertionForm(a)), http.StatusUnauthorized, "invalid_client", 700027)
+
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(keys[0].key)
+	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	for entry, want := range map[string]string{
+		"not pem":         "not a PEM certificate",
+		keyPEM:            "private key",
+		certPEM + certPEM: "more than one PEM block",
+		strings.Replace(certPEM, "CERTIFICATE", "PUBLIC KEY", 2):                           "not a CERTIFICATE",
+		string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("junk")})): "not a valid X.509 certificate",
+	} {
+		cfg, _ := json.Marshal(map[string]any{"apps": []map[string]any{{"tenantId": DefaultTenantID, "clientId": certAppID, "certificates": []string{certPEM, entry}}}})
+		_, err := ParseConfig(cfg)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Where != "apps[0].certificates[1]" || !strings.Contains(err.Error(), want) {
+			t.Errorf("%.30q: %v, want apps[0].certificates[1] and %q", entry, err, want)
+		}
+		if err != nil && strings.Contains(err.Error(), "MII") {
+			t.Errorf("the error quotes the file: %v", err)
+		}
 	}
 }
