@@ -67,17 +67,16 @@ func (f callbackAuth) authenticateClient(ctx context.Context, form url.Values, _
 
 // assertionLifetime is how long a signed client assertion is valid (exp -
 // nbf). Every token request gets its own assertion, used at once, so the
-// lifetime is not about reuse: it is the clock skew tolerated between this
-// machine and the token service (an assertion from a clock that is behind
-// arrives already expired otherwise), and how long a server that refuses
-// replayed jti values must remember one. Ten minutes is what MSAL sends,
+// lifetime bounds two things: how far this machine's clock may lag the
+// token service's before an assertion arrives already expired, and how
+// long a server that refuses replayed jti values must remember one. Ten minutes is what MSAL sends,
 // so a server tuned for MSAL accepts azid's assertions too.
 const assertionLifetime = 10 * time.Minute
 
 // certAuth authenticates with a JWT signed by a certificate's key, a new one
 // for every token request: a server may refuse a jti it has seen (OpenID
-// Connect Core §9, RFC 7523 §3), and an assertion never reused is worth
-// nothing to whoever copies it from a request after the fact.
+// Connect Core §9, RFC 7523 §3), and at such a server an assertion copied
+// from a request after the fact is already spent.
 //
 // The assertion follows what current MSAL libraries send (MSAL Go v1.10 is
 // the reference): for Entra, PS256 (RSASSA-PSS with SHA-256) and the
@@ -102,8 +101,8 @@ func newCertAuth(clientID string, cert *certCredential, now func() time.Time) *c
 }
 
 // authenticateClient signs a new assertion for this request. Signing is a
-// millisecond or so of RSA, next to a token request's network round trip;
-// the token cache, not assertion reuse, is what keeps requests rare.
+// millisecond or so of RSA, small beside a token request's round trip, and
+// the token cache already keeps requests to about one per token lifetime.
 func (c *certAuth) authenticateClient(_ context.Context, form url.Values, endpoint string) ([]string, error) {
 	a, err := c.sign(endpoint, c.now())
 	if err != nil {
