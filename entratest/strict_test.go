@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -216,6 +217,9 @@ func TestDuplicatedParameters(t *testing.T) {
 	f := ccForm()
 	f["scope"] = []string{"api://demo/.default", "api://demo/.default"}
 	wantEntraError(t, postForm(t, srv, tokenPath("0badc0de-0000-4000-8000-000000000000"), f), http.StatusBadRequest, "invalid_request", 9000411)
+	// The device authorization endpoint, a form endpoint too, does the same.
+	dc := url.Values{"client_id": {AzureCLIClientID}, "scope": {"openid", "openid"}}
+	wantEntraError(t, postForm(t, srv, "/organizations/oauth2/v2.0/devicecode", dc), http.StatusBadRequest, "invalid_request", 9000411)
 	// One value each is fine, as is a parameter left empty.
 	if r := postForm(t, srv, tokenPath(DefaultTenantID), with(ccForm(), "claims", "")); r.status != http.StatusOK {
 		t.Fatalf("a well-formed request: %d %s", r.status, r.raw)

@@ -85,7 +85,7 @@ func (s *Server) handleToken(x *exchange, v1 bool) {
 		x.writeError(errPostOnly(x.r.Method))
 		return
 	}
-	if e := checkForm(x); e != nil {
+	if e := checkForm(x.form, x.formErr); e != nil {
 		x.writeError(e)
 		return
 	}
@@ -145,19 +145,19 @@ func (s *Server) handleToken(x *exchange, v1 bool) {
 	})
 }
 
-// checkForm refuses a token request body Entra would not read: one over
-// the size limit, and one that names a parameter twice (Entra refuses
-// every duplicate, even of equal values, rather than pick one: a client
-// that sends two client_assertion or scope values has a bug worth
-// seeing). Parameters are checked in sorted order so the error names the
-// same one every time.
-func checkForm(x *exchange) *entraError {
+// checkForm refuses a form body Entra would not read, given the form and
+// ParseForm's error: one over the size limit, and one that names a
+// parameter twice (Entra refuses every duplicate, even of equal values,
+// rather than pick one: a client that sends two client_assertion or scope
+// values has a bug worth seeing). Parameters are checked in sorted order
+// so the error names the same one every time.
+func checkForm(form url.Values, parseErr error) *entraError {
 	var tooLarge *http.MaxBytesError
-	if errors.As(x.formErr, &tooLarge) {
+	if errors.As(parseErr, &tooLarge) {
 		return errBodyTooLarge(tooLarge.Limit)
 	}
-	for _, name := range slices.Sorted(maps.Keys(x.form)) {
-		if len(x.form[name]) > 1 {
+	for _, name := range slices.Sorted(maps.Keys(form)) {
+		if len(form[name]) > 1 {
 			return errDuplicateParameter(name)
 		}
 	}
@@ -400,10 +400,10 @@ func errDuplicateParameter(name string) *entraError {
 		message: fmt.Sprintf("The request is not properly formatted. The parameter '%s' is duplicated.", sanitize(name))}
 }
 
-// errBodyTooLarge answers a body over maxFormBytes. Entra publishes no
-// code for it; 413 is the HTTP status for exactly this, clients do not
+// errBodyTooLarge answers a form body over maxFormBytes. Entra publishes
+// no code for it; 413 is the HTTP status for exactly this, clients do not
 // retry it, and AADSTS90100 is Entra's code for a request it cannot read.
 func errBodyTooLarge(limit int64) *entraError {
 	return &entraError{status: http.StatusRequestEntityTooLarge, oauth: "invalid_request", code: 90100,
-		message: fmt.Sprintf("The request body is too large: the token endpoint accepts at most %d bytes. Send only the parameters the grant needs.", limit)}
+		message: fmt.Sprintf("The request body is too large: this endpoint accepts at most %d bytes. Send only the parameters the request needs.", limit)}
 }
