@@ -113,7 +113,7 @@ func TestClientAssertionCredentialFederatedRejections(t *testing.T) {
 	wrongAudience, _ := srv.IssueFederatedToken(entratest.FederatedToken{Issuer: "https://issuer.example", Subject: "workload", Audience: "api://other"})
 	expired, _ := srv.IssueFederatedToken(entratest.FederatedToken{Issuer: "https://issuer.example", Subject: "workload", ExpiresIn: -10 * time.Minute})
 	cc, _ := newCertCredential([]*x509.Certificate{a.cert}, a.key, false)
-	certSigned, _ := newCertAuth(fedClientID, cc, nil).assertion(srv.URL() + "/" + entratest.DefaultTenantID + "/oauth2/v2.0/token")
+	certSigned, _ := newCertAuth(fedClientID, cc, nil).sign(srv.URL()+"/"+entratest.DefaultTenantID+"/oauth2/v2.0/token", time.Now())
 	for name, tc := range map[string]struct {
 		assertion string
 		code      int

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -66,18 +65,18 @@ func (f callbackAuth) authenticateClient(ctx context.Context, form url.Values, _
 	return []string{a}, nil
 }
 
-// Client assertion lifetimes. An assertion is valid for assertionLifetime
-// and reused for requests to the same endpoint until less than
-// assertionRenewBefore of it is left, so that a burst of token requests
-// (many scopes or tenants at start-up) signs once per endpoint rather than
-// once per request, and no assertion arrives at Entra close to its expiry.
-const (
-	assertionLifetime    = 10 * time.Minute
-	assertionRenewBefore = 2 * time.Minute
-	maxCachedAssertions  = 32
-)
+// assertionLifetime is how long a signed client assertion is valid (exp -
+// nbf). Every token request gets its own assertion, used at once, so the
+// lifetime bounds two things: how far this machine's clock may lag the
+// token service's before an assertion arrives already expired, and how
+// long a server that refuses replayed jti values must remember one. Ten minutes is what MSAL sends,
+// so a server tuned for MSAL accepts azid's assertions too.
+const assertionLifetime = 10 * time.Minute
 
-// certAuth authenticates with a JWT signed by a certificate's key.
+// certAuth authenticates with a JWT signed by a certificate's key, a new one
+// for every token request: a server may refuse a jti it has seen (OpenID
+// Connect Core §9, RFC 7523 §3), and at such a server an assertion copied
+// from a request after the fact is already spent.
 //
 // The assertion follows what current MSAL libraries send (MSAL Go v1.10 is
 // the reference): for Entra, PS256 (RSASSA-PSS with SHA-256) and the
@@ -85,67 +84,33 @@ const (
 // knows neither, RS256 with the SHA-1 thumbprint in x5t. Thumbprints are
 // base64url, as RFC 7515 defines them (MSAL Go sends standard base64; Entra
 // accepts both). Claims: aud = the token endpoint, iss = sub = the client
-// ID, a random jti, nbf = now, exp = now + 10 minutes. x5c carries the
-// chain, leaf first, when SendCertificateChain is set (subject name/issuer
-// authentication).
+// ID, a random jti, nbf = now, exp = now + assertionLifetime. x5c carries
+// the chain, leaf first, when SendCertificateChain is set (subject
+// name/issuer authentication).
 type certAuth struct {
 	clientID string
 	cert     *certCredential
 	now      func() time.Time
-
-	mu     sync.Mutex
-	signed map[string]signedAssertion // by endpoint; bounded by maxCachedAssertions
-}
-
-type signedAssertion struct {
-	jwt     string
-	expires time.Time
 }
 
 func newCertAuth(clientID string, cert *certCredential, now func() time.Time) *certAuth {
 	if now == nil {
 		now = time.Now
 	}
-	return &certAuth{clientID: clientID, cert: cert, now: now, signed: make(map[string]signedAssertion)}
+	return &certAuth{clientID: clientID, cert: cert, now: now}
 }
 
+// authenticateClient signs a new assertion for this request. Signing is a
+// millisecond or so of RSA, small beside a token request's round trip, and
+// the token cache already keeps requests to about one per token lifetime.
 func (c *certAuth) authenticateClient(_ context.Context, form url.Values, endpoint string) ([]string, error) {
-	a, err := c.assertion(endpoint)
+	a, err := c.sign(endpoint, c.now())
 	if err != nil {
 		return nil, err
 	}
 	form.Set("client_assertion_type", clientAssertionType)
 	form.Set("client_assertion", a)
 	return []string{a}, nil
-}
-
-// assertion returns a signed assertion for endpoint, reusing one while it
-// has enough life left. Signing (about a millisecond of RSA) happens under
-// the lock: it is CPU work, not I/O, and concurrent signers for one endpoint
-// would only waste it.
-func (c *certAuth) assertion(endpoint string) (string, error) {
-	now := c.now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if s, ok := c.signed[endpoint]; ok && now.Add(assertionRenewBefore).Before(s.expires) {
-		return s.jwt, nil
-	}
-	jwt, err := c.sign(endpoint, now)
-	if err != nil {
-		return "", err
-	}
-	if len(c.signed) >= maxCachedAssertions {
-		for k, s := range c.signed {
-			if !now.Add(assertionRenewBefore).Before(s.expires) {
-				delete(c.signed, k)
-			}
-		}
-		if len(c.signed) >= maxCachedAssertions {
-			clear(c.signed)
-		}
-	}
-	c.signed[endpoint] = signedAssertion{jwt: jwt, expires: now.Add(assertionLifetime)}
-	return jwt, nil
 }
 
 // isADFSEndpoint reports whether endpoint is an ADFS token endpoint (see

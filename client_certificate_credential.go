@@ -58,8 +58,9 @@ type ClientCertificateCredentialOptions struct {
 // Get the certificates and key from a file with [ParseCertificates].
 //
 // Tokens are cached per credential instance exactly as for
-// [ClientSecretCredential]; a signed assertion is reused for a few minutes
-// rather than signed anew for every token request.
+// [ClientSecretCredential]. Every token request carries a new assertion
+// (its own random jti, valid for ten minutes), so a server that refuses a
+// replayed assertion accepts each one.
 type ClientCertificateCredential struct {
 	app *appClient
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -138,8 +139,9 @@ func TestClientCertificateCredentialEndToEnd(t *testing.T) {
 		t.Fatalf("assertion lifetime %vs, want 600", life)
 	}
 
-	// A second acquisition for the same endpoint reuses the assertion; one
-	// for another tenant's endpoint signs a new one.
+	// A second acquisition for the same endpoint signs a new assertion
+	// (the emulator refuses a replayed one); a tenant not allowed gets no
+	// request at all.
 	if _, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"api://other/.default"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -148,8 +150,11 @@ func TestClientCertificateCredentialEndToEnd(t *testing.T) {
 		t.Fatalf("a tenant not allowed: %v", err)
 	}
 	forms = rec.all()
-	if len(forms) != 2 || forms[1].Get("client_assertion") != f.Get("client_assertion") {
-		t.Fatalf("%d requests; the assertion was not reused", len(forms))
+	if len(forms) != 2 || forms[1].Get("client_assertion") == f.Get("client_assertion") {
+		t.Fatalf("%d requests; the second must carry a new assertion", len(forms))
+	}
+	if c2 := decodeJWTPart(t, forms[1].Get("client_assertion"), 1); c2["jti"] == c["jti"] {
+		t.Fatalf("jti %v sent twice", c["jti"])
 	}
 }
 
@@ -273,26 +278,90 @@ func TestCertificateAssertionForADFS(t *testing.T) {
 	}
 }
 
-func TestCertificateAssertionIsRenewedNearExpiry(t *testing.T) {
+// Every call signs a new assertion: a new random jti, nbf = now and exp =
+// now + ten minutes by the credential's clock, even for the same endpoint
+// at the same instant.
+func TestCertificateAssertionIsFreshPerRequest(t *testing.T) {
 	a, _ := sharedCerts(t)
 	cc, _ := newCertCredential([]*x509.Certificate{a.cert}, a.key, false)
 	clock := newFakeClock()
 	auth := newCertAuth("client", cc, clock.Now)
-	get := func() string {
-		s, err := auth.assertion("https://login.example/t/oauth2/v2.0/token")
+	const ep = "https://login.example/t/oauth2/v2.0/token"
+	jtis := map[any]bool{}
+	for range 50 {
+		form := url.Values{}
+		secrets, err := auth.authenticateClient(context.Background(), form, ep)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s
+		jwt := form.Get("client_assertion")
+		if len(secrets) != 1 || secrets[0] != jwt {
+			t.Fatal("the assertion is not reported as a secret")
+		}
+		c := decodeJWTPart(t, jwt, 1)
+		if c["nbf"] != float64(clock.Now().Unix()) || c["exp"] != float64(clock.Now().Add(assertionLifetime).Unix()) {
+			t.Fatalf("nbf %v exp %v, want now and now + %v", c["nbf"], c["exp"], assertionLifetime)
+		}
+		jtis[c["jti"]] = true
 	}
-	first := get()
-	clock.Advance(assertionLifetime - assertionRenewBefore - time.Second)
-	if get() != first {
-		t.Fatal("re-signed while the assertion had more than the renewal margin left")
+	if len(jtis) != 50 {
+		t.Fatalf("%d distinct jti values in 50 assertions", len(jtis))
 	}
-	clock.Advance(2 * time.Second)
-	if get() == first {
-		t.Fatal("reused an assertion within the renewal margin of its expiry")
+}
+
+// What azid did before every request got its own assertion: one signed
+// assertion sent with a second token request. A server that enforces
+// one-time assertions (the emulator in azid's tests) refuses the second
+// with invalid_client, which ClientCertificateCredential now never sees.
+func TestReplayedCertificateAssertionIsRefused(t *testing.T) {
+	a, _ := sharedCerts(t)
+	srv := newEmulator(t, &entratest.Options{SigningKeyBits: 1024})
+	certApp(t, srv, certClientID, a)
+	cc, _ := newCertCredential([]*x509.Certificate{a.cert}, a.key, false)
+	signed, err := newCertAuth(certClientID, cc, nil).sign(srv.URL()+"/"+entratest.DefaultTenantID+"/oauth2/v2.0/token", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := NewClientAssertionCredential(entratest.DefaultTenantID, certClientID,
+		func(context.Context) (string, error) { return signed, nil },
+		&ClientAssertionCredentialOptions{ClientOptions: emulatorOptions(srv), DisableInstanceDiscovery: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := cred.GetToken(ctx, demoScope); err != nil {
+		t.Fatalf("first use: %v", err)
+	}
+	_, err = cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"api://other/.default"}})
+	var afe *AuthenticationFailedError
+	if !errors.As(err, &afe) || afe.RawResponse == nil || afe.RawResponse.StatusCode != http.StatusUnauthorized || afe.ErrorCode != "invalid_client" ||
+		len(afe.ErrorCodes) == 0 || afe.ErrorCodes[0] != 700027 {
+		t.Fatalf("replay: %v, want invalid_client AADSTS700027", err)
+	}
+	if strings.Contains(err.Error(), signed) {
+		t.Fatal("the error quotes the assertion")
+	}
+
+	// The certificate credential itself, many scopes at once: every
+	// request is accepted.
+	cert, err := NewClientCertificateCredential(entratest.DefaultTenantID, certClientID, []*x509.Certificate{a.cert}, a.key,
+		&ClientCertificateCredentialOptions{ClientOptions: emulatorOptions(srv), DisableInstanceDiscovery: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.ResetCounts()
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			if _, err := cert.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{fmt.Sprintf("api://app%d/.default", i)}}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := srv.Requests(entratest.EndpointToken); n != 20 {
+		t.Fatalf("%d token requests for 20 scopes, want 20", n)
 	}
 }
 

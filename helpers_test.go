@@ -11,10 +11,16 @@ import (
 	"github.com/azid-go/azid/entratest"
 )
 
-// newEmulator starts an emulator for one test.
+// newEmulator starts an emulator for one test, stricter than Entra where
+// a conformant server may be: a replayed client assertion is refused.
 func newEmulator(t *testing.T, o *entratest.Options) *entratest.Server {
 	t.Helper()
-	srv, err := entratest.NewServer(o)
+	var opts entratest.Options
+	if o != nil {
+		opts = *o
+	}
+	opts.OneTimeClientAssertions = true
+	srv, err := entratest.NewServer(&opts)
 	if err != nil {
 		t.Fatalf("starting the emulator: %v", err)
 	}

@@ -209,6 +209,14 @@ func TestOnBehalfOfCredentialWithCertificateAndAssertion(t *testing.T) {
 	if _, err := certCred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: graphScope.Scopes, EnableCAE: true}); err != nil {
 		t.Fatal(err)
 	}
+	// A second token request signs a new assertion: this emulator refuses
+	// a replayed one.
+	if _, err := certCred.GetToken(context.Background(), graphScope); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Requests(entratest.EndpointToken); n != 2 {
+		t.Fatalf("%d token requests, want 2", n)
+	}
 	var calls atomic.Int32
 	asrtCred, err := NewOnBehalfOfCredentialWithClientAssertions(entratest.DefaultTenantID, apiID, assertion, func(context.Context) (string, error) {
 		calls.Add(1)

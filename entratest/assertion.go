@@ -111,6 +111,7 @@ type parsedJWT struct {
 		Aud json.RawMessage `json:"aud"`
 		Exp json.Number     `json:"exp"`
 		Nbf json.Number     `json:"nbf"`
+		Jti string          `json:"jti"`
 	}
 	raw map[string]any // all claims, for OBO
 }
@@ -200,7 +201,8 @@ func (j *parsedJWT) verifyRSA(key *rsa.PublicKey) error {
 // AADSTS codes follow Entra: malformed (50027), signed by an unknown key
 // or badly signed (700027), wrong audience (700023), wrong iss/sub
 // (700021), outside its validity (700024), no matching federated
-// credential (70021).
+// credential (70021). With Options.OneTimeClientAssertions, a replayed
+// certificate-signed assertion is refused too (700027, see onetime.go).
 func (s *Server) authenticateClientAssertion(x *exchange, app App, tenant, assertion string) *entraError {
 	if x.form.Get("client_assertion_type") != clientAssertionType {
 		return errInvalidAssertionType()
@@ -255,7 +257,9 @@ func (s *Server) checkCertificateAssertion(x *exchange, app App, tenant string, 
 	if !okAud {
 		return errAssertionAudience()
 	}
-	return nil
+	// Last, so that only an assertion that would otherwise authenticate
+	// uses up its jti.
+	return s.checkOneTime(app, j)
 }
 
 // findCertificate returns the registered certificate with the given

@@ -108,7 +108,7 @@ func certServer(t *testing.T) (*Server, [2]assertionKey) {
 
 func goodClaims(srv *Server, aud string) map[string]any {
 	now := time.Now()
-	return map[string]any{"aud": aud, "iss": certAppID, "sub": certAppID, "jti": "1", "nbf": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()}
+	return map[string]any{"aud": aud, "iss": certAppID, "sub": certAppID, "jti": newGUID(), "nbf": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()}
 }
 
 func TestCertificateAssertionsAccepted(t *testing.T) {

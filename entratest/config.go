@@ -2,7 +2,10 @@ package entratest
 
 import (
 	"bytes"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -18,9 +21,11 @@ import (
 //	{
 //	  "tenants": [{"id": "…", "displayName": "Contoso", "domains": ["contoso.example"],
 //	               "subscriptions": [{"id": "…", "displayName": "dev"}]}],
-//	  "apps":    [{"tenantId": "…", "clientId": "…", "secret": "…", "allowedTenants": ["*"]}],
+//	  "apps":    [{"tenantId": "…", "clientId": "…", "secret": "…", "allowedTenants": ["*"],
+//	               "certificates": ["-----BEGIN CERTIFICATE-----\n…"]}],
 //	  "users":   [{"username": "alice@contoso.example", "password": "…", "tenantId": "…"}],
 //	  "token":   {"expiresIn": "1h", "refreshIn": "30m", "extExpiresIn": "2h"},
+//	  "oneTimeClientAssertions": true,
 //	  "detectRefreshTokenReuse": true
 //	}
 //
@@ -38,7 +43,11 @@ type configFile struct {
 	Apps    []configApp    `json:"apps"`
 	Users   []ConfigUser   `json:"users"`
 	Token   *configToken   `json:"token"`
-	// DetectRefreshTokenReuse is Options.DetectRefreshTokenReuse.
+
+	// OneTimeClientAssertions sets Options.OneTimeClientAssertions.
+	OneTimeClientAssertions bool `json:"oneTimeClientAssertions"`
+
+	// DetectRefreshTokenReuse sets Options.DetectRefreshTokenReuse.
 	DetectRefreshTokenReuse bool `json:"detectRefreshTokenReuse"`
 }
 
@@ -59,6 +68,9 @@ type configApp struct {
 	ClientID       string   `json:"clientId"`
 	Secret         string   `json:"secret"`
 	AllowedTenants []string `json:"allowedTenants"`
+	// Certificates are PEM certificates (public parts only) the app
+	// authenticates with, as App.Certificates.
+	Certificates []string `json:"certificates"`
 }
 
 type configToken struct {
@@ -179,6 +191,13 @@ func ParseConfig(data []byte) (*Config, error) {
 	}
 	for i, ca := range f.Apps {
 		a := App{TenantID: ca.TenantID, ClientID: ca.ClientID, Secret: ca.Secret, AllowedTenants: ca.AllowedTenants}
+		for j, p := range ca.Certificates {
+			c, err := parseConfigCertificate(p)
+			if err != nil {
+				return nil, &ConfigError{Where: fmt.Sprintf("apps[%d].certificates[%d]", i, j), Err: err}
+			}
+			a.Certificates = append(a.Certificates, c)
+		}
 		if err := dir.add(a); err != nil {
 			return nil, &ConfigError{Where: fmt.Sprintf("apps[%d]", i), Err: err}
 		}
@@ -226,6 +245,35 @@ func ParseConfig(data []byte) (*Config, error) {
 			RefreshIn:    time.Duration(tok.RefreshIn),
 			ExtExpiresIn: time.Duration(tok.ExtExpiresIn),
 		}
+		if err := c.Options.Token.Validate(); err != nil {
+			return nil, &ConfigError{Where: "token.refreshIn", Err: err}
+		}
+	}
+	c.Options.OneTimeClientAssertions = f.OneTimeClientAssertions
+	return c, nil
+}
+
+// parseConfigCertificate reads one PEM CERTIFICATE block. A private key
+// has no place in the file (the emulator needs only the public part, as
+// Entra does), so one is refused rather than silently kept there.
+func parseConfigCertificate(p string) (*x509.Certificate, error) {
+	b, rest := pem.Decode([]byte(p))
+	switch {
+	case b == nil:
+		return nil, errors.New("not a PEM certificate: give the certificate in PEM form, a BEGIN CERTIFICATE block")
+	case strings.Contains(b.Type, "PRIVATE KEY"):
+		return nil, errors.New("a private key: give only the certificate, the emulator never needs the key")
+	case b.Type != "CERTIFICATE":
+		return nil, fmt.Errorf("a PEM %s block, not a CERTIFICATE", truncate(sanitize(b.Type), 40))
+	case len(bytes.TrimSpace(rest)) > 0:
+		return nil, errors.New("more than one PEM block: give each certificate as its own string")
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid X.509 certificate: %w", err)
+	}
+	if _, ok := c.PublicKey.(*rsa.PublicKey); !ok {
+		return nil, errors.New("the certificate's key is not RSA; Entra accepts only RSA keys for client assertions")
 	}
 	return c, nil
 }

@@ -143,6 +143,8 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"token": {"expiresIn": 30}}`))
 	f.Add([]byte(`{"users": [{"username": "a@b.example", "password": "p"}]}`))
 	f.Add([]byte(`{"tenants": [{"id": "7e4a0000-0000-4000-8000-000000000001", "subscriptions": []}]}`))
+	f.Add([]byte(`{"oneTimeClientAssertions": true, "token": {"expiresIn": "1h", "refreshIn": "1h"}}`))
+	f.Add([]byte(`{"apps": [{"tenantId": "7e4a0000-0000-4000-8000-000000000001", "clientId": "c", "certificates": ["-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"]}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseConfig(data)
 		if err != nil {
@@ -167,6 +169,9 @@ func FuzzParseConfig(f *testing.F) {
 			if !isGUID(u.TenantID) || !isGUID(u.ObjectID) || u.Password == "" {
 				t.Fatalf("accepted user is incomplete: %+v", u)
 			}
+		}
+		if err := c.Options.Token.Validate(); err != nil {
+			t.Fatalf("accepted token policy rejected later: %v", err)
 		}
 	})
 }

@@ -36,8 +36,12 @@ type deviceCodeResponse struct {
 // [Server.DenyDeviceCode].
 func (s *Server) handleDeviceCode(x *exchange) {
 	x.r.Body = http.MaxBytesReader(x.w, x.r.Body, maxFormBytes)
-	_ = x.r.ParseForm()
+	parseErr := x.r.ParseForm()
 	form := x.r.PostForm
+	if e := checkForm(form, parseErr); e != nil {
+		x.writeError(e)
+		return
+	}
 	tenant := strings.ToLower(x.r.PathValue("tenant"))
 	if !isSpecialTenant(tenant) {
 		if e := s.tenantError(tenant); e != nil {

@@ -40,6 +40,11 @@
 // an incident. Token lifetimes ([TokenPolicy]) and the clock ([Options.Now])
 // are adjustable so refresh logic can be tested without waiting an hour.
 //
+// Where a conformant server may be stricter than Entra, the emulator can be
+// too: with [Options.OneTimeClientAssertions] it refuses a client assertion
+// presented twice. It always refuses what Entra refuses, such as a form
+// parameter sent twice (AADSTS9000411).
+//
 // # Tokens
 //
 // Access tokens are v1.0 app-only JWTs as Entra issues them to service

@@ -19,7 +19,9 @@ func FuzzTokenEndpoint(f *testing.F) {
 	f.Add("common", "application/x-www-form-urlencoded", "grant_type=password")
 	f.Add("..", "text/plain", "%zz")
 	f.Add(DefaultTenantID, "application/x-www-form-urlencoded", "claims=%5B&scope=%20%20")
-	srv, err := NewServer(&Options{SigningKeyBits: 1024})
+	f.Add(DefaultTenantID, "application/x-www-form-urlencoded", "grant_type=client_credentials&client_id="+DefaultClientID+"&client_secret=x&client_secret=x&scope=a")
+	f.Add(DefaultTenantID, "application/x-www-form-urlencoded", "client_assertion=a.b.c&client_assertion_type="+url.QueryEscape(clientAssertionType)+"&grant_type=client_credentials&client_id="+DefaultClientID)
+	srv, err := NewServer(&Options{SigningKeyBits: 1024, OneTimeClientAssertions: true})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -50,9 +52,10 @@ func FuzzTokenEndpoint(f *testing.F) {
 		if rec.Code >= 500 {
 			t.Fatalf("server error %d for client input: %v", rec.Code, got)
 		}
-		// Entra echoes some inputs (grant type, scope, client ID) in its
-		// messages, but never the secret: a secret that shows up in the
-		// answer must have been sent in another field too.
+		// Entra echoes some inputs (grant type, scope, client ID, the name
+		// of a duplicated parameter) in its messages, but never the secret:
+		// a secret that shows up in the answer must have been sent in
+		// another field, or as a parameter name, too.
 		form, _ := url.ParseQuery(body)
 		for _, secret := range form["client_secret"] {
 			if len(secret) < 4 || !strings.Contains(rec.Body.String(), secret) || strings.Contains(tenant, secret) {
@@ -60,6 +63,7 @@ func FuzzTokenEndpoint(f *testing.F) {
 			}
 			echoedElsewhere := false
 			for k, vs := range form {
+				echoedElsewhere = echoedElsewhere || strings.Contains(k, secret)
 				for _, v := range vs {
 					echoedElsewhere = echoedElsewhere || (k != "client_secret" && strings.Contains(v, secret))
 				}

@@ -34,6 +34,8 @@ type exchange struct {
 
 	// form is the parsed token request body (token endpoint only).
 	form url.Values
+	// formErr is why the body could not be parsed, if it could not.
+	formErr error
 	// v1 is set for the v1 token endpoint, whose requests name a resource
 	// rather than a scope and whose answers differ in shape.
 	v1 bool

@@ -14,10 +14,17 @@ import (
 	"time"
 )
 
-// newTestServer starts a server closed at the end of the test.
+// newTestServer starts a server closed at the end of the test, refusing
+// replayed client assertions (Options.OneTimeClientAssertions) so every
+// test is held to the stricter rule.
 func newTestServer(t testing.TB, opts *Options) *Server {
 	t.Helper()
-	srv, err := NewServer(opts)
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	o.OneTimeClientAssertions = true
+	srv, err := NewServer(&o)
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}

@@ -88,7 +88,10 @@ func (s *Server) TokenRequests() []TokenRequest {
 }
 
 // maxFormBytes bounds a token request body. Real ones are a few KB (a
-// client assertion is the largest part).
+// client assertion with a certificate chain is the largest part); a
+// megabyte is room for any of them and stops a runaway client from
+// costing the server more. The token endpoint answers a larger body with
+// 413 and an error that names the limit.
 const maxFormBytes = 1 << 20
 
 // startTokenLog parses the token request form and starts its log entry.
@@ -97,8 +100,9 @@ const maxFormBytes = 1 << 20
 func (x *exchange) startTokenLog() {
 	x.r.Body = http.MaxBytesReader(x.w, x.r.Body, maxFormBytes)
 	// A malformed body leaves the form empty, which the handler reports
-	// as missing parameters, as Entra does for non-form bodies.
-	_ = x.r.ParseForm()
+	// as missing parameters, as Entra does for non-form bodies; one over
+	// the limit is reported as such (handleToken).
+	x.formErr = x.r.ParseForm()
 	x.form = x.r.PostForm
 	if x.form == nil {
 		x.form = make(map[string][]string)

@@ -3,6 +3,7 @@ package entratest
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -70,6 +71,18 @@ type Options struct {
 	// on Entra's real host names, like the Azure CLI; see
 	// [Server.ProxyURL] and [Server.ProxyClient].
 	ProxyAddr string
+
+	// OneTimeClientAssertions makes the token endpoint refuse a
+	// certificate-signed client assertion it has already accepted (the
+	// same jti for the same client, within the assertion's lifetime), and
+	// one without a jti, with invalid_client (AADSTS700027), as a server
+	// that enforces OpenID Connect Core §9 and RFC 7523 §3 does. Entra
+	// does not enforce this, so the default is off; turn it on in tests so
+	// that a client reusing an assertion fails there rather than against
+	// a stricter server. Federated tokens (workload identity) are exempt:
+	// their issuer hands the workload one token to present until it
+	// rotates, and Entra accepts it each time.
+	OneTimeClientAssertions bool
 
 	// Tenants describes tenants beyond their IDs: display names, domains
 	// and the subscriptions the minimal ARM lists. A tenant listed here
@@ -152,6 +165,24 @@ type TokenPolicy struct {
 	ExtExpiresIn time.Duration
 }
 
+// ErrInvalidTokenPolicy is wrapped by the error for a [TokenPolicy] the
+// emulator refuses.
+var ErrInvalidTokenPolicy = errors.New("invalid token policy")
+
+// Validate reports a policy no server should send, with the defaults
+// applied: a refresh hint at or after expiry (RefreshIn ≥ ExpiresIn) tells
+// a client to refresh a token only once it is unusable, which Entra never
+// does; a client tested against it would learn nothing about proactive
+// refresh. [NewServer], [Server.SetTokenPolicy] and configuration files
+// refuse such a policy with this error.
+func (p TokenPolicy) Validate() error {
+	d := p.withDefaults()
+	if d.RefreshIn > 0 && d.RefreshIn >= d.ExpiresIn {
+		return fmt.Errorf("%w: refreshIn (%v) must be shorter than expiresIn (%v): the refresh hint comes before the token expires", ErrInvalidTokenPolicy, d.RefreshIn, d.ExpiresIn)
+	}
+	return nil
+}
+
 // withDefaults fills zero (or negative) fields so every issued token sees
 // a complete policy.
 func (p TokenPolicy) withDefaults() TokenPolicy {
@@ -224,6 +255,9 @@ type Server struct {
 	faults   faultTable
 	log      boundedLog[TokenRequest]
 	users    *userState // user flows (userflows.go)
+	// usedAssertions is the one-time assertion register, nil unless
+	// Options.OneTimeClientAssertions (onetime.go).
+	usedAssertions *usedAssertions
 
 	proxy       *proxy       // nil without Options.ProxyAddr
 	proxyClient *http.Client // set with proxy
@@ -281,7 +315,12 @@ func NewServer(opts *Options) (*Server, error) {
 			return nil, fmt.Errorf("entratest: %w", err)
 		}
 	}
-	s.SetTokenPolicy(o.Token)
+	if err := s.SetTokenPolicy(o.Token); err != nil {
+		return nil, err
+	}
+	if o.OneTimeClientAssertions {
+		s.usedAssertions = newUsedAssertions()
+	}
 	users, err := newUserState(s, o.Users, apps)
 	if err != nil {
 		return nil, fmt.Errorf("entratest: %w", err)
@@ -426,10 +465,16 @@ func (s *Server) AddApp(a App) error {
 
 // SetTokenPolicy changes token lifetimes. It takes effect for the next token
 // issued; tokens already issued keep theirs. Zero fields take defaults, as
-// in [Options.Token].
-func (s *Server) SetTokenPolicy(p TokenPolicy) {
+// in [Options.Token]. A policy whose RefreshIn is not shorter than its
+// ExpiresIn is refused (see [TokenPolicy.Validate]) and the current one
+// kept.
+func (s *Server) SetTokenPolicy(p TokenPolicy) error {
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("entratest: %w", err)
+	}
 	p = p.withDefaults()
 	s.policy.Store(&p)
+	return nil
 }
 
 // Requests returns how many requests an endpoint received since the server

@@ -3,8 +3,12 @@ package entratest
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -81,6 +85,10 @@ func (s *Server) handleToken(x *exchange, v1 bool) {
 		x.writeError(errPostOnly(x.r.Method))
 		return
 	}
+	if e := checkForm(x.form, x.formErr); e != nil {
+		x.writeError(e)
+		return
+	}
 	tenant := strings.ToLower(x.r.PathValue("tenant"))
 	if !isSpecialTenant(tenant) {
 		if e := s.tenantError(tenant); e != nil {
@@ -135,6 +143,25 @@ func (s *Server) handleToken(x *exchange, v1 bool) {
 		ClientInfo:   res.user.clientInfo,
 		FamilyID:     res.user.familyID,
 	})
+}
+
+// checkForm refuses a form body Entra would not read, given the form and
+// ParseForm's error: one over the size limit, and one that names a
+// parameter twice (Entra refuses every duplicate, even of equal values,
+// rather than pick one: a client that sends two client_assertion or scope
+// values has a bug worth seeing). Parameters are checked in sorted order
+// so the error names the same one every time.
+func checkForm(form url.Values, parseErr error) *entraError {
+	var tooLarge *http.MaxBytesError
+	if errors.As(parseErr, &tooLarge) {
+		return errBodyTooLarge(tooLarge.Limit)
+	}
+	for _, name := range slices.Sorted(maps.Keys(form)) {
+		if len(form[name]) > 1 {
+			return errDuplicateParameter(name)
+		}
+	}
+	return nil
 }
 
 // clientCredentialsGrant issues an app-only token to a confidential client
@@ -363,4 +390,20 @@ func parseClaimsRequest(raw string) (claimsRequest, *entraError) {
 		}
 	}
 	return cr, nil
+}
+
+// errDuplicateParameter is Entra's answer to a form that names a parameter
+// more than once. The name is quoted only after truncating and sanitising,
+// as a client controls it; values are never quoted.
+func errDuplicateParameter(name string) *entraError {
+	return &entraError{status: http.StatusBadRequest, oauth: "invalid_request", code: 9000411,
+		message: fmt.Sprintf("The request is not properly formatted. The parameter '%s' is duplicated.", sanitize(name))}
+}
+
+// errBodyTooLarge answers a form body over maxFormBytes. Entra publishes
+// no code for it; 413 is the HTTP status for exactly this, clients do not
+// retry it, and AADSTS90100 is Entra's code for a request it cannot read.
+func errBodyTooLarge(limit int64) *entraError {
+	return &entraError{status: http.StatusRequestEntityTooLarge, oauth: "invalid_request", code: 90100,
+		message: fmt.Sprintf("The request body is too large: this endpoint accepts at most %d bytes. Send only the parameters the request needs.", limit)}
 }

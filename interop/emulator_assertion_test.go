@@ -128,6 +128,11 @@ func TestAzidentityClientCertificate(t *testing.T) {
 		if h["x5t#S256"] == nil && h["x5t"] == nil {
 			t.Errorf("x5c=%v: the assertion names no thumbprint: %v", x5c, h)
 		}
+		// MSAL signs a new assertion per request, so a second request
+		// passes the emulator's one-time assertion check.
+		if _, err := cred.GetToken(ctx(t), policy.TokenRequestOptions{Scopes: []string{"api://other/.default"}}); err != nil {
+			t.Errorf("x5c=%v: second request: %v", x5c, err)
+		}
 	}
 }
 

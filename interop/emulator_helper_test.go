@@ -11,13 +11,15 @@ import (
 )
 
 // newEmulator starts an emulator with its CONNECT proxy, closed when the
-// test ends.
+// test ends. It refuses replayed client assertions, as a conformant server
+// may, so every client is held to one assertion per request.
 func newEmulator(t testing.TB, opts *entratest.Options) *entratest.Server {
 	t.Helper()
 	var o entratest.Options
 	if opts != nil {
 		o = *opts
 	}
+	o.OneTimeClientAssertions = true
 	if o.ProxyAddr == "" {
 		o.ProxyAddr = "127.0.0.1:0"
 	}

@@ -9,3 +9,4 @@ count=${COUNT:-5}
 go test -run '^$' -count "$count" -benchmem \
 	-bench 'BenchmarkClientSecret$|ClientCertificateCredentialHit|ManagedIdentityWarmHit|DeviceCodeCredentialHit|ChainedTokenCredentialChosen|CachingCredentialHit|BearerTransportHit|BearerTransportCredentialHit|AzcoreBearerPolicyHit|AzcorePipelineNoAuth|AzureCLICredential' .
 go test -run '^$' -count 3 -benchmem -bench 'OBO100kUsers' .
+go test -run '^$' -count "$count" -benchmem -benchtime 200x -bench 'ClientAssertionSign|ColdTokenRequest' .

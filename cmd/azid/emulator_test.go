@@ -182,6 +182,8 @@ func TestEmulatorCmdUsage(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.json")
 	_ = os.WriteFile(bad, []byte(`{"apps": [{"tenantId": "not a tenant!", "clientId": "y", "secret": "bad-file-secret"}]}`), 0o600)
+	lateRefresh := filepath.Join(dir, "late-refresh.json")
+	_ = os.WriteFile(lateRefresh, []byte(`{"token": {"expiresIn": "1h", "refreshIn": "2h"}}`), 0o600)
 	for _, tt := range []struct {
 		args []string
 		code int
@@ -191,6 +193,7 @@ func TestEmulatorCmdUsage(t *testing.T) {
 		{[]string{"extra"}, exitUsage, "unexpected argument"},
 		{[]string{"--config", filepath.Join(dir, "missing.json")}, exitUsage, "no such file"},
 		{[]string{"--config", bad}, exitUsage, "apps[0]"},
+		{[]string{"--config", lateRefresh}, exitUsage, "token.refreshIn"},
 		{[]string{"--user", "alice-no-password-hunter2"}, exitUsage, "username:password"},
 		{[]string{"--user", "not-a-upn:hunter2"}, exitUsage, "user principal name"},
 		{[]string{"--addr", "256.0.0.1:x"}, exitInternal, "listening"},
