@@ -163,3 +163,30 @@ func TestLockUserUnderTheEnginesFleetLock(t *testing.T) {
 		t.Fatalf("the account was locked while its partition was held: %v", err)
 	}
 }
+
+// stuckVersion is a storage whose version never changes, as a file's can
+// repeat when a same-size rewrite reuses the inode within the clock's
+// granularity.
+type stuckVersion struct{ *file.Store }
+
+func (stuckVersion) Version(context.Context, string) (string, error) { return "v1", nil }
+
+func TestLockUserReadsPastAnUnchangedVersion(t *testing.T) {
+	dir := t.TempDir()
+	a, _ := newFileCache(t, dir, nil)
+	b := New(stuckVersion{&file.Store{Dir: dir, Unreadable: ErrUnreadable}}, Options{Name: "test.cache"})
+	if err := UserStore(a).SaveUser(ctx, userKey, userTokens("rt1")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := UserStore(b).LoadUser(ctx, userKey); got.RefreshToken != "rt1" {
+		t.Fatalf("b: %q", got.RefreshToken)
+	}
+	if err := UserStore(a).SaveUser(ctx, userKey, userTokens("rt2")); err != nil {
+		t.Fatal(err)
+	}
+	l := lockUser(t, b, ctx)
+	defer l.Unlock()
+	if got, _, _ := l.Load(ctx); got.RefreshToken != "rt2" {
+		t.Fatalf("under the lock b read %q, want rt2", got.RefreshToken)
+	}
+}

@@ -28,17 +28,17 @@ func userQuery(k tokencache.UserKey) msalcache.UserQuery {
 // in the CAE sibling too: azidentity keeps a CAE client's refresh token
 // there.
 func (u userStore) LoadUser(ctx context.Context, k tokencache.UserKey) (tokencache.UserTokens, bool, error) {
-	return u.loadUser(ctx, k)
+	return u.loadUser(ctx, k, true)
 }
 
-func (u userStore) loadUser(ctx context.Context, k tokencache.UserKey) (tokencache.UserTokens, bool, error) {
+func (u userStore) loadUser(ctx context.Context, k tokencache.UserKey, trustVersion bool) (tokencache.UserTokens, bool, error) {
 	parts := []*partition{u.partitionOf(k)}
 	if u.i.part == nil {
 		parts = append(parts, u.i.partition(u.i.name+".cae"))
 	}
 	var firstErr error
 	for _, p := range parts {
-		s, err := u.i.load(ctx, p)
+		s, err := u.i.loadVersioned(ctx, p, trustVersion)
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err
@@ -137,10 +137,11 @@ type userLock struct {
 	unlock func()
 }
 
-// Load implements tokencache.UserLock. The storage's version tells
-// whether another process wrote since this one last read.
+// Load implements tokencache.UserLock. It reads the storage whatever its
+// version says: a refresh token is redeemed once, so a stale view would
+// present a spent one, and one read per token request costs little.
 func (l *userLock) Load(ctx context.Context) (tokencache.UserTokens, bool, error) {
-	return l.u.loadUser(ctx, l.k)
+	return l.u.loadUser(ctx, l.k, false)
 }
 
 // Save implements tokencache.UserLock.
