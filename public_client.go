@@ -563,8 +563,8 @@ type accountLock struct {
 	mem   *tokencache.AccountLock
 	// lockFailed means the store can lock but did not; the save is then
 	// made after unlock (see lockAccount).
-	lockFailed bool
-	pending    *tokencache.UserTokens
+	lockFailed     bool
+	spent, pending *tokencache.UserTokens
 }
 
 // lockAccount takes key's locks: the shared store's lock first (a
@@ -576,8 +576,8 @@ type accountLock struct {
 // the rotated token is written to the store after this credential's lock
 // is released: an acquisition holding the store's lock of the account
 // (the engine's fleet lock) may be waiting for it, and the write would
-// wait for that acquisition. This credential's lock remembers the
-// rotation meanwhile (AccountLock.Newest).
+// wait for that acquisition (see saveLate). This credential's lock
+// remembers the rotation meanwhile (AccountLock.Newest).
 func (p *publicClient) lockAccount(ctx context.Context, key tokencache.UserKey) (*accountLock, error) {
 	a := &accountLock{p: p, key: key}
 	if ls, ok := p.users.(tokencache.LockingUserStore); ok {
@@ -629,7 +629,7 @@ func (a *accountLock) save(ctx context.Context, spent, next tokencache.UserToken
 	case a.store != nil:
 		return a.store.Save(ctx, next)
 	case a.lockFailed:
-		a.pending = &next
+		a.spent, a.pending = &spent, &next
 		return nil
 	}
 	return a.p.users.SaveUser(ctx, a.key, next)
@@ -643,11 +643,34 @@ func (a *accountLock) unlock(ctx context.Context) {
 		a.store.Unlock()
 	}
 	if a.pending != nil {
-		if err := a.p.users.SaveUser(ctx, a.key, *a.pending); err != nil {
+		if err := a.saveLate(ctx, *a.spent, *a.pending); err != nil {
 			a.p.logger.WarnContext(ctx, "could not store the rotated refresh token", slog.String("credential", a.p.name), slog.String("error", err.Error()))
 		}
-		a.pending = nil
+		a.spent, a.pending = nil, nil
 	}
+}
+
+// saveLate stores a rotation made without the store's lock: under that
+// lock if it can be had now, and then only over the refresh token it
+// replaces, so that a newer one another redemption stored meanwhile is
+// kept. A new sign-in (no spent token) replaces whatever is there.
+func (a *accountLock) saveLate(ctx context.Context, spent, next tokencache.UserTokens) error {
+	ls, ok := a.p.users.(tokencache.LockingUserStore)
+	if !ok {
+		return a.p.users.SaveUser(ctx, a.key, next)
+	}
+	l, err := ls.LockUser(ctx, a.key)
+	if err != nil {
+		return a.p.users.SaveUser(ctx, a.key, next)
+	}
+	defer l.Unlock()
+	if spent.RefreshToken != "" {
+		cur, ok, err := l.Load(ctx)
+		if err == nil && ok && cur.RefreshToken != "" && cur.RefreshToken != spent.RefreshToken {
+			return nil
+		}
+	}
+	return l.Save(ctx, next)
 }
 
 // storeSignIn stores a new sign-in's tokens under the account's locks, so

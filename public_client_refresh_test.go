@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,19 +198,49 @@ func TestCallersWaitingForAnInteractiveSignInLeaveWithTheirContext(t *testing.T)
 }
 
 // lockFailingStore is a shared store whose lock is out of order (Redis
-// unreachable for a moment).
+// unreachable for a moment): every lock fails, or with flaky every other.
 type lockFailingStore struct {
 	tokencache.MemoryUserStore
+	flaky bool
+	calls atomic.Int64
+	locks tokencache.AccountLocks
 }
 
-func (s *lockFailingStore) LockUser(context.Context, tokencache.UserKey) (tokencache.UserLock, error) {
-	return nil, errors.New("the lock server is unreachable")
+func (s *lockFailingStore) LockUser(ctx context.Context, k tokencache.UserKey) (tokencache.UserLock, error) {
+	if !s.flaky || s.calls.Add(1)%2 == 0 {
+		return nil, errors.New("the lock server is unreachable")
+	}
+	l, err := s.locks.Lock(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	return &memUserLock{s: s, k: k, l: l}, nil
 }
+
+type memUserLock struct {
+	s *lockFailingStore
+	k tokencache.UserKey
+	l *tokencache.AccountLock
+}
+
+func (m *memUserLock) Load(ctx context.Context) (tokencache.UserTokens, bool, error) {
+	return m.s.LoadUser(ctx, m.k)
+}
+func (m *memUserLock) Save(ctx context.Context, t tokencache.UserTokens) error {
+	return m.s.SaveUser(ctx, m.k, t)
+}
+func (m *memUserLock) Unlock() { m.l.Unlock() }
 
 func TestRedemptionsStayOneAtATimeWhenTheStoreCannotLock(t *testing.T) {
+	for _, flaky := range []bool{false, true} {
+		t.Run(fmt.Sprint("flaky=", flaky), func(t *testing.T) { testStoreCannotLock(t, flaky) })
+	}
+}
+
+func testStoreCannotLock(t *testing.T, flaky bool) {
 	srv := newUserEmulator(t)
 	a := &approver{srv: srv}
-	store := &lockFailingStore{}
+	store := &lockFailingStore{flaky: flaky}
 	cred := newDeviceCred(t, srv, a, func(o *publicOptions) { o.users = store })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
