@@ -12,7 +12,8 @@ import (
 )
 
 // newEmulator starts an emulator for one test, stricter than Entra where
-// a conformant server may be: a replayed client assertion is refused.
+// a conformant server may be: a replayed client assertion is refused, and
+// a refresh token presented twice revokes its sign-in and fails the test.
 func newEmulator(t *testing.T, o *entratest.Options) *entratest.Server {
 	t.Helper()
 	var opts entratest.Options
@@ -20,11 +21,13 @@ func newEmulator(t *testing.T, o *entratest.Options) *entratest.Server {
 		opts = *o
 	}
 	opts.OneTimeClientAssertions = true
+	opts.DetectRefreshTokenReuse = true
 	srv, err := entratest.NewServer(&opts)
 	if err != nil {
 		t.Fatalf("starting the emulator: %v", err)
 	}
 	t.Cleanup(func() { srv.Close() })
+	checkNoRefreshTokenReuse(t, srv)
 	return srv
 }
 

@@ -116,12 +116,18 @@ type publicClient struct {
 	// record is the signed-in account; nil until the first sign-in (or
 	// the AuthenticationRecord option). Read on every GetToken, so atomic.
 	record atomic.Pointer[AuthenticationRecord]
-	// interactMu makes interactions one at a time: concurrent callers of
-	// a signed-out credential get one browser window, not one each.
-	interactMu sync.Mutex
+	// interactSem makes interactions one at a time: concurrent callers of
+	// a signed-out credential get one browser window, not one each. It is
+	// a 1-slot channel rather than a mutex because a sign-in can take
+	// minutes, and the callers queued behind it must be able to leave
+	// when their own context ends.
+	interactSem chan struct{}
 	// signIns counts completed interactions, so a caller that waited for
-	// interactMu can tell that someone else signed in meanwhile.
+	// interactSem can tell that someone else signed in meanwhile.
 	signIns atomic.Uint64
+	// accounts serialises the redemptions of each account's refresh token
+	// in this credential (see lockAccount).
+	accounts tokencache.AccountLocks
 	// handoffs holds interactively acquired tokens on their way into the
 	// engine (see handoffPrefix), by nonce.
 	handoffs sync.Map
@@ -169,6 +175,7 @@ func newPublicClient(name, tenantID, clientID string, flow userFlow, o publicOpt
 		disableAuto:  o.DisableAutomaticAuthentication,
 		defaultScope: defaultScope(o.Cloud, host),
 		logger:       logger,
+		interactSem:  make(chan struct{}, 1),
 		pl:           az.Pipeline(),
 		sts:          sts.NewClient(az.Pipeline(), sts.ClientOptions{}),
 	}
@@ -303,10 +310,12 @@ func (p *publicClient) getToken(ctx context.Context, opts policy.TokenRequestOpt
 		if p.disableAuto {
 			return azcore.AccessToken{}, &AuthenticationRequiredError{TokenRequestOptions: opts, credType: p.name, err: cause}
 		}
-		p.interactMu.Lock()
+		if err := p.lockInteraction(ctx); err != nil {
+			return azcore.AccessToken{}, err
+		}
 		if p.signIns.Load() != gen && attempt < 2 {
 			// Someone signed in while this caller waited: try silently.
-			p.interactMu.Unlock()
+			p.unlockInteraction()
 			continue
 		}
 		o := opts
@@ -314,7 +323,7 @@ func (p *publicClient) getToken(ctx context.Context, opts policy.TokenRequestOpt
 			o.Claims = challenge
 		}
 		tok, _, err := p.authenticateLocked(ctx, tenant, o)
-		p.interactMu.Unlock()
+		p.unlockInteraction()
 		return tok, err
 	}
 }
@@ -336,14 +345,29 @@ func (p *publicClient) authenticate(ctx context.Context, opts *policy.TokenReque
 	if err != nil {
 		return AuthenticationRecord{}, err
 	}
-	p.interactMu.Lock()
-	defer p.interactMu.Unlock()
+	if err := p.lockInteraction(ctx); err != nil {
+		return AuthenticationRecord{}, err
+	}
+	defer p.unlockInteraction()
 	_, rec, err := p.authenticateLocked(ctx, tenant, o)
 	return rec, err
 }
 
+// lockInteraction waits for the turn to interact, or for ctx to end.
+func (p *publicClient) lockInteraction(ctx context.Context) error {
+	select {
+	case p.interactSem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%s: gave up waiting for another caller's interactive sign-in to finish: %w", p.name, context.Cause(ctx))
+	}
+}
+
+func (p *publicClient) unlockInteraction() { <-p.interactSem }
+
 // authenticateLocked runs the flow, records the account and its refresh
-// token, and hands the access token to the engine. p.interactMu is held.
+// token, and hands the access token to the engine. The caller holds
+// p.interactSem.
 func (p *publicClient) authenticateLocked(ctx context.Context, tenant string, opts policy.TokenRequestOptions) (azcore.AccessToken, AuthenticationRecord, error) {
 	claims, err := sts.MergeClaims(opts.Claims, opts.EnableCAE)
 	if err != nil {
@@ -367,7 +391,7 @@ func (p *publicClient) authenticateLocked(ctx context.Context, tenant string, op
 		return azcore.AccessToken{}, AuthenticationRecord{}, newAuthenticationFailedError(p.name, err)
 	}
 	if resp.RefreshToken != "" {
-		if err := p.users.SaveUser(ctx, p.userKey(rec.HomeAccountID), ut); err != nil {
+		if err := p.storeSignIn(ctx, p.userKey(rec.HomeAccountID), ut); err != nil {
 			// Not fatal: this token is good; later calls interact again.
 			p.logger.WarnContext(ctx, "could not store the refresh token; silent authentication will not work for this account",
 				slog.String("credential", p.name), slog.String("error", err.Error()))
@@ -461,19 +485,27 @@ func (p *publicClient) Acquire(ctx context.Context, r tokencache.Request) (token
 		}
 		return v.(tokencache.Token), nil
 	}
+	if p.discovery != nil {
+		if err := p.discovery.Validate(ctx, p.host, r.TenantID); err != nil {
+			return tokencache.Token{}, newAuthenticationFailedError(p.name, err)
+		}
+	}
+	// One redemption at a time per account, each with the newest refresh
+	// token, stored before the next starts: a server that detects reuse
+	// revokes the whole sign-in when a refresh token is presented twice.
 	key := p.userKey(r.Account)
-	ut, ok, err := p.users.LoadUser(ctx, key)
+	lk, err := p.lockAccount(ctx, key)
+	if err != nil {
+		return tokencache.Token{}, fmt.Errorf("%s: waiting for another refresh of the account's tokens: %w", p.name, err)
+	}
+	defer lk.unlock(ctx)
+	ut, ok, err := lk.load(ctx)
 	switch {
 	case err != nil:
 		p.logger.WarnContext(ctx, "could not read the refresh token store", slog.String("credential", p.name), slog.String("error", err.Error()))
 		return tokencache.Token{}, &interactionRequiredError{err: fmt.Errorf("%s: reading the refresh token: %w", p.name, err)}
 	case !ok || ut.RefreshToken == "":
 		return tokencache.Token{}, &interactionRequiredError{err: fmt.Errorf("%s: %w", p.name, errNoRefreshToken)}
-	}
-	if p.discovery != nil {
-		if err := p.discovery.Validate(ctx, p.host, r.TenantID); err != nil {
-			return tokencache.Token{}, newAuthenticationFailedError(p.name, err)
-		}
 	}
 	form := url.Values{}
 	form.Set("grant_type", "refresh_token")
@@ -510,15 +542,147 @@ func (p *publicClient) Acquire(ctx context.Context, r tokencache.Request) (token
 		}
 	}
 	if resp.RefreshToken != "" && resp.RefreshToken != ut.RefreshToken {
-		ut.RefreshToken = resp.RefreshToken // rotation
+		next := ut
+		next.RefreshToken = resp.RefreshToken // rotation
 		if resp.IDToken != "" {
-			ut.IDToken = resp.IDToken
+			next.IDToken = resp.IDToken
 		}
-		if err := p.users.SaveUser(ctx, key, ut); err != nil {
+		if err := lk.save(ctx, ut, next); err != nil {
 			p.logger.WarnContext(ctx, "could not store the rotated refresh token", slog.String("credential", p.name), slog.String("error", err.Error()))
 		}
 	}
 	return tokencache.Token{AccessToken: resp.AccessToken, ExpiresIn: resp.ExpiresIn, RefreshIn: resp.RefreshIn}, nil
+}
+
+// accountLock is an account's locks held for one redemption of its
+// refresh token (or for storing a new sign-in's).
+type accountLock struct {
+	p     *publicClient
+	key   tokencache.UserKey
+	store tokencache.UserLock // nil: the store is this process's alone, or its lock failed
+	mem   *tokencache.AccountLock
+	// lockFailed means the store can lock but did not; the save is then
+	// made after unlock (see lockAccount).
+	lockFailed     bool
+	spent, pending *tokencache.UserTokens
+}
+
+// lockAccount takes key's locks: the shared store's lock first (a
+// redemption in another process or instance), then this credential's own
+// (its goroutines). The order is fixed because the engine's fleet lock
+// may already hold the store's lock of the account's partition when
+// Acquire runs. Waiting for either ends with ctx. When the store cannot
+// lock (Redis unreachable), redemptions are still one at a time here, and
+// the rotated token is written to the store after this credential's lock
+// is released: an acquisition holding the store's lock of the account
+// (the engine's fleet lock) may be waiting for it, and the write would
+// wait for that acquisition (see saveLate). This credential's lock
+// remembers the rotation meanwhile (AccountLock.Newest).
+func (p *publicClient) lockAccount(ctx context.Context, key tokencache.UserKey) (*accountLock, error) {
+	a := &accountLock{p: p, key: key}
+	if ls, ok := p.users.(tokencache.LockingUserStore); ok {
+		l, err := ls.LockUser(ctx, key)
+		switch {
+		case err == nil:
+			a.store = l
+		case ctx.Err() != nil:
+			return nil, err
+		default:
+			p.logger.WarnContext(ctx, "could not lock the account in the token cache; another process may redeem the same refresh token",
+				slog.String("credential", p.name), slog.String("error", err.Error()))
+			a.lockFailed = true
+		}
+	}
+	m, err := p.accounts.Lock(ctx, key)
+	if err != nil {
+		if a.store != nil {
+			a.store.Unlock()
+		}
+		return nil, err
+	}
+	a.mem = m
+	return a, nil
+}
+
+// load reads the account's newest refresh token under the lock.
+func (a *accountLock) load(ctx context.Context) (tokencache.UserTokens, bool, error) {
+	var t tokencache.UserTokens
+	var ok bool
+	var err error
+	if a.store != nil {
+		t, ok, err = a.store.Load(ctx)
+	} else {
+		t, ok, err = a.p.users.LoadUser(ctx, a.key)
+	}
+	if ok {
+		t = a.mem.Newest(t)
+	}
+	return t, ok, err
+}
+
+// save stores next, which the server gave for spent's refresh token. This
+// credential remembers next even if the store fails to keep it, so that
+// its next redemption does not present spent's again.
+func (a *accountLock) save(ctx context.Context, spent, next tokencache.UserTokens) error {
+	a.mem.Redeemed(spent, next)
+	switch {
+	case a.store != nil:
+		return a.store.Save(ctx, next)
+	case a.lockFailed:
+		a.spent, a.pending = &spent, &next
+		return nil
+	}
+	return a.p.users.SaveUser(ctx, a.key, next)
+}
+
+// unlock releases the locks, then makes a save deferred by a failed store
+// lock.
+func (a *accountLock) unlock(ctx context.Context) {
+	a.mem.Unlock()
+	if a.store != nil {
+		a.store.Unlock()
+	}
+	if a.pending != nil {
+		if err := a.saveLate(ctx, *a.spent, *a.pending); err != nil {
+			a.p.logger.WarnContext(ctx, "could not store the rotated refresh token", slog.String("credential", a.p.name), slog.String("error", err.Error()))
+		}
+		a.spent, a.pending = nil, nil
+	}
+}
+
+// saveLate stores a rotation made without the store's lock: under that
+// lock if it can be had now, and then only over the refresh token it
+// replaces, so that a newer one another redemption stored meanwhile is
+// kept. A new sign-in (no spent token) replaces whatever is there.
+func (a *accountLock) saveLate(ctx context.Context, spent, next tokencache.UserTokens) error {
+	ls, ok := a.p.users.(tokencache.LockingUserStore)
+	if !ok {
+		return a.p.users.SaveUser(ctx, a.key, next)
+	}
+	l, err := ls.LockUser(ctx, a.key)
+	if err != nil {
+		return a.p.users.SaveUser(ctx, a.key, next)
+	}
+	defer l.Unlock()
+	if spent.RefreshToken != "" {
+		cur, ok, err := l.Load(ctx)
+		if err == nil && ok && cur.RefreshToken != "" && cur.RefreshToken != spent.RefreshToken {
+			return nil
+		}
+	}
+	return l.Save(ctx, next)
+}
+
+// storeSignIn stores a new sign-in's tokens under the account's locks, so
+// that a redemption of the account's previous refresh token running
+// meanwhile does not overwrite them afterwards.
+func (p *publicClient) storeSignIn(ctx context.Context, key tokencache.UserKey, t tokencache.UserTokens) error {
+	lk, err := p.lockAccount(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer lk.unlock(ctx)
+	return lk.save(ctx, tokencache.UserTokens{}, t)
 }
 
 // needsInteraction reports whether Entra's refusal of a refresh token

@@ -33,6 +33,8 @@ const (
 )
 
 // newUserEmulator starts an emulator with the default app and two users.
+// Like every emulator of these tests (newEmulator), it detects refresh
+// token reuse, and the test fails if any refresh token was presented twice.
 func newUserEmulator(t *testing.T) *entratest.Server {
 	t.Helper()
 	srv := newEmulator(t, &entratest.Options{Users: []entratest.User{
@@ -41,6 +43,17 @@ func newUserEmulator(t *testing.T) *entratest.Server {
 	}})
 	srv.SetDeviceCodePolicy(entratest.DeviceCodePolicy{Interval: time.Second})
 	return srv
+}
+
+// checkNoRefreshTokenReuse fails t, at its end, if srv saw a refresh token
+// presented twice.
+func checkNoRefreshTokenReuse(t *testing.T, srv *entratest.Server) {
+	t.Helper()
+	t.Cleanup(func() {
+		if st := srv.RefreshTokenStats(); st.Reused != 0 || st.RevokedGrants != 0 || st.RefusedRevoked != 0 {
+			t.Errorf("a refresh token was reused: %+v", st)
+		}
+	})
 }
 
 // approver answers device code prompts by approving (or otherwise

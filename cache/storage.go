@@ -39,7 +39,10 @@ type Storage interface {
 // Locker is implemented by storages that can serialise a read-merge-write
 // of one partition across processes (a lock file) or machines (a Redis
 // lock). The persistent cache holds the lock from before it reads until
-// after it writes, so concurrent writers lose nothing.
+// after it writes, so concurrent writers lose nothing. It also holds the
+// lock of the partition with a user's refresh token while that token is
+// redeemed (one token request), so that no two processes redeem the same
+// refresh token.
 type Locker interface {
 	// Lock blocks until the lock for partition is held or ctx ends.
 	Lock(ctx context.Context, partition string) (unlock func(), err error)

@@ -25,7 +25,8 @@ import (
 //	               "certificates": ["-----BEGIN CERTIFICATE-----\n…"]}],
 //	  "users":   [{"username": "alice@contoso.example", "password": "…", "tenantId": "…"}],
 //	  "token":   {"expiresIn": "1h", "refreshIn": "30m", "extExpiresIn": "2h"},
-//	  "oneTimeClientAssertions": true
+//	  "oneTimeClientAssertions": true,
+//	  "detectRefreshTokenReuse": true
 //	}
 //
 // Unknown fields are errors, so a typo does not silently drop a setting.
@@ -45,6 +46,9 @@ type configFile struct {
 
 	// OneTimeClientAssertions sets Options.OneTimeClientAssertions.
 	OneTimeClientAssertions bool `json:"oneTimeClientAssertions"`
+
+	// DetectRefreshTokenReuse sets Options.DetectRefreshTokenReuse.
+	DetectRefreshTokenReuse bool `json:"detectRefreshTokenReuse"`
 }
 
 type configTenant struct {
@@ -170,6 +174,7 @@ func ParseConfig(data []byte) (*Config, error) {
 	}
 
 	c := &Config{}
+	c.Options.DetectRefreshTokenReuse = f.DetectRefreshTokenReuse
 	dir := newDirectory() // validates exactly as NewServer will
 	for i, ct := range f.Tenants {
 		t := Tenant{ID: ct.ID, DisplayName: ct.DisplayName, Domains: ct.Domains}

@@ -109,7 +109,10 @@
 // CLI's client ([AzureCLIClientID]) is known in every tenant. Tests make
 // silent authentication fail on purpose with [Server.SetInteractionRequired]
 // (AADSTS50076) and [Server.RevokeRefreshTokens] (AADSTS50173), and check
-// rotation with [Server.SetSingleUseRefreshTokens].
+// rotation with [Server.SetSingleUseRefreshTokens]. With
+// [Options].DetectRefreshTokenReuse a refresh token presented twice revokes
+// its whole sign-in, as servers following RFC 9700 do, and
+// [Server.RefreshTokenStats] counts reuses.
 //
 // Everything on [Server] is safe for concurrent use; the emulator is meant to
 // be hammered by hundreds of goroutines under the race detector.

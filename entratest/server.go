@@ -90,6 +90,16 @@ type Options struct {
 	// say). Tenants that exist only through an app get defaults; see
 	// [Tenant].
 	Tenants []Tenant
+
+	// DetectRefreshTokenReuse makes refresh tokens single-use with reuse
+	// detection, as servers following RFC 9700 §4.14.2 and OAuth 2.1 do:
+	// every redemption rotates the refresh token, and presenting one that
+	// was already redeemed revokes every token issued from that sign-in
+	// (invalid_grant, AADSTS70000), so the user must sign in again. Entra
+	// tolerates reuse; a client that passes with this on never presents a
+	// refresh token twice. [Server.RefreshTokenStats] counts reuses and
+	// revoked sign-ins.
+	DetectRefreshTokenReuse bool
 }
 
 // App is an app registration (a service principal) the emulator accepts.
@@ -316,6 +326,7 @@ func NewServer(opts *Options) (*Server, error) {
 		return nil, fmt.Errorf("entratest: %w", err)
 	}
 	s.users = users
+	users.detectReuse = o.DetectRefreshTokenReuse
 	s.grants = map[string]grantFunc{
 		grantClientCredentials: s.clientCredentialsGrant,
 	}

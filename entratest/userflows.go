@@ -104,8 +104,6 @@ func (s *Server) refreshTokenGrant(x *exchange, tenant string) (grantResult, *en
 		e = errBadRefreshToken()
 	case g.revoked:
 		e = errRefreshTokenRevoked()
-	case g.redeemed && st.singleUseRT:
-		e = errRefreshTokenRedeemed()
 	case s.now().Sub(g.issued) > refreshTokenLifetime:
 		e = errRefreshTokenExpired()
 	case !strings.EqualFold(x.form.Get("client_id"), g.clientID) && x.form.Get("client_id") != "":
@@ -129,12 +127,19 @@ func (s *Server) refreshTokenGrant(x *exchange, tenant string) (grantResult, *en
 	if mfa {
 		return grantResult{}, errMFARequired()
 	}
-	st.mu.Lock()
-	if st.singleUseRT && g.redeemed {
-		st.mu.Unlock()
-		return grantResult{}, errRefreshTokenRedeemed()
+	// A request refused for its scope or claims leaves the refresh token
+	// unredeemed, so the client can use it again.
+	if _, e := parseUserScope(x.form.Get("scope")); e != nil {
+		return grantResult{}, e
 	}
-	g.redeemed = true
+	if _, e := parseClaimsRequest(x.form.Get("claims")); e != nil {
+		return grantResult{}, e
+	}
+	st.mu.Lock()
+	e = st.redeemLocked(g)
 	st.mu.Unlock()
-	return s.issueUserTokens(x, userIssue{user: u, client: c, tenant: tid, scope: x.form.Get("scope"), claims: x.form.Get("claims")})
+	if e != nil {
+		return grantResult{}, e
+	}
+	return s.issueUserTokens(x, userIssue{user: u, client: c, tenant: tid, scope: x.form.Get("scope"), claims: x.form.Get("claims"), family: g.family})
 }

@@ -101,6 +101,8 @@ type userState struct {
 	autoApprove  string // username signed in without a form; "" = show the form
 	devicePolicy DeviceCodePolicy
 	singleUseRT  bool
+	detectReuse  bool
+	rtStats      RefreshTokenStats
 }
 
 func newUserState(s *Server, users []User, apps []App) (*userState, error) {

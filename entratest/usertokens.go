@@ -24,6 +24,9 @@ type refreshGrant struct {
 	issued   time.Time
 	revoked  bool
 	redeemed bool
+	// family is the sign-in this token descends from, revoked as a whole
+	// when reuse detection sees one of its tokens presented twice.
+	family *rtFamily
 }
 
 // refreshTokenLifetime is how long an unused refresh token lives, as
@@ -102,6 +105,9 @@ type userIssue struct {
 	claims   string
 	nonce    string
 	authTime time.Time
+	// family is the refresh token family a refresh grant continues; nil
+	// starts a new one (a sign-in).
+	family *rtFamily
 }
 
 // issueUserTokens mints the access token and, as asked, a refresh token,
@@ -174,8 +180,12 @@ func (s *Server) issueUserTokens(x *exchange, in userIssue) (grantResult, *entra
 	}
 	if us.refresh {
 		rt := randomToken("entratest-rt.")
+		fam := in.family
+		if fam == nil {
+			fam = &rtFamily{}
+		}
 		s.users.mu.Lock()
-		s.users.refresh[rt] = &refreshGrant{user: u, clientID: clientID, issued: now}
+		s.users.refresh[rt] = &refreshGrant{user: u, clientID: clientID, issued: now, family: fam}
 		s.users.mu.Unlock()
 		res.user.refreshToken = rt
 		if in.client.firstParty {

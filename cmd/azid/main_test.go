@@ -195,14 +195,22 @@ func (s *sandbox) approving(srv *entratest.Server, args ...string) (stdout, stde
 }
 
 // newUserEmulator is an emulator whose device codes poll every second
-// (Entra says five), so that a login takes about a second.
+// (Entra says five), so that a login takes about a second, and that
+// revokes a sign-in whose refresh token is presented twice.
 func newUserEmulator(t *testing.T) *entratest.Server {
 	t.Helper()
-	srv, err := entratest.NewServer(nil)
+	// Refresh tokens are single-use with reuse detection, as on the
+	// strictest servers; a reuse fails the test.
+	srv, err := entratest.NewServer(&entratest.Options{DetectRefreshTokenReuse: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() {
+		if st := srv.RefreshTokenStats(); st.Reused != 0 || st.RevokedGrants != 0 {
+			t.Errorf("a refresh token was reused: %+v", st)
+		}
+		srv.Close()
+	})
 	srv.SetDeviceCodePolicy(entratest.DeviceCodePolicy{Interval: time.Second})
 	return srv
 }

@@ -206,12 +206,19 @@ func (i *impl) where(p *partition) string {
 // load returns p's current snapshot, re-reading the storage only when its
 // version changed (or it has none).
 func (i *impl) load(ctx context.Context, p *partition) (*snapshot, error) {
+	return i.loadVersioned(ctx, p, true)
+}
+
+// loadVersioned is load; with trustVersion false it reads the storage even
+// when the version is unchanged (a file's version can repeat when a rewrite
+// of the same size reuses the inode within the clock's granularity).
+func (i *impl) loadVersioned(ctx context.Context, p *partition, trustVersion bool) (*snapshot, error) {
 	cur := p.snap.Load()
 	var version string
 	if i.ver != nil {
 		v, err := i.ver.Version(ctx, p.name)
 		if err == nil {
-			if cur != nil && v != "" && v == cur.version {
+			if trustVersion && cur != nil && v != "" && v == cur.version {
 				return cur, nil
 			}
 			version = v
@@ -281,6 +288,11 @@ func (i *impl) update(ctx context.Context, p *partition, change func(*msalcache.
 		}
 		defer unlock()
 	}
+	return i.updateHeld(ctx, p, change)
+}
+
+// updateHeld is update for a caller that holds p's lock.
+func (i *impl) updateHeld(ctx context.Context, p *partition, change func(*msalcache.Document)) error {
 	base := msalcache.New()
 	s, err := i.load(ctx, p)
 	switch {

@@ -2,6 +2,7 @@ package persist
 
 import (
 	"context"
+	"sync"
 
 	"github.com/azid-go/azid/internal/msalcache"
 	"github.com/azid-go/azid/internal/tokencache"
@@ -27,13 +28,17 @@ func userQuery(k tokencache.UserKey) msalcache.UserQuery {
 // in the CAE sibling too: azidentity keeps a CAE client's refresh token
 // there.
 func (u userStore) LoadUser(ctx context.Context, k tokencache.UserKey) (tokencache.UserTokens, bool, error) {
+	return u.loadUser(ctx, k, true)
+}
+
+func (u userStore) loadUser(ctx context.Context, k tokencache.UserKey, trustVersion bool) (tokencache.UserTokens, bool, error) {
 	parts := []*partition{u.partitionOf(k)}
 	if u.i.part == nil {
 		parts = append(parts, u.i.partition(u.i.name+".cae"))
 	}
 	var firstErr error
 	for _, p := range parts {
-		s, err := u.i.load(ctx, p)
+		s, err := u.i.loadVersioned(ctx, p, trustVersion)
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err
@@ -61,7 +66,12 @@ func (u userStore) LoadUser(ctx context.Context, k tokencache.UserKey) (tokencac
 
 // SaveUser implements tokencache.UserStore.
 func (u userStore) SaveUser(ctx context.Context, k tokencache.UserKey, t tokencache.UserTokens) error {
-	return u.i.update(ctx, u.partitionOf(k), func(d *msalcache.Document) {
+	return u.i.update(ctx, u.partitionOf(k), saveUser(k, t))
+}
+
+// saveUser is the change that stores t under k.
+func saveUser(k tokencache.UserKey, t tokencache.UserTokens) func(*msalcache.Document) {
+	return func(d *msalcache.Document) {
 		if t.RefreshToken != "" {
 			d.Put(msalcache.RefreshToken, &msalcache.Entry{
 				HomeAccountID: k.HomeAccountID, Environment: k.Authority, ClientID: k.ClientID,
@@ -86,7 +96,7 @@ func (u userStore) SaveUser(ctx context.Context, k tokencache.UserKey, t tokenca
 			})
 		}
 		d.Put(msalcache.AppMetadata, &msalcache.Entry{Environment: k.Authority, ClientID: k.ClientID, FamilyID: t.FamilyID})
-	})
+	}
 }
 
 // DeleteUser implements tokencache.UserStore.
@@ -94,4 +104,55 @@ func (u userStore) DeleteUser(ctx context.Context, k tokencache.UserKey) error {
 	return u.i.update(ctx, u.partitionOf(k), func(d *msalcache.Document) { d.DeleteUser(userQuery(k)) })
 }
 
-var _ tokencache.UserStore = userStore{}
+// LockUser implements tokencache.LockingUserStore: it takes the lock of
+// the partition holding k's refresh token (this process's queue, then the
+// storage's lock file or Redis lock), so that a redemption anywhere that
+// shares the storage waits for this one and then reads the refresh token
+// it stored. Without a partitioner that is the one partition of the whole
+// cache, so other writers of that cache wait for the redemption's token
+// request too; a fleet's Redis has a small partition per account.
+//
+// The engine's fleet lock for a user's access token (tokenStore.Lock)
+// may already hold the same partition; the held lock is then used as it
+// is.
+func (u userStore) LockUser(ctx context.Context, k tokencache.UserKey) (tokencache.UserLock, error) {
+	p := u.partitionOf(k)
+	l := &userLock{u: u, k: k, p: p, unlock: func() {}}
+	if !held(ctx, p) {
+		unlock, err := u.i.lock(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		l.unlock = unlock
+	}
+	return l, nil
+}
+
+// userLock is a held lock of one account's partition.
+type userLock struct {
+	u      userStore
+	k      tokencache.UserKey
+	p      *partition
+	once   sync.Once
+	unlock func()
+}
+
+// Load implements tokencache.UserLock. It reads the storage whatever its
+// version says: a refresh token is redeemed once, so a stale view would
+// present a spent one, and one read per token request costs little.
+func (l *userLock) Load(ctx context.Context) (tokencache.UserTokens, bool, error) {
+	return l.u.loadUser(ctx, l.k, false)
+}
+
+// Save implements tokencache.UserLock.
+func (l *userLock) Save(ctx context.Context, t tokencache.UserTokens) error {
+	return l.u.i.updateHeld(ctx, l.p, saveUser(l.k, t))
+}
+
+// Unlock implements tokencache.UserLock.
+func (l *userLock) Unlock() { l.once.Do(l.unlock) }
+
+var (
+	_ tokencache.UserStore        = userStore{}
+	_ tokencache.LockingUserStore = userStore{}
+)
