@@ -394,31 +394,46 @@ func claimsClientID(token string) string {
 const expiresOn2017 = "01/02/2006 03:04:05 PM -07:00"
 
 func writeToken(w http.ResponseWriter, req request, tok azcore.AccessToken, clientID string) {
-	type answer struct {
-		AccessToken string `json:"access_token"`
-		ExpiresOn   string `json:"expires_on"`
-		Resource    string `json:"resource"`
-		TokenType   string `json:"token_type"`
-		ClientID    string `json:"client_id,omitempty"`
-	}
-	a := answer{AccessToken: tok.Token, Resource: req.resource, TokenType: "Bearer"}
+	// Written by hand rather than with encoding/json: this is the hot
+	// path, and the token is most of the answer.
+	body := make([]byte, 0, len(tok.Token)+len(req.resource)+len(clientID)+128)
+	body = append(body, `{"access_token":`...)
+	body = appendJSONString(body, tok.Token)
+	body = append(body, `,"expires_on":"`...)
 	if req.apiVersion == APIVersion2017 {
-		a.ExpiresOn = tok.ExpiresOn.UTC().Format(expiresOn2017)
+		body = tok.ExpiresOn.UTC().AppendFormat(body, expiresOn2017)
 	} else {
-		a.ExpiresOn = strconv.FormatInt(tok.ExpiresOn.Unix(), 10)
-		a.ClientID = clientID
+		body = strconv.AppendInt(body, tok.ExpiresOn.Unix(), 10)
 	}
-	body, err := json.Marshal(a)
-	if err != nil {
-		http.Error(w, "encoding the answer failed", http.StatusInternalServerError)
-		return
+	body = append(body, `","resource":`...)
+	body = appendJSONString(body, req.resource)
+	body = append(body, `,"token_type":"Bearer"`...)
+	if req.apiVersion != APIVersion2017 && clientID != "" {
+		body = append(body, `,"client_id":`...)
+		body = appendJSONString(body, clientID)
 	}
+	body = append(body, '}')
 	hd := w.Header()
 	hd["Content-Type"] = []string{"application/json; charset=utf-8"}
 	hd["Cache-Control"] = []string{"no-store"}
 	hd["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
+}
+
+// appendJSONString appends s as a JSON string. Tokens and resources are
+// nearly always plain ASCII, copied as they are; anything else goes
+// through encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // writeError answers in App Service's error shape.
