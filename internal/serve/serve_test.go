@@ -450,4 +450,3 @@ func keys(m map[string]any) []string {
 	}
 	return out
 }
-
