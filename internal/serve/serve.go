@@ -41,7 +41,9 @@ import (
 )
 
 // Path is where the endpoint answers; IDENTITY_ENDPOINT and MSI_ENDPOINT
-// are this path on the server's address.
+// are this path on the server's address. A trailing slash and other case
+// are accepted, as App Service's own endpoint (".../MSI/token/") was, because
+// some clients append "/" before the query.
 const Path = "/msi/token"
 
 // The API versions and their secret headers.
@@ -213,7 +215,7 @@ func (h *Handler) serve(r *http.Request, ev *Event) (azcore.AccessToken, request
 		return azcore.AccessToken{}, request{}, &refusal{status: http.StatusForbidden,
 			message: "Browsers may not call this endpoint.", reason: "browser request (Origin, Sec-Fetch or preflight)"}
 	}
-	if r.URL.Path != Path {
+	if !strings.EqualFold(strings.TrimSuffix(r.URL.Path, "/"), Path) {
 		return azcore.AccessToken{}, request{}, &refusal{status: http.StatusNotFound,
 			message: "Not found: the endpoint is " + Path + ".", reason: "unknown path"}
 	}
