@@ -10,7 +10,7 @@
 //     expires_on is Unix seconds in a string; identities are selected with
 //     client_id, mi_res_id, object_id or principal_id.
 //   - api-version 2017-09-01: the secret in a "secret" header; expires_on is
-//     a date ("01/02/2006 03:04:05 PM +00:00"); clientid selects.
+//     a date ("11/05/2021 15:18:31 +00:00"); clientid selects.
 //
 // The handler is the only thing between any local process and the
 // developer's tokens, so every request is checked before a credential is
@@ -231,9 +231,11 @@ func (h *Handler) serve(r *http.Request, ev *Event) (azcore.AccessToken, request
 	// The secret is checked before anything about the query is said, so
 	// a caller without it learns nothing but 401.
 	if !h.secretOK(r, q.APIVersion) {
-		return azcore.AccessToken{}, request{}, &refusal{status: http.StatusUnauthorized,
-			message: "The X-IDENTITY-HEADER header is missing or does not match IDENTITY_HEADER.",
-			reason:  "missing or wrong secret"}
+		msg := "The X-IDENTITY-HEADER header is missing or does not match IDENTITY_HEADER."
+		if q.APIVersion == APIVersion2017 {
+			msg = "The secret header is missing or does not match MSI_SECRET."
+		}
+		return azcore.AccessToken{}, request{}, &refusal{status: http.StatusUnauthorized, message: msg, reason: "missing or wrong secret"}
 	}
 	if qerr != nil {
 		return azcore.AccessToken{}, request{}, &refusal{status: http.StatusBadRequest, message: qerr.Error(), reason: qerr.Error()}
@@ -392,8 +394,11 @@ func claimsClientID(token string) string {
 	return c.AZP
 }
 
-// The 2017 API's expires_on, as App Service wrote it.
-const expiresOn2017 = "01/02/2006 03:04:05 PM -07:00"
+// The 2017 API's expires_on, as App Service writes it: a 24-hour date in
+// UTC ("11/05/2021 15:18:31 +00:00"). The Azure CLI, the one client still
+// on this API, parses exactly this (a 12-hour form with AM/PM, as in the
+// API's oldest documentation, fails there).
+const expiresOn2017 = "01/02/2006 15:04:05 -07:00"
 
 func writeToken(w http.ResponseWriter, req request, tok azcore.AccessToken, clientID string) {
 	// Written by hand rather than with encoding/json: this is the hot
