@@ -146,3 +146,25 @@ func median(v []float64) float64 {
 	slices.Sort(v)
 	return v[len(v)/2]
 }
+
+// BenchmarkHandlerHit is the handler's own cost for a cache hit, without
+// the network: the part BenchmarkServedCacheHit adds to the round trip.
+func BenchmarkHandlerHit(b *testing.B) {
+	f := newFixture(b, func(o *Options) { o.Rate = -1; o.Log = nil })
+	h, err := New(Options{Credential: f.cred, Secret: f.secret, ClientID: entratest.DefaultClientID, Rate: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, f.url(q2019("api://demo")), nil)
+	r.Header.Set("X-IDENTITY-HEADER", f.secret)
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != 200 {
+			b.Fatal(w.Code)
+		}
+	}
+}

@@ -33,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -117,7 +118,26 @@ type Handler struct {
 	limiter  *limiter
 	log      func(Event)
 	now      func() time.Time
+
+	// answers keeps the encoded answer of each resource's current token:
+	// a hit then writes bytes it already has. Bounded by maxAnswers.
+	answers  sync.Map // answerKey → *answer
+	nAnswers atomic.Int32
 }
+
+type answerKey struct{ apiVersion, resource string }
+
+// answer is an encoded token answer and its headers, shared by every
+// request served the same token; never modified once stored.
+type answer struct {
+	token  string
+	body   []byte
+	header http.Header
+}
+
+// maxAnswers bounds the encoded answers kept: one per resource and API
+// version asked for; past it, answers are encoded per request.
+const maxAnswers = 1024
 
 // NewSecret returns a random 256-bit secret, hex-encoded so that it is
 // safe in a header and a shell.
@@ -184,7 +204,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, *ref)
 	} else {
 		ev.Status = http.StatusOK
-		writeToken(w, req, tok, h.clientIDFor(tok.Token))
+		h.writeToken(w, req, tok)
 	}
 	if h.log != nil {
 		ev.Duration = time.Since(start)
@@ -400,9 +420,32 @@ func claimsClientID(token string) string {
 // API's oldest documentation, fails there).
 const expiresOn2017 = "01/02/2006 15:04:05 -07:00"
 
-func writeToken(w http.ResponseWriter, req request, tok azcore.AccessToken, clientID string) {
-	// Written by hand rather than with encoding/json: this is the hot
-	// path, and the token is most of the answer.
+func (h *Handler) writeToken(w http.ResponseWriter, req request, tok azcore.AccessToken) {
+	key := answerKey{req.apiVersion, req.resource}
+	var a *answer
+	if v, ok := h.answers.Load(key); ok && v.(*answer).token == tok.Token {
+		a = v.(*answer)
+	} else {
+		a = encodeAnswer(req, tok, h.clientIDFor(tok.Token))
+		if ok || h.nAnswers.Load() < maxAnswers {
+			if _, loaded := h.answers.Swap(key, a); !loaded {
+				h.nAnswers.Add(1)
+			}
+		}
+	}
+	hd := w.Header()
+	for k, v := range a.header {
+		// The slices are shared, read-only: net/http only reads them.
+		hd[k] = v
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(a.body)
+}
+
+// encodeAnswer writes App Service's answer by hand rather than with
+// encoding/json: the token is most of it, and copying it is all a hit
+// should cost.
+func encodeAnswer(req request, tok azcore.AccessToken, clientID string) *answer {
 	body := make([]byte, 0, len(tok.Token)+len(req.resource)+len(clientID)+128)
 	body = append(body, `{"access_token":`...)
 	body = appendJSONString(body, tok.Token)
@@ -420,12 +463,11 @@ func writeToken(w http.ResponseWriter, req request, tok azcore.AccessToken, clie
 		body = appendJSONString(body, clientID)
 	}
 	body = append(body, '}')
-	hd := w.Header()
-	hd["Content-Type"] = []string{"application/json; charset=utf-8"}
-	hd["Cache-Control"] = []string{"no-store"}
-	hd["Content-Length"] = []string{strconv.Itoa(len(body))}
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	return &answer{token: tok.Token, body: body, header: http.Header{
+		"Content-Type":   {"application/json; charset=utf-8"},
+		"Cache-Control":  {"no-store"},
+		"Content-Length": {strconv.Itoa(len(body))},
+	}}
 }
 
 // appendJSONString appends s as a JSON string. Tokens and resources are

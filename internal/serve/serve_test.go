@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,11 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/azid-go/azid"
 	"github.com/azid-go/azid/entratest"
 )
@@ -449,4 +452,38 @@ func keys(m map[string]any) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// changingCredential returns a new token on every call.
+type changingCredential struct{ n atomic.Int64 }
+
+func (c *changingCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: "t" + strconv.FormatInt(c.n.Add(1), 10), ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+// The encoded answers kept for hits follow the credential's token.
+func TestAnswerFollowsToken(t *testing.T) {
+	secret, _ := NewSecret()
+	h, err := New(Options{Credential: &changingCredential{}, Secret: secret, Rate: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		for _, v := range []string{APIVersion2019, APIVersion2017} {
+			r := httptest.NewRequest(http.MethodGet, "http://127.0.0.1"+Path+"?api-version="+v+"&resource=api://x", nil)
+			r.Header.Set("X-IDENTITY-HEADER", secret)
+			r.Header.Set("Secret", secret)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			var body struct {
+				AccessToken string `json:"access_token"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || w.Header().Get("Content-Length") != strconv.Itoa(w.Body.Len()) {
+				t.Fatalf("answer %q, headers %v", w.Body.String(), w.Header())
+			}
+			if want := 2*(i-1) + map[string]int{APIVersion2019: 1, APIVersion2017: 2}[v]; body.AccessToken != "t"+strconv.Itoa(want) {
+				t.Errorf("call %d (%s): token %q, want t%d", i, v, body.AccessToken, want)
+			}
+		}
+	}
 }
