@@ -168,3 +168,62 @@ func BenchmarkHandlerHit(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkServedVsEmpty alternates batches of requests to the served
+// endpoint and to the empty handler on the same client, so that load from
+// elsewhere on the machine falls on both alike; it reports each one's
+// median per-request time over the batches and their ratio.
+func BenchmarkServedVsEmpty(b *testing.B) {
+	f := newFixture(b, func(o *Options) { o.Rate = -1; o.Log = nil })
+	body := make([]byte, 1400)
+	for i := range body {
+		body[i] = 'x'
+	}
+	empty := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	}))
+	defer empty.Close()
+	client := &http.Client{Transport: &http.Transport{}}
+	newReq := func(u string) *http.Request {
+		r, err := http.NewRequest(http.MethodGet, u, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.Header.Set("X-IDENTITY-HEADER", f.secret)
+		return r
+	}
+	served, floor := newReq(f.url(q2019("api://demo"))), newReq(empty.URL+Path+"?"+q2019("api://demo"))
+	do := func(r *http.Request) {
+		resp, err := client.Do(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	do(served) // the first request acquires
+	do(floor)
+	const batch = 100
+	var s, e []float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i += batch {
+		for _, x := range []struct {
+			r   *http.Request
+			out *[]float64
+		}{{served, &s}, {floor, &e}} {
+			t := time.Now()
+			for range batch {
+				do(x.r)
+			}
+			*x.out = append(*x.out, float64(time.Since(t).Nanoseconds())/batch)
+		}
+	}
+	ms, me := median(s), median(e)
+	b.ReportMetric(ms, "served-ns/req")
+	b.ReportMetric(me, "empty-ns/req")
+	b.ReportMetric(ms/me, "ratio")
+}
