@@ -65,12 +65,14 @@ for your identity, for any resource (unless --allow-resource limits them).
 
 Containers: inside a container 127.0.0.1 is the container itself. On Linux
 run it with --network host; otherwise listen where the container can reach
-(e.g. --addr 0.0.0.0:8901 --allow-remote --allow-host host.docker.internal)
+(e.g. --addr 172.17.0.1:8901 --allow-remote --allow-host host.docker.internal)
 and give it IDENTITY_ENDPOINT=http://host.docker.internal:8901/msi/token.
+The Azure CLI 2.45 (az login --identity) also needs
+APPSETTING_WEBSITE_SITE_NAME set (to anything). More in docs/SERVE.md.
 
 Examples:
   azid serve                                    # the "azid login" sign-in
-  azid serve --emulator --output env > serve.env &  . ./serve.env
+  (umask 077; azid serve --emulator -o env > serve.env) & sleep 1; . ./serve.env
   azid serve --credential cli --allow-resource https://storage.azure.com/
 
 Exit codes: 0 never (it runs until stopped), 2 bad usage, 3 a local
