@@ -16,8 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/azid-go/azid/entratest"
 	"github.com/azid-go/azid/internal/serve"
 )
@@ -153,6 +151,13 @@ func serveCmd(ctx context.Context, args []string, e *env) int {
 		return usageErr("--credential must be one of %s, not %q", strings.Join(serveKinds, ", "), f.credential)
 	case f.rate < 0:
 		return usageErr("--rate must be 0 (no limit) or more, not %v", f.rate)
+	case f.clientID != "" && f.credential != "mi":
+		return usageErr("--client-id names a user-assigned managed identity; it goes with --credential mi")
+	}
+	for _, h := range f.hosts {
+		if h == "" || strings.ContainsAny(h, " \t\r\n/") {
+			return usageErr("--allow-host needs a host name such as host.docker.internal, not %q", h)
+		}
 	}
 	for _, r := range f.resources {
 		if r == "" || strings.ContainsAny(r, " \t\r\n") {
@@ -217,9 +222,7 @@ func serveCmd(ctx context.Context, args []string, e *env) int {
 			who = "--credential " + f.credential
 		}
 	}
-	if f.tenant != "" {
-		opts.Credential = tenantCredential{opts.Credential, f.tenant}
-	}
+	opts.TenantID = f.tenant
 
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
@@ -327,17 +330,6 @@ func logServed(e *env, ev serve.Event) {
 	}
 	fmt.Fprintf(e.stderr, "%s %s %s resource=%s %d %s (%s)\n", time.Now().UTC().Format(time.RFC3339), ev.Remote, ev.Method,
 		res, ev.Status, outcome, elapsed(ev.Duration))
-}
-
-// tenantCredential asks every token of the given tenant (--tenant).
-type tenantCredential struct {
-	azcore.TokenCredential
-	tenant string
-}
-
-func (t tenantCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	opts.TenantID = t.tenant
-	return t.TokenCredential.GetToken(ctx, opts)
 }
 
 // lockedWriter serialises the request log's lines, written from many

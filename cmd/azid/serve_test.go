@@ -31,6 +31,8 @@ func TestServeUsage(t *testing.T) {
 		{[]string{"--rate", "-1"}, "--rate must be 0"},
 		{[]string{"--allow-resource", "a b"}, "--allow-resource needs a resource"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"--client-id", "x"}, "goes with --credential mi"},
+		{[]string{"--allow-host", "http://x"}, "--allow-host needs a host name"},
 	} {
 		code, _, stderr := runAzid(t, nil, append([]string{"serve"}, c.args...)...)
 		if code != exitUsage || !strings.Contains(stderr, c.want) || !strings.Contains(stderr, `Run "azid serve --help"`) {

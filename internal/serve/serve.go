@@ -77,6 +77,8 @@ type Options struct {
 	// client_id a request may select. Empty: the token's appid (or azp)
 	// claim.
 	ClientID string
+	// TenantID, if set, is the tenant every token is requested from.
+	TenantID string
 	// Hosts are the host names (without port) the Host header may carry.
 	// Loopback names (localhost, 127.0.0.1, ::1) are always accepted.
 	Hosts []string
@@ -113,6 +115,7 @@ type Handler struct {
 	stats    interface{ CacheStats() azid.CacheStats }
 	secret   []byte
 	clientID string
+	tenantID string
 	hosts    map[string]bool
 	allow    map[string]bool
 	limiter  *limiter
@@ -161,6 +164,7 @@ func New(o Options) (*Handler, error) {
 		cred:     o.Credential,
 		secret:   []byte(o.Secret),
 		clientID: o.ClientID,
+		tenantID: o.TenantID,
 		hosts:    map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true},
 		log:      o.Log,
 		now:      time.Now,
@@ -264,7 +268,7 @@ func (h *Handler) serve(r *http.Request, ev *Event) (azcore.AccessToken, request
 	if q.Selector.Param != "" && !h.selects(q.Selector) {
 		return azcore.AccessToken{}, request{}, &refusal{status: http.StatusBadRequest,
 			message: "Unable to load the proper Managed Identity. This server serves one identity; leave out " + q.Selector.Param + ".",
-			reason:  "asked for identity " + q.Selector.Param + "=" + truncate(q.Selector.Value, 100)}
+			reason:  "asked for identity " + q.Selector.Param + "=" + strconv.Quote(truncate(q.Selector.Value, 100))}
 	}
 	if h.allow != nil && !h.allow[normalResource(q.Resource)] {
 		return azcore.AccessToken{}, request{}, &refusal{status: http.StatusForbidden,
@@ -275,7 +279,7 @@ func (h *Handler) serve(r *http.Request, ev *Event) (azcore.AccessToken, request
 	if h.stats != nil {
 		before = h.stats.CacheStats().TokenRequests
 	}
-	tok, err := h.cred.GetToken(r.Context(), policy.TokenRequestOptions{Scopes: []string{Scope(q.Resource)}})
+	tok, err := h.cred.GetToken(r.Context(), policy.TokenRequestOptions{Scopes: []string{Scope(q.Resource)}, TenantID: h.tenantID})
 	if err != nil {
 		return azcore.AccessToken{}, request{}, failure(r.Context(), err)
 	}
