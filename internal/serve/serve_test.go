@@ -487,3 +487,37 @@ func TestAnswerFollowsToken(t *testing.T) {
 		}
 	}
 }
+
+// recordingCredential remembers the options of its last call.
+type recordingCredential struct {
+	mu   sync.Mutex
+	last policy.TokenRequestOptions
+}
+
+func (c *recordingCredential) GetToken(_ context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	c.mu.Lock()
+	c.last = o
+	c.mu.Unlock()
+	return azcore.AccessToken{Token: "a.b.c", ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+// The request the credential sees: the resource's scope, with its
+// trailing slash, and the configured tenant.
+func TestCredentialRequest(t *testing.T) {
+	secret, _ := NewSecret()
+	cred := &recordingCredential{}
+	h, err := New(Options{Credential: cred, Secret: secret, TenantID: "contoso.onmicrosoft.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, "http://localhost"+Path+"/?"+q2019("https://management.core.windows.net/"), nil)
+	r.Header.Set("X-IDENTITY-HEADER", secret)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 200 {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	if got := cred.last; len(got.Scopes) != 1 || got.Scopes[0] != "https://management.core.windows.net//.default" || got.TenantID != "contoso.onmicrosoft.com" {
+		t.Errorf("credential asked with %+v", got)
+	}
+}
