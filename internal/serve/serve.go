@@ -100,9 +100,11 @@ type Event struct {
 	Method   string
 	Resource string // as requested; empty when refused before parsing
 	Status   int
-	// Source is "cache" (no token request was made for it), "upstream"
-	// (the credential made a token request while it waited), or "" when
-	// no token was served or the credential keeps no statistics.
+	// Source is "cache" (the credential's token request counter did not
+	// move while it waited), "upstream" (it did), or "" when no token was
+	// served or the credential keeps no statistics. The counter is the
+	// credential's, so a hit that coincides with another resource's
+	// acquisition reads "upstream": the log is for people, not accounting.
 	Source string
 	// Reason says why a request was refused or failed.
 	Reason   string
