@@ -73,7 +73,7 @@ Examples:
   (umask 077; azid serve --emulator -o env > serve.env) & sleep 1; . ./serve.env
   azid serve --credential cli --allow-resource https://storage.azure.com/
 
-Exit codes: 0 never (it runs until stopped), 2 bad usage, 3 a local
+Exit codes (it runs until stopped): 2 bad usage, 3 a local
 failure (the address cannot be listened on, the cache storage, the saved
 sign-in), 4 not signed in (run "azid login"), 5 the credential cannot be
 used here, 130 stopped by Ctrl-C or SIGTERM.
@@ -105,14 +105,12 @@ func serveCmd(ctx context.Context, args []string, e *env) int {
 	const name = "azid serve"
 	// Requests log concurrently; every line must arrive whole.
 	e = &env{stdout: e.stdout, stderr: &lockedWriter{w: e.stderr}, getenv: e.getenv}
+	// Help goes to standard output when asked for; a wrong command line
+	// gets one line and a pointer to --help on standard error (the flag
+	// package would print the whole help there).
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(e.stdout, serveHelp)
-		fs.SetOutput(e.stdout)
-		fs.PrintDefaults()
-		fs.SetOutput(e.stderr)
-	}
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	var f serveFlags
 	fs.StringVar(&f.credential, "credential", "login", "where the tokens come from: "+strings.Join(serveKinds, ", "))
 	fs.StringVar(&f.clientID, "client-id", "", "with --credential mi: a user-assigned managed identity's client ID")
@@ -125,15 +123,18 @@ func serveCmd(ctx context.Context, args []string, e *env) int {
 	fs.Float64Var(&f.rate, "rate", serve.DefaultRate, "requests a second allowed per client address (0: no limit)")
 	fs.StringVar(&f.output, "output", "text", strings.Join(serveOutputs, ", ")+" (-o for short)")
 	fs.StringVar(&f.output, "o", "text", "shorthand for --output")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(e.stderr, "%s: %s\nRun \"%s --help\" for usage.\n", name, fmt.Sprintf(format, a...), name)
 		return exitUsage
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(e.stdout, serveHelp)
+			fs.SetOutput(e.stdout)
+			fs.PrintDefaults()
+			return exitOK
+		}
+		return usageErr("%v", err)
 	}
 	credSet := false
 	fs.Visit(func(fl *flag.Flag) { credSet = credSet || fl.Name == "credential" })

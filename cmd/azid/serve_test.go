@@ -32,6 +32,7 @@ func TestServeUsage(t *testing.T) {
 		{[]string{"--allow-resource", "a b"}, "--allow-resource needs a resource"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 		{[]string{"--client-id", "x"}, "goes with --credential mi"},
+		{[]string{"--no-such-flag"}, "flag provided but not defined"},
 		{[]string{"--allow-host", "http://x"}, "--allow-host needs a host name"},
 	} {
 		code, _, stderr := runAzid(t, nil, append([]string{"serve"}, c.args...)...)
@@ -114,6 +115,9 @@ type runningServe struct {
 	stderr *syncBuffer
 	cmd    *exec.Cmd
 	done   chan error
+	// stopped is set by stop, which the test and its cleanup call from
+	// the test's goroutine only.
+	stopped bool
 }
 
 func (s *sandbox) serve(args ...string) *runningServe {
@@ -153,9 +157,10 @@ func (s *sandbox) serve(args ...string) *runningServe {
 
 // stop sends SIGTERM and checks the exit code is 130.
 func (r *runningServe) stop(t *testing.T) {
-	if r.cmd.ProcessState != nil {
+	if r.stopped {
 		return
 	}
+	r.stopped = true
 	_ = r.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-r.done:
@@ -234,5 +239,32 @@ func TestServeLoginSignInNeeded(t *testing.T) {
 		if !strings.Contains(log, w) {
 			t.Errorf("log lacks %q:\n%s", w, log)
 		}
+	}
+}
+
+// Tokens come from the persistent cache: a second run serves the first
+// run's token without starting the emulator.
+func TestServeEmulatorPersistentCache(t *testing.T) {
+	sb := newSandbox(t)
+	first := sb.serve("--emulator")
+	status, body := first.get(t, "api://demo")
+	if status != http.StatusOK {
+		t.Fatalf("first run: %d %v", status, body)
+	}
+	first.stop(t)
+	if log := first.stderr.String(); !strings.Contains(log, "emulator: Entra ID emulator listening") || !strings.Contains(log, `resource="api://demo" 200 upstream`) {
+		t.Fatalf("first run's log:\n%s", log)
+	}
+	second := sb.serve("--emulator")
+	status, again := second.get(t, "api://demo")
+	if status != http.StatusOK || again["access_token"] != body["access_token"] {
+		t.Fatalf("second run: %d, same token: %v", status, again["access_token"] == body["access_token"])
+	}
+	if second.vars["IDENTITY_HEADER"] == first.vars["IDENTITY_HEADER"] {
+		t.Error("two runs used the same secret")
+	}
+	second.stop(t)
+	if log := second.stderr.String(); strings.Contains(log, "emulator:") || !strings.Contains(log, `resource="api://demo" 200 cache`) {
+		t.Fatalf("second run's log (want a cache hit, no emulator):\n%s", log)
 	}
 }
