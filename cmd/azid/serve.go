@@ -225,6 +225,9 @@ func serveCmd(ctx context.Context, args []string, e *env) int {
 	}
 	opts.TenantID = f.tenant
 
+	if !loopback {
+		fmt.Fprintf(e.stderr, "%s: WARNING: listening on %s, not loopback: anyone who can reach this address and has the secret can get tokens as %s\n", name, f.addr, who)
+	}
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "%s: listening on %s: %v (choose another --addr)\n", name, f.addr, err)
@@ -255,9 +258,6 @@ func serveCmd(ctx context.Context, args []string, e *env) int {
 		endpointHost = "127.0.0.1"
 	}
 	endpoint := "http://" + net.JoinHostPort(endpointHost, strconv.Itoa(bound.Port)) + serve.Path
-	if !loopback {
-		fmt.Fprintf(e.stderr, "%s: WARNING: listening on %s, not loopback: anyone who can reach this address and has the secret can get tokens as %s\n", name, bound, who)
-	}
 	printServeEnv(e, f.output, endpoint, opts.Secret, who, bound.Port)
 
 	srv := &http.Server{

@@ -268,3 +268,15 @@ func TestServeEmulatorPersistentCache(t *testing.T) {
 		t.Fatalf("second run's log (want a cache hit, no emulator):\n%s", log)
 	}
 }
+
+// A non-loopback address with --allow-remote is warned about before it is
+// listened on. (192.0.2.1 is a documentation address no interface has, so
+// nothing is exposed: the listen fails, a local failure.)
+func TestServeRemoteWarning(t *testing.T) {
+	sb := newSandbox(t)
+	code, stdout, stderr := sb.run("serve", "--emulator", "--addr", "192.0.2.1:0", "--allow-remote")
+	if code != exitInternal || stdout != "" || !strings.Contains(stderr, "WARNING: listening on 192.0.2.1:0, not loopback") ||
+		!strings.Contains(stderr, "choose another --addr") {
+		t.Fatalf("exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+	}
+}
