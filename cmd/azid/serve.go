@@ -136,8 +136,18 @@ func serveCmd(ctx context.Context, args []string, e *env) int {
 		}
 		return usageErr("%v", err)
 	}
-	credSet := false
-	fs.Visit(func(fl *flag.Flag) { credSet = credSet || fl.Name == "credential" })
+	credSet, empty := false, ""
+	fs.Visit(func(fl *flag.Flag) {
+		credSet = credSet || fl.Name == "credential"
+		// An empty value is never what was meant, and would silently
+		// mean the default.
+		if _, isBool := fl.Value.(interface{ IsBoolFlag() bool }); !isBool && empty == "" && strings.TrimSpace(fl.Value.String()) == "" {
+			empty = fl.Name
+		}
+	})
+	if empty != "" {
+		return usageErr("--%s needs a value; it was given an empty one", empty)
+	}
 	switch {
 	case fs.NArg() > 0:
 		return usageErr("unexpected argument %q", fs.Arg(0))

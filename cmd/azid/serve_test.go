@@ -33,6 +33,7 @@ func TestServeUsage(t *testing.T) {
 		{[]string{"extra"}, `unexpected argument "extra"`},
 		{[]string{"--client-id", "x"}, "goes with --credential mi"},
 		{[]string{"--no-such-flag"}, "flag provided but not defined"},
+		{[]string{"--tenant", ""}, "--tenant needs a value"},
 		{[]string{"--allow-host", "http://x"}, "--allow-host needs a host name"},
 	} {
 		code, _, stderr := runAzid(t, nil, append([]string{"serve"}, c.args...)...)

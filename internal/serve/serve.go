@@ -201,6 +201,8 @@ type refusal struct {
 	retryAfter int    // seconds, for 429
 }
 
+// ServeHTTP answers one token request: a token in App Service's shape, or
+// App Service's error shape; then it calls Options.Log.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ev := Event{Remote: r.RemoteAddr, Method: r.Method}
