@@ -281,3 +281,55 @@ func TestServeRemoteWarning(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
 	}
 }
+
+// The built command, backed by a service principal's secret against the
+// test's emulator: 1,000 programs asking at once for a resource it has no
+// token for cause one token request.
+func TestServeColdHerdOneTokenRequest(t *testing.T) {
+	srv := newUserEmulator(t)
+	srv.SetFault(entratest.EndpointToken, entratest.Fault{Latency: 300 * time.Millisecond})
+	sb := newSandbox(t)
+	sb.useEmulator(srv)
+	sb.env["AZURE_TENANT_ID"] = entratest.DefaultTenantID
+	sb.env["AZURE_CLIENT_ID"] = entratest.DefaultClientID
+	sb.env["AZURE_CLIENT_SECRET"] = entratest.DefaultClientSecret
+	r := sb.serve("--credential", "secret", "--rate", "0")
+	srv.ResetCounts()
+	const n = 1000
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: n}}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	statuses := make(chan int, n)
+	for range n {
+		wg.Go(func() {
+			<-start
+			req, _ := http.NewRequest(http.MethodGet, r.vars["IDENTITY_ENDPOINT"]+"?api-version=2019-08-01&resource=https://storage.azure.com/", nil)
+			req.Header.Set("X-IDENTITY-HEADER", r.vars["IDENTITY_HEADER"])
+			resp, err := client.Do(req)
+			if err != nil {
+				statuses <- -1
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		if s != http.StatusOK {
+			t.Fatalf("a client got %d", s)
+		}
+	}
+	if got := srv.Requests(entratest.EndpointToken); got != 1 {
+		t.Fatalf("%d concurrent clients caused %d token requests, want 1", n, got)
+	}
+	// A request is logged after its answer is sent: stop the server (which
+	// lets every handler finish) before counting.
+	r.stop(t)
+	if c := strings.Count(r.stderr.String(), " 200 "); c != n {
+		t.Errorf("%d requests logged, want %d", c, n)
+	}
+}
