@@ -186,6 +186,22 @@ func TestServePythonAzureIdentity(t *testing.T) {
 		return runClient(t, env, pythonInterpreter, script, kind, scope)
 	}
 	testClient(t, s, runPy)
+
+	// Only the older variables: azure-identity then speaks the 2017 API
+	// (its "Azure ML" source: the secret header, and expires_on as App
+	// Service's date, which it parses).
+	r := runPy(s.clientEnv(t, map[string]string{"IDENTITY_ENDPOINT": "", "IDENTITY_HEADER": ""}), "mi", "https://storage.azure.com/.default")
+	if r.Token != "" || !strings.Contains(r.Message, "--allow-resource") {
+		t.Errorf("2017 API, refused resource: %+v", r)
+	}
+	r = runPy(s.clientEnv(t, map[string]string{"IDENTITY_ENDPOINT": "", "IDENTITY_HEADER": ""}), "mi", serveScope)
+	if r.Token == "" {
+		t.Fatalf("2017 API: %s: %s", r.Error, r.Message)
+	}
+	checkServedToken(t, r.Token, serveResource, entratest.DefaultClientID)
+	if d := time.Until(time.Unix(r.ExpiresOn, 0)); d < 30*time.Minute || d > 2*time.Hour {
+		t.Errorf("2017 API: expires_on %v (the date misread?)", time.Unix(r.ExpiresOn, 0))
+	}
 }
 
 const nodeClient = `
