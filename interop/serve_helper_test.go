@@ -29,20 +29,30 @@ var (
 	azidBinErr  error
 )
 
-// builtAzid builds cmd/azid once per test binary.
+// builtAzid builds cmd/azid once per test binary, into one fixed place
+// per machine (replaced atomically each run), so runs leave no binaries
+// behind.
 func builtAzid(t testing.TB) string {
 	t.Helper()
 	azidBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "azid-interop-bin-")
+		dir := filepath.Join(os.TempDir(), "azid-interop-serve-bin")
+		if azidBinErr = os.MkdirAll(dir, 0o700); azidBinErr != nil {
+			return
+		}
+		f, err := os.CreateTemp(dir, "azid-*")
 		if err != nil {
 			azidBinErr = err
 			return
 		}
-		azidBin = filepath.Join(dir, "azid")
-		cmd := exec.Command("go", "build", "-o", azidBin, "github.com/azid-go/azid/cmd/azid")
+		f.Close()
+		cmd := exec.Command("go", "build", "-o", f.Name(), "github.com/azid-go/azid/cmd/azid")
 		if out, err := cmd.CombinedOutput(); err != nil {
+			os.Remove(f.Name())
 			azidBinErr = errors.New(string(out))
+			return
 		}
+		azidBin = filepath.Join(dir, "azid")
+		azidBinErr = os.Rename(f.Name(), azidBin)
 	})
 	if azidBinErr != nil {
 		t.Fatalf("building azid: %v", azidBinErr)
