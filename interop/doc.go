@@ -13,6 +13,11 @@
 // managed identity from App Service, IMDS and other hosts. Each test
 // checks in the emulator's request log which grant the client used.
 //
+// "azid serve" is tested the same way, in other languages too: the built
+// binary's printed environment, and nothing else, is given to azidentity,
+// Python's azure-identity, @azure/identity for Node and az login --identity.
+//
 // The tests need the real components (az from Debian's azure-cli package,
-// chromium, Azurite from npm) and fail, naming them, when one is missing.
+// chromium, Azurite from npm, Python's azure-identity from python3-azure,
+// Node) and fail, naming them, when one is missing.
 package interop

@@ -10,3 +10,7 @@ go test -run '^$' -count "$count" -benchmem \
 	-bench 'BenchmarkClientSecret$|ClientCertificateCredentialHit|ManagedIdentityWarmHit|DeviceCodeCredentialHit|ChainedTokenCredentialChosen|CachingCredentialHit|BearerTransportHit|BearerTransportCredentialHit|AzcoreBearerPolicyHit|AzcorePipelineNoAuth|AzureCLICredential' .
 go test -run '^$' -count 3 -benchmem -bench 'OBO100kUsers' .
 go test -run '^$' -count "$count" -benchmem -benchtime 200x -bench 'ClientAssertionSign|ColdTokenRequest' .
+# azid serve: a served hit against an empty handler (alternating batches),
+# the handler alone, and the 1,000-client cold herd.
+go test -run '^$' -count "$count" -benchmem -benchtime 20000x -bench 'ServedVsEmpty|HandlerHit' ./internal/serve/
+go test -run '^$' -count 3 -benchtime 1x -bench 'ColdHerd1000' ./internal/serve/

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real components the tests use, on a fresh Debian machine:
 # the Azure CLI, Chromium, gnome-keyring on D-Bus, redis-server, Wine (for
-# the Windows DPAPI tests) and Azurite. Tests start the services themselves,
+# the Windows DPAPI tests), Azurite, Node and Python's azure-identity. Tests start the services themselves,
 # on loopback ports and private buses of their own, and fail (never skip)
 # when a component is missing. Already-installed components are left alone,
 # so a developer machine pays only once.
@@ -18,6 +18,12 @@ have secret-tool || need+=(libsecret-tools)
 have redis-server || need+=(redis-server)
 have wine || need+=(wine64 wine)
 have x86_64-w64-mingw32-gcc || need+=(gcc-mingw-w64-x86-64-win32)
+# azid serve's interop tests: Python's azure-identity (Debian's, run with
+# /usr/bin/python3) and Node for @azure/identity (the test installs the
+# pinned package itself, into a folder of its own).
+/usr/bin/python3 -c 'import azure.identity' >/dev/null 2>&1 || need+=(python3-azure)
+have node || need+=(nodejs)
+have npm || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "ci-setup: installing ${need[*]}"
 	sudo_cmd=""

@@ -97,6 +97,20 @@ func (l *lazyEmulator) close() {
 	}
 }
 
+// demoCredential is the emulator's test app, reached through em, with
+// the demo's persistent cache c.
+func demoCredential(em *lazyEmulator, c cache.Cache) (*azid.ClientSecretCredential, error) {
+	return azid.NewClientSecretCredential(entratest.DefaultTenantID, entratest.DefaultClientID, entratest.DefaultClientSecret,
+		&azid.ClientSecretCredentialOptions{
+			ClientOptions: azcore.ClientOptions{
+				Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: "https://" + demoHost + "/"},
+				Transport: em,
+			},
+			DisableInstanceDiscovery: true,
+			Cache:                    c,
+		})
+}
+
 // emulatorDemo is "azid token --emulator": it calls GetToken --calls times
 // and says, for each call, where the token came from and how long it took.
 func emulatorDemo(ctx context.Context, e *env, f tokenFlags) int {
@@ -110,15 +124,7 @@ func emulatorDemo(ctx context.Context, e *env, f tokenFlags) int {
 		fmt.Fprintf(e.stderr, "emulator: Entra ID emulator listening at %s (authority host %s)\n", s.AuthorityHost(), "https://"+demoHost+"/")
 	}}
 	defer em.close()
-	cred, err := azid.NewClientSecretCredential(entratest.DefaultTenantID, entratest.DefaultClientID, entratest.DefaultClientSecret,
-		&azid.ClientSecretCredentialOptions{
-			ClientOptions: azcore.ClientOptions{
-				Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: "https://" + demoHost + "/"},
-				Transport: em,
-			},
-			DisableInstanceDiscovery: true,
-			Cache:                    c,
-		})
+	cred, err := demoCredential(em, c)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "azid token: %v\n", err)
 		return exitInternal

@@ -62,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cacheCmd(ctx, args[1:], env)
 	case "emulator":
 		return emulatorCmd(ctx, args[1:], stdout, stderr)
+	case "serve":
+		return serveCmd(ctx, args[1:], env)
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && args[1] != "help" {
 			// "azid help token" is "azid token --help".
@@ -90,6 +92,7 @@ Usage:
   azid logout                      forget the sign-in and its tokens
   azid cache show | clear          list (never the values) or delete cached tokens
   azid emulator [flags]            run a local Entra ID emulator until Ctrl-C
+  azid serve [flags]               serve your sign-in to any SDK's managed identity credential
 
 Run "azid COMMAND --help" for a command's flags and examples.
 

@@ -74,6 +74,16 @@ type tokenFlags struct {
 	output     string
 	emulator   bool
 	calls      int
+	// cmd names the command in buildCredential's messages; empty is
+	// "azid token" (other commands share buildCredential).
+	cmd string
+}
+
+func (f tokenFlags) cmdName() string {
+	if f.cmd == "" {
+		return "azid token"
+	}
+	return f.cmd
 }
 
 func tokenCmd(ctx context.Context, args []string, e *env) int {
@@ -166,7 +176,7 @@ func buildCredential(e *env, f tokenFlags) (*credential, int) {
 	rec, recPath, haveRecord, err := loadRecord(e.getenv)
 	if err != nil {
 		if kind == "" || kind == "login" {
-			fmt.Fprintf(e.stderr, "azid token: the saved sign-in: %v\n", err)
+			fmt.Fprintf(e.stderr, "%s: the saved sign-in: %v\n", f.cmdName(), err)
 			return nil, exitInternal
 		}
 		// Another credential was chosen: the damaged record is not its
@@ -190,10 +200,10 @@ func buildCredential(e *env, f tokenFlags) (*credential, int) {
 		c, err = openCache(e.getenv, warnLogger(e))
 		if err != nil {
 			if kind == "login" {
-				fmt.Fprintf(e.stderr, "azid token: %v\n", err)
+				fmt.Fprintf(e.stderr, "%s: %v\n", f.cmdName(), err)
 				return nil, exitInternal
 			}
-			fmt.Fprintf(e.stderr, "azid token: tokens are kept in memory only: %v\n", err)
+			fmt.Fprintf(e.stderr, "%s: tokens are kept in memory only: %v\n", f.cmdName(), err)
 		}
 	}
 	host := e.getenv("AZURE_AUTHORITY_HOST")
@@ -202,7 +212,7 @@ func buildCredential(e *env, f tokenFlags) (*credential, int) {
 	switch kind {
 	case "login":
 		if !haveRecord {
-			fmt.Fprintf(e.stderr, "azid token: not signed in (no %s): run \"azid login\" first, or choose another --credential\n", recPath)
+			fmt.Fprintf(e.stderr, "%s: not signed in (no %s): run \"azid login\" first, or choose another --credential\n", f.cmdName(), recPath)
 			return nil, exitSignIn
 		}
 		out.record = &rec
@@ -218,7 +228,7 @@ func buildCredential(e *env, f tokenFlags) (*credential, int) {
 	case "secret":
 		t, id, secret := e.getenv("AZURE_TENANT_ID"), e.getenv("AZURE_CLIENT_ID"), e.getenv("AZURE_CLIENT_SECRET")
 		if t == "" || id == "" || secret == "" {
-			fmt.Fprintln(e.stderr, "azid token: --credential secret needs AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (a service principal); or try --emulator without an Azure account")
+			fmt.Fprintf(e.stderr, "%s: --credential secret needs AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (a service principal); or try --emulator without an Azure account\n", f.cmdName())
 			return nil, exitUnavailable
 		}
 		out.TokenCredential, err = azid.NewClientSecretCredential(t, id, secret, &azid.ClientSecretCredentialOptions{
@@ -250,7 +260,7 @@ func buildCredential(e *env, f tokenFlags) (*credential, int) {
 		out.TokenCredential, out.prompt, err = interactiveCredential(e, l, c)
 	}
 	if err != nil {
-		fmt.Fprintf(e.stderr, "azid token: %v\n", err)
+		fmt.Fprintf(e.stderr, "%s: %v\n", f.cmdName(), err)
 		return nil, exitUnavailable
 	}
 	return out, exitOK
