@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -14,7 +12,7 @@ import (
 	"github.com/azid-go/azid/internal/persist"
 )
 
-const cacheHelp = `Usage: azid cache show [--output text|json] [--name NAME]
+const cacheHelp = `Usage: azid cache show [-o|--output text|json] [--name NAME]
        azid cache clear [--name NAME]
 
 show lists what the persistent cache holds: the accounts signed in (and the
@@ -39,40 +37,35 @@ or written.
 Flags:
 `
 
+// cacheOutputs are "cache show --output"'s values.
+var cacheOutputs = []string{"text", "json"}
+
 func cacheCmd(ctx context.Context, args []string, e *env) int {
 	if len(args) == 0 || (args[0] != "show" && args[0] != "clear") {
 		if len(args) > 0 && isHelpFlag(args[0]) {
-			fmt.Fprint(e.stderr, cacheHelp)
+			printHelp(e.stdout, newFlags("azid cache"), cacheHelp)
 			return exitOK
 		}
-		fmt.Fprintln(e.stderr, "azid cache: say \"azid cache show\" or \"azid cache clear\"")
-		return exitUsage
+		msg := "say \"azid cache show\" or \"azid cache clear\""
+		if len(args) > 0 {
+			if s := nearest(args[0], []string{"show", "clear"}); s != "" {
+				msg = fmt.Sprintf("unknown subcommand %q (did you mean \"azid cache %s\"?)", args[0], s)
+			}
+		}
+		return usageError(e, "azid cache", "%s", msg)
 	}
 	sub := args[0]
-	fs := flag.NewFlagSet("azid cache "+sub, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), cacheHelp)
-		fs.PrintDefaults()
-	}
+	fs := newFlags("azid cache " + sub)
 	name := fs.String("name", cacheName(e.getenv), "the cache's name (AZID_CACHE_NAME sets the default)")
 	output := "text"
 	if sub == "show" {
-		fs.StringVar(&output, "output", "text", "text or json")
+		outputFlag(fs, &output, "text", cacheOutputs...)
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, done := parseFlags(fs, args[1:], cacheHelp, e); done {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(e.stderr, "azid cache %s: unexpected argument %q\n", sub, fs.Arg(0))
-		return exitUsage
-	}
-	if output != "text" && output != "json" {
-		fmt.Fprintf(e.stderr, "azid cache show: --output must be text or json, not %q\n", output)
-		return exitUsage
+	if code, ok := checkOutput(e, "azid cache show", output, cacheOutputs...); !ok {
+		return code
 	}
 	c, err := openNamedCache(*name, e)
 	if err != nil {
