@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -572,4 +574,44 @@ func TestDamagedRecord(t *testing.T) {
 		t.Fatalf("logout left the damaged record (%v):\n%s", err, stderr)
 	}
 	sb.mustRun(exitOK, "token", "--scope", "api://demo/.default")
+}
+
+// No managed identity endpoint: the message says so once (exit 5, no
+// credential available).
+func TestNoManagedIdentityMessage(t *testing.T) {
+	notIMDS := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "not here", http.StatusNotFound)
+	}))
+	defer notIMDS.Close()
+	sb := newSandbox(t)
+	// The whole chain, so that managed identity probes the endpoint; no
+	// developer tool on PATH.
+	delete(sb.env, "AZURE_TOKEN_CREDENTIALS")
+	sb.env["PATH"] = t.TempDir()
+	sb.env["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = notIMDS.URL
+	_, stderr := sb.mustRun(exitUnavailable, "token", "--credential", "default", "--scope", armTestScope)
+	if n := strings.Count(stderr, "no managed identity endpoint"); n != 1 {
+		t.Errorf("the message says \"no managed identity endpoint\" %d times:\n%s", n, stderr)
+	}
+}
+
+// "azid cache clear" deletes what is there and creates nothing: no file
+// (nor, with the keyring, a key) for a partition that was never written,
+// such as the CAE one.
+func TestCacheClearCreatesNothing(t *testing.T) {
+	sb := newSandbox(t)
+	dir := filepath.Join(sb.home, ".cache", ".IdentityService")
+	sb.mustRun(exitOK, "cache", "clear")
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("clearing an empty cache created %v", entries)
+	}
+	sb.mustRun(exitOK, "token", "--emulator", "--scope", "api://demo/.default", "--calls", "1")
+	sb.mustRun(exitOK, "cache", "clear", "--name", demoCacheName)
+	if _, err := os.Stat(filepath.Join(dir, demoCacheName+".cae")); !os.IsNotExist(err) {
+		t.Errorf("cache clear created the CAE partition: %v", err)
+	}
+	stdout, _ := sb.mustRun(exitOK, "cache", "show", "--name", demoCacheName, "-o", "json")
+	if !strings.Contains(stdout, `"accessTokens": []`) {
+		t.Errorf("after clear:\n%s", stdout)
+	}
 }

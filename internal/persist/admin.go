@@ -138,9 +138,16 @@ func Clear(ctx context.Context, c Cache) error {
 		return err
 	}
 	all := func(*msalcache.Entry) bool { return true }
+	kinds := []msalcache.Kind{msalcache.AccessToken, msalcache.RefreshToken, msalcache.IDToken, msalcache.Account, msalcache.AppMetadata}
 	for _, p := range parts {
+		// A partition with nothing to delete (one never written, such as
+		// the CAE partition of most caches) is left as it is: writing
+		// it would create a file, and a storage key, for nothing.
+		if s, err := c.impl.load(ctx, p); err == nil && !hasEntries(s.doc, kinds) {
+			continue
+		}
 		err := c.impl.update(ctx, p, func(d *msalcache.Document) {
-			for _, k := range []msalcache.Kind{msalcache.AccessToken, msalcache.RefreshToken, msalcache.IDToken, msalcache.Account, msalcache.AppMetadata} {
+			for _, k := range kinds {
 				d.Delete(k, all)
 			}
 		})
@@ -149,6 +156,21 @@ func Clear(ctx context.Context, c Cache) error {
 		}
 	}
 	return nil
+}
+
+// hasEntries reports whether d holds an entry of any of kinds.
+func hasEntries(d *msalcache.Document, kinds []msalcache.Kind) bool {
+	found := false
+	for _, k := range kinds {
+		d.Entries(k, func(*msalcache.Entry) bool {
+			found = true
+			return false
+		})
+		if found {
+			return true
+		}
+	}
+	return false
 }
 
 // AccountKey names one account signed in to one application.
