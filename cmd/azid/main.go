@@ -127,7 +127,8 @@ Environment:
   AZID_CONFIG_DIR         where the sign-in is saved (default: the user's
                           config directory + /azid)
   AZID_CACHE_NAME         the persistent cache's name (default msal.cache,
-                          azidentity's default, so Go programs share it)
+                          azidentity's default, so Go programs share it;
+                          "azid emulator" exports azid-emulator)
   AZID_CACHE_KEY          the cache key (32 bytes, base64 or hex) instead of
                           the keyring, for containers and CI
   AZID_CACHE_KEY_FILE     the same, read from a file
