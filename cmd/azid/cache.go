@@ -13,7 +13,7 @@ import (
 )
 
 const cacheHelp = `Usage: azid cache show [-o|--output text|json] [--name NAME]
-       azid cache clear [--name NAME]
+       azid cache clear [--all] [--name NAME]
 
 show lists what the persistent cache holds: the accounts signed in (and the
 apps holding a refresh token for them) and the access tokens, with their
@@ -22,6 +22,9 @@ scopes, tenant and time left. Token values are never shown.
 clear deletes every token and account from it, for every program sharing
 it (azid, and azidentity programs using the same cache name). The saved
 sign-in of "azid login" stays; "azid token" will ask you to sign in again.
+With --all it removes the cache for good: its data and the encryption key
+kept in the kernel keyring (and its copy in the Secret Service); the next
+program to use the cache makes a new key.
 
 The cache is "msal.cache" unless --name or AZID_CACHE_NAME says otherwise
 ("azid-emulator" is the --emulator demo's).
@@ -30,6 +33,7 @@ Examples:
   azid cache show
   azid cache show --output json | jq '.accessTokens[].scopes'
   azid cache clear --name azid-emulator
+  azid cache clear --all
 
 Exit codes: 0 success, 2 bad usage, 3 the cache could not be opened, read
 or written.
@@ -58,8 +62,11 @@ func cacheCmd(ctx context.Context, args []string, e *env) int {
 	fs := newFlags("azid cache " + sub)
 	name := fs.String("name", cacheName(e.getenv), "the cache's name (AZID_CACHE_NAME sets the default)")
 	output := "text"
+	all := false
 	if sub == "show" {
 		outputFlag(fs, &output, "text", cacheOutputs...)
+	} else {
+		fs.BoolVar(&all, "all", false, "delete the cache files and their encryption keys (keyring, Secret Service) too, not only the tokens")
 	}
 	if code, done := parseFlags(fs, args[1:], cacheHelp, e); done {
 		return code
@@ -71,6 +78,14 @@ func cacheCmd(ctx context.Context, args []string, e *env) int {
 	if err != nil {
 		fmt.Fprintf(e.stderr, "azid cache %s: %v\n", sub, err)
 		return exitInternal
+	}
+	if sub == "clear" && all {
+		if err := persist.Remove(ctx, c); err != nil {
+			fmt.Fprintf(e.stderr, "azid cache clear: %v\n", err)
+			return exitInternal
+		}
+		fmt.Fprintf(e.stderr, "Removed the persistent cache %q: its files and keys.\n", *name)
+		return exitOK
 	}
 	if sub == "clear" {
 		if err := persist.Clear(ctx, c); err != nil {

@@ -158,6 +158,44 @@ func Clear(ctx context.Context, c Cache) error {
 	return nil
 }
 
+// keyRemover is implemented by storages that keep a partition's key apart
+// from its data (a file storage whose key is in the keyring).
+type keyRemover interface {
+	RemoveKey(ctx context.Context, partition string) error
+}
+
+// Remove deletes c's stored partitions for good, under their locks, and
+// their keys where the storage keeps keys apart (the kernel keyring and
+// its Secret Service copy): what [Clear] keeps (unknown sections, the key)
+// goes too. Other programs sharing the cache (azidentity's, by the same
+// name) start over with a new key.
+func Remove(ctx context.Context, c Cache) error {
+	parts, err := c.partitions()
+	if err != nil {
+		return err
+	}
+	kr, _ := c.impl.st.(keyRemover)
+	for _, p := range parts {
+		unlock, err := c.impl.lock(ctx, p)
+		if err != nil {
+			return err
+		}
+		err = c.impl.st.Delete(ctx, p.name)
+		if err == nil && kr != nil {
+			err = kr.RemoveKey(ctx, p.name)
+		}
+		if err == nil {
+			p.snap.Store(nil)
+			p.good.Store(nil)
+		}
+		unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // hasEntries reports whether d holds an entry of any of kinds.
 func hasEntries(d *msalcache.Document, kinds []msalcache.Kind) bool {
 	found := false
