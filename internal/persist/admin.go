@@ -62,7 +62,8 @@ func (c Cache) partitions() ([]*partition, error) {
 // List reads what c holds: accounts (with the clients that hold their
 // refresh tokens) and access tokens (scopes, tenant, expiry). Expired
 // access tokens are listed too; they are pruned on the next write.
-func List(ctx context.Context, c Cache) (Listing, error) {
+func List[C CacheValue](ctx context.Context, cv C) (Listing, error) {
+	c := Cache(cv)
 	parts, err := c.partitions()
 	if err != nil {
 		return Listing{}, err
@@ -132,7 +133,8 @@ func homeTenant(homeAccountID string) string {
 // lock, so that a concurrent writer's entries are not resurrected. Sections
 // this package does not know are kept. An unreadable store is replaced by
 // an empty one.
-func Clear(ctx context.Context, c Cache) error {
+func Clear[C CacheValue](ctx context.Context, cv C) error {
+	c := Cache(cv)
 	parts, err := c.partitions()
 	if err != nil {
 		return err
@@ -169,7 +171,8 @@ type keyRemover interface {
 // its Secret Service copy): what [Clear] keeps (unknown sections, the key)
 // goes too. Other programs sharing the cache (azidentity's, by the same
 // name) start over with a new key.
-func Remove(ctx context.Context, c Cache) error {
+func Remove[C CacheValue](ctx context.Context, cv C) error {
+	c := Cache(cv)
 	parts, err := c.partitions()
 	if err != nil {
 		return err
@@ -224,7 +227,8 @@ type AccountKey struct {
 // the account itself. Other applications' refresh tokens for the same
 // person are kept (they were granted to them, not to this client). It
 // returns how many entries were deleted.
-func Forget(ctx context.Context, c Cache, k AccountKey) (int, error) {
+func Forget[C CacheValue](ctx context.Context, cv C, k AccountKey) (int, error) {
+	c := Cache(cv)
 	parts, err := c.partitions()
 	if err != nil {
 		return 0, err
