@@ -104,7 +104,7 @@ func flagErrorMessage(fs *flag.FlagSet, err error) string {
 	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
 		return fmt.Sprintf("--%s needs a value", strings.TrimLeft(name, "-"))
 	}
-	return strings.ReplaceAll(msg, "flag -", "flag --")
+	return strings.NewReplacer("flag -", "flag --", "for -", "for --").Replace(msg)
 }
 
 // suggestFlag is the defined flag nearest to name, or "".
@@ -114,18 +114,20 @@ func suggestFlag(fs *flag.FlagSet, name string) string {
 	return nearest(name, names)
 }
 
-// nearest is the candidate closest to s: one it is a prefix of, else the
-// one within a small edit distance (a third of s's length, at least 1),
-// else "".
+// nearest is the candidate closest to s (two letters or more): one it is
+// a prefix of, else the one within a small edit distance (a third of s's
+// length, at least 1), else "".
 func nearest(s string, candidates []string) string {
+	if len(s) < 2 {
+		// One letter is too little to guess from.
+		return ""
+	}
 	sorted := append([]string(nil), candidates...)
 	sort.Strings(sorted)
 	s = strings.ToLower(s)
-	if len(s) > 1 {
-		for _, c := range sorted {
-			if len(c) > 1 && strings.HasPrefix(c, s) {
-				return c
-			}
+	for _, c := range sorted {
+		if len(c) > 1 && strings.HasPrefix(c, s) {
+			return c
 		}
 	}
 	best, bestD := "", max(1, len(s)/3)+1
