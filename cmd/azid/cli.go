@@ -220,3 +220,24 @@ func isSet(fs *flag.FlagSet, name string) bool {
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
 }
+
+// exitCodesLine is a command help's "Exit codes:" sentence for the codes
+// the command can return, in the words "azid help" uses, so that every
+// command describes them alike: exitCodesLine(exitOK, exitUsage) is
+// "Exit codes: 0 success, 2 bad usage."
+func exitCodesLine(codes ...int) string {
+	short := map[int]string{
+		exitOK:          "success",
+		exitFailure:     "Entra ID refused or could not be reached",
+		exitUsage:       "bad usage",
+		exitInternal:    "a local failure",
+		exitSignIn:      "a sign-in is needed (run \"azid login\")",
+		exitUnavailable: "no credential available",
+		exitInterrupted: "interrupted (Ctrl-C)",
+	}
+	parts := make([]string, 0, len(codes))
+	for _, c := range codes {
+		parts = append(parts, fmt.Sprintf("%d %s", c, short[c]))
+	}
+	return "Exit codes: " + strings.Join(parts, ", ") + "."
+}

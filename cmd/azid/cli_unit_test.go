@@ -91,3 +91,9 @@ func FuzzParseFlags(f *testing.F) {
 		}
 	})
 }
+
+func TestExitCodesLine(t *testing.T) {
+	if got, want := exitCodesLine(exitOK, exitUsage, exitInterrupted), "Exit codes: 0 success, 2 bad usage, 130 interrupted (Ctrl-C)."; got != want {
+		t.Errorf("exitCodesLine = %q, want %q", got, want)
+	}
+}

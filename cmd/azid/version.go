@@ -7,18 +7,19 @@ import (
 	"runtime/debug"
 )
 
-const versionHelp = `Usage: azid version
+// versionHelp is "azid version --help".
+func versionHelp() string {
+	return `Usage: azid version
 
 Prints azid's version (the module version it was built from, and the
 source revision when known), the Go version and the platform.
 
-Exit codes: 0 success, 2 bad usage.
-
-`
+` + exitCodesLine(exitOK, exitUsage) + "\n\n"
+}
 
 func versionCmd(_ context.Context, args []string, e *env) int {
 	fs := newFlags("azid version")
-	if code, done := parseFlags(fs, args, versionHelp, e); done {
+	if code, done := parseFlags(fs, args, versionHelp(), e); done {
 		return code
 	}
 	fmt.Fprintln(e.stdout, versionString())
