@@ -42,7 +42,7 @@ Flags:
 `
 
 // cacheOutputs are "cache show --output"'s values.
-var cacheOutputs = []string{"text", "json"}
+func cacheOutputs() []string { return []string{"text", "json"} }
 
 func cacheCmd(ctx context.Context, args []string, e *env) int {
 	if len(args) == 0 || (args[0] != "show" && args[0] != "clear") {
@@ -64,14 +64,14 @@ func cacheCmd(ctx context.Context, args []string, e *env) int {
 	output := "text"
 	all := false
 	if sub == "show" {
-		outputFlag(fs, &output, "text", cacheOutputs...)
+		outputFlag(fs, &output, "text", cacheOutputs()...)
 	} else {
 		fs.BoolVar(&all, "all", false, "delete the cache files and their encryption keys (keyring, Secret Service) too, not only the tokens")
 	}
 	if code, done := parseFlags(fs, args[1:], cacheHelp, e); done {
 		return code
 	}
-	if code, ok := checkOutput(e, "azid cache show", output, cacheOutputs...); !ok {
+	if code, ok := checkOutput(e, "azid cache show", output, cacheOutputs()...); !ok {
 		return code
 	}
 	c, err := openNamedCache(*name, e)

@@ -79,7 +79,7 @@ func FuzzParseFlags(f *testing.F) {
 		var f tokenFlags
 		fs.Var(&f.scopes, "scope", "")
 		fs.StringVar(&f.tenant, "tenant", "", "")
-		outputFlag(fs, &f.output, "json", tokenOutputs...)
+		outputFlag(fs, &f.output, "json", tokenOutputs()...)
 		fs.Var(positiveIntFlag{&f.calls}, "calls", "")
 		var out, errOut bytes.Buffer
 		code, _ := parseFlags(fs, args, tokenHelp, &env{stdout: &out, stderr: &errOut})

@@ -90,7 +90,7 @@ type envVariable struct {
 
 // emulatorOutputs are --output's values: for people, for scripts, and
 // shell exports to eval.
-var emulatorOutputs = []string{"text", "json", "env"}
+func emulatorOutputs() []string { return []string{"text", "json", "env"} }
 
 func emulatorCmd(ctx context.Context, args []string, e *env) int {
 	stdout, stderr := e.stdout, e.stderr
@@ -101,13 +101,13 @@ func emulatorCmd(ctx context.Context, args []string, e *env) int {
 	configPath := fs.String("config", "", "JSON file of tenants, apps, users and token lifetimes")
 	caFile := fs.String("ca-file", "", "where to write the CA certificate (default: a temporary file removed on exit)")
 	output := new(string)
-	outputFlag(fs, output, "text", emulatorOutputs...)
+	outputFlag(fs, output, "text", emulatorOutputs()...)
 	var users multiFlag
 	fs.Var(&users, "user", "test user as username:password (repeatable)")
 	if code, done := parseFlags(fs, args, emulatorHelp, e); done {
 		return code
 	}
-	if code, ok := checkOutput(e, "azid emulator", *output, emulatorOutputs...); !ok {
+	if code, ok := checkOutput(e, "azid emulator", *output, emulatorOutputs()...); !ok {
 		return code
 	}
 

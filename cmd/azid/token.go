@@ -63,7 +63,7 @@ Flags:
 
 // tokenOutputs are --output's values: the Azure CLI's JSON, or the bare
 // token for a header.
-var tokenOutputs = []string{"json", "raw"}
+func tokenOutputs() []string { return []string{"json", "raw"} }
 
 // credentialKinds are --credential's values.
 var credentialKinds = []string{"login", "default", "env", "secret", "workload", "mi", "cli", "azd", "pwsh", "device", "browser"}
@@ -85,14 +85,14 @@ func tokenCmd(ctx context.Context, args []string, e *env) int {
 	fs.StringVar(&f.tenant, "tenant", "", "tenant to request the token from (default: the credential's)")
 	fs.StringVar(&f.credential, "credential", "", "where the token comes from: "+strings.Join(credentialKinds, ", ")+" (see above)")
 	fs.StringVar(&f.clientID, "client-id", "", "client ID: of a user-assigned managed identity (mi), or the app to sign in to (device, browser)")
-	outputFlag(fs, &f.output, "json", tokenOutputs...)
+	outputFlag(fs, &f.output, "json", tokenOutputs()...)
 	fs.BoolVar(&f.emulator, "emulator", false, "get the token from a local Entra ID emulator (a demo; no Azure account needed)")
 	f.calls = 3
 	fs.Var(positiveIntFlag{&f.calls}, "calls", "with --emulator: how many times to call GetToken, to show the cache (at least 1)")
 	if code, done := parseFlags(fs, args, tokenHelp, e); done {
 		return code
 	}
-	if code, ok := checkOutput(e, "azid token", f.output, tokenOutputs...); !ok {
+	if code, ok := checkOutput(e, "azid token", f.output, tokenOutputs()...); !ok {
 		return code
 	}
 	switch {
