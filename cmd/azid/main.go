@@ -8,9 +8,12 @@
 //	azid cache show
 //	azid logout
 //	azid emulator
+//	azid version
 //
 // The token (and only the token) goes to standard output; messages go to
-// standard error. Run "azid help" for the commands and their exit codes.
+// standard error, except help that was asked for ("azid help", "azid
+// COMMAND --help"), which goes to standard output. Run "azid help" for the
+// commands and their exit codes.
 package main
 
 import (
