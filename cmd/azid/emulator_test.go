@@ -337,3 +337,32 @@ func jwtClaims(t *testing.T, tok string) map[string]any {
 	}
 	return claims
 }
+
+// --output env prints shell exports only, then the ready line: nothing a
+// shell's eval would trip on.
+func TestEmulatorCmdEnv(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // print, then stop at once
+	var out, errOut bytes.Buffer
+	code := run(ctx, []string{"emulator", "-o", "env"}, &out, &errOut, func(string) string { return "" })
+	if code != exitInterrupted {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if lines[len(lines)-1] != "# azid emulator: ready" {
+		t.Errorf("last line %q", lines[len(lines)-1])
+	}
+	names := map[string]bool{}
+	for _, l := range lines[:len(lines)-1] {
+		name, _, ok := strings.Cut(strings.TrimPrefix(l, "export "), "=")
+		if !strings.HasPrefix(l, "export ") || !ok {
+			t.Errorf("not an export: %q", l)
+		}
+		names[name] = true
+	}
+	for _, want := range []string{"AZURE_AUTHORITY_HOST", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "AZID_CACHE_NAME", "HTTPS_PROXY", "AZURE_CONFIG_DIR"} {
+		if !names[want] {
+			t.Errorf("no export of %s:\n%s", want, out.String())
+		}
+	}
+}
