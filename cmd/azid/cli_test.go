@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -613,5 +614,26 @@ func TestCacheClearCreatesNothing(t *testing.T) {
 	stdout, _ := sb.mustRun(exitOK, "cache", "show", "--name", demoCacheName, "-o", "json")
 	if !strings.Contains(stdout, `"accessTokens": []`) {
 		t.Errorf("after clear:\n%s", stdout)
+	}
+}
+
+// SIGTERM (docker stop, a process manager) stops the emulator with exit 0:
+// it was asked to stop, not interrupted.
+func TestEmulatorSIGTERM(t *testing.T) {
+	sb := newSandbox(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := sb.cmd(ctx, "emulator", "--no-proxy")
+	pr, _ := c.StdoutPipe()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(pr).ReadString('\n'); err != nil || !strings.Contains(line, "Entra ID emulator running") {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	c.Process.Signal(syscall.SIGTERM)
+	c.Wait()
+	if code := c.ProcessState.ExitCode(); code != exitOK {
+		t.Fatalf("azid emulator after SIGTERM: exit %d", code)
 	}
 }
