@@ -13,20 +13,24 @@ test: setup check race wine-test bench-smoke fuzz-smoke
 setup:
 	./scripts/ci-setup.sh
 
-## tidy: go mod tidy in every module (the sub-modules replace azid with ../,
-## so their go.sum must follow the root's dependencies)
+## tidy: go mod tidy in every module (the sub-modules replace azid with the
+## root, so their go.sum must follow the root's dependencies)
 tidy:
 	$(GO) mod tidy
+	cd cache/redis && $(GO) mod tidy
 	cd bench && $(GO) mod tidy
 	cd interop && $(GO) mod tidy
 	cd examples/metrics && $(GO) mod tidy
 
-## check: formatting and vet, for every module
+## check: no tracked binaries or files over 1 MB, formatting and vet, for
+## every module
 check:
 	@$(GO) version
+	./scripts/check-files.sh
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd cache/redis && $(GO) vet ./...
 	cd bench && $(GO) vet ./...
 	cd interop && $(GO) vet ./...
 	cd examples/metrics && $(GO) vet ./...
@@ -42,10 +46,12 @@ wine-test:
 	./scripts/wine-test.sh
 
 ## race: all tests of the main module under the race detector, then the
-## tests against real peers (interop: azidentity, the Azure CLI, Azurite) and
-## the metrics example module
+## Redis store's module (against redis-server), the tests against real peers
+## (interop: azidentity, the Azure CLI, Azurite, Chromium) and the metrics
+## example module
 race:
 	$(GO) test -race -count=1 ./...
+	cd cache/redis && $(GO) test -race -count=1 ./...
 	cd interop && $(GO) test -race -count=1 ./...
 	cd examples/metrics && $(GO) test -race -count=1 ./...
 
@@ -59,9 +65,10 @@ bench-smoke:
 fuzz-smoke:
 	./scripts/fuzz-smoke.sh $(FUZZEXECS)
 
-## bench: the engine's and the credential's benchmarks
+## bench: the engine's, the credentials' and the Redis store's benchmarks
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	cd cache/redis && $(GO) test -run='^$$' -bench=. -benchmem ./...
 
 ## benchmarks-doc: the side-by-side comparison with azidentity; rewrites
 ## docs/BENCHMARKS.md (5-7 minutes; run it on a quiet machine)

@@ -90,7 +90,8 @@ func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions)
 	// their bodies, whatever the caller asked of its other clients.
 	copts.Logging.IncludeBody = false
 	// Bound every response azcore reads, error pages included.
-	copts.Transport = sts.LimitResponseBodies(copts.Transport)
+	// A host that does not resolve fails at once, not after every retry.
+	copts.Transport = authority.FailFastOnUnknownHost(sts.LimitResponseBodies(copts.Transport))
 	az, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
 		Tracing: runtime.TracingOptions{Namespace: "Microsoft.Entra"},
 	}, &copts)

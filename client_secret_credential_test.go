@@ -381,11 +381,15 @@ func hasToken(cred *ClientSecretCredential) bool {
 	return err == nil
 }
 
+// A custom authority host that is not on this machine is validated once
+// with Entra's instance discovery (here the emulator behind its proxy, as
+// login.microsoftonline.com), however many tokens follow.
 func TestClientSecretCredentialInstanceDiscovery(t *testing.T) {
-	srv := newEmulator(t, nil)
+	srv := newEmulator(t, &entratest.Options{ProxyAddr: "127.0.0.1:0"})
 	cred := newSecretCred(t, srv, func(o *appOptions) {
 		o.DisableInstanceDiscovery = false
-		o.discoveryHost = srv.AuthorityHost()
+		o.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: "https://login.contoso.example/"}
+		o.Transport = srv.ProxyClient()
 	})
 	for range 3 {
 		if _, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{fmt.Sprintf("api://app-%d/.default", time.Now().UnixNano())}}); err != nil {

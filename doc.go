@@ -34,6 +34,20 @@
 //
 // [ClientSecretCredential.CacheStats] shows the cache at work.
 //
+// Beyond memory, a credential's Cache option takes a persistent cache from
+// package [github.com/azid-go/azid/cache]: tokens kept encrypted on disk,
+// shared by the processes of a machine (and with azidentity programs that
+// use azidentity/cache with the same name) and surviving restarts. Its
+// Storage option accepts any store; the module
+// [github.com/azid-go/azid/cache/redis] (a module of its own, so only
+// programs that use it depend on go-redis) shares tokens across a fleet,
+// with one refresh per token for the whole fleet.
+// [NewCachingCredential] puts the same cache in front of any
+// azcore.TokenCredential.
+//
+// docs/MIGRATING.md in the repository lists every difference from
+// azidentity that matters when switching.
+//
 // # Errors
 //
 // A failed token request returns an [*AuthenticationFailedError] carrying

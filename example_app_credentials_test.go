@@ -2,10 +2,17 @@ package azid_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"log"
+	"math/big"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
@@ -14,21 +21,80 @@ import (
 	"github.com/azid-go/azid/entratest"
 )
 
-// A certificate credential from a PEM or PKCS#12 file.
+// A certificate credential from a PEM or PKCS#12 file. Here the file is
+// made on the spot and its certificate uploaded to a local emulator's app
+// registration; in production it is the file whose certificate you
+// uploaded to the app in Entra.
 func ExampleParseCertificates() {
-	data, err := os.ReadFile("/path/to/cert.pfx")
+	dir, err := os.MkdirTemp("", "azid-example-")
 	if err != nil {
 		log.Fatal(err)
 	}
-	certs, key, err := azid.ParseCertificates(data, []byte("pfx password"))
+	defer os.RemoveAll(dir)
+	certFile, certDER := writeCertificateFile(dir)
+	srv, err := entratest.NewServer(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	uploaded, _ := x509.ParseCertificate(certDER)
+	const clientID = "c0ffee00-0000-4000-8000-000000000001"
+	if err := srv.AddApp(entratest.App{TenantID: entratest.DefaultTenantID, ClientID: clientID, Certificates: []*x509.Certificate{uploaded}}); err != nil {
+		log.Fatal(err)
+	}
+
+	data, err := os.ReadFile(certFile)
+	if err != nil {
+		log.Fatal(err)
+	}
+	certs, key, err := azid.ParseCertificates(data, nil) // the password of a .pfx, or nil
 	if err != nil {
 		log.Fatal(err) // says what is wrong: the password, no key, a key of another certificate...
 	}
-	cred, err := azid.NewClientCertificateCredential("tenant-id", "client-id", certs, key, nil)
+	fmt.Printf("%d certificate for %s\n", len(certs), certs[0].Subject.CommonName)
+
+	cred, err := azid.NewClientCertificateCredential(entratest.DefaultTenantID, clientID, certs, key, &azid.ClientCertificateCredentialOptions{
+		ClientOptions:            azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: srv.AuthorityHost()}, Transport: srv.Client()},
+		DisableInstanceDiscovery: true,
+	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	_ = cred
+	_, err = cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"https://vault.azure.net/.default"}})
+	fmt.Println("token:", err == nil)
+	// Output:
+	// 1 certificate for my-app
+	// token: true
+}
+
+// writeCertificateFile writes a new self-signed certificate and its RSA key
+// to a PEM file in dir, as openssl would, and returns the file and the
+// certificate.
+func writeCertificateFile(dir string) (string, []byte) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		log.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "my-app"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	file := filepath.Join(dir, "cert.pem")
+	data := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})...)
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		log.Fatal(err)
+	}
+	return file, der
 }
 
 // A middle-tier API acting for the users who call it: one credential made

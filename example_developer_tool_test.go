@@ -13,7 +13,8 @@ import (
 
 // On a developer's machine, use the account signed in to the Azure CLI.
 // Repeated calls are answered from memory; az runs again only for a new
-// scope or tenant, or after `az login` / `az account set`.
+// scope or tenant, or after `az login` / `az account set`. (Compiled, not
+// run: it needs an Azure CLI signed in to Azure.)
 func ExampleNewAzureCLICredential() {
 	cred, err := azid.NewAzureCLICredential(nil)
 	if err != nil {
@@ -32,6 +33,7 @@ func ExampleNewAzureCLICredential() {
 
 // Try a service principal from the environment first, then the developer's
 // Azure CLI sign-in. The chain keeps using whichever worked first.
+// (Compiled, not run: it needs one of them configured for Azure.)
 func ExampleNewChainedTokenCredential() {
 	var sources []azcore.TokenCredential
 	if sp, err := azid.NewClientSecretCredential("my-tenant", "my-client-id", "secret-from-config", nil); err == nil {
@@ -58,6 +60,7 @@ func ExampleNewChainedTokenCredential() {
 // Restrict DefaultAzureCredential to developer tools with
 // AZURE_TOKEN_CREDENTIALS=dev, or to one credential type by name; require the
 // variable so that a deployment never picks an identity by accident.
+// (Compiled, not run: it needs a developer tool signed in to Azure.)
 func ExampleNewDefaultAzureCredential() {
 	cred, err := azid.NewDefaultAzureCredential(&azid.DefaultAzureCredentialOptions{
 		RequireAzureTokenCredentials: true,

@@ -12,6 +12,7 @@ import (
 
 // A CLI signs its user in once and keeps the record (no secret in it) next
 // to its configuration; with a persistent cache, later runs are silent.
+// (Compiled, not run: the first run needs a person to sign in.)
 func ExampleDeviceCodeCredential_Authenticate() {
 	const recordPath = "/home/me/.config/mytool/auth-record.json"
 	record, err := azid.LoadAuthenticationRecord(recordPath)

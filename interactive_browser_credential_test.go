@@ -4,18 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/azid-go/azid/entratest"
-	"github.com/chromedp/chromedp"
 )
 
 // newBrowserCred builds an InteractiveBrowserCredential against srv with
@@ -47,132 +43,6 @@ func redirectOf(t *testing.T, authURL string) string {
 // Go's HTTP client in tests.
 func loopbackURL(uri string) string {
 	return strings.Replace(uri, "//localhost:", "//127.0.0.1:", 1)
-}
-
-// headlessChromium starts a fresh headless Chromium for one test. It fails
-// the test (never skips) when Chromium is missing.
-func headlessChromium(t *testing.T) context.Context {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if _, serr := os.Stat("/usr/bin/chromium"); serr != nil {
-			t.Fatalf("this test drives a real browser: chromium is not installed (Debian package chromium, /usr/bin/chromium): %v", err)
-		}
-		path = "/usr/bin/chromium"
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		// The emulator's certificate comes from its own per-run CA.
-		chromedp.IgnoreCertErrors,
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting chromium (%s): %v", path, err)
-	}
-	return ctx
-}
-
-func TestInteractiveBrowserCredentialWithChromium(t *testing.T) {
-	srv := newUserEmulator(t)
-	browser := headlessChromium(t)
-	type outcome struct{ hint, errorText, result string }
-	var seen outcome
-	signIn := func(password, action string) func(context.Context, string) error {
-		return func(_ context.Context, authURL string) error {
-			redirect := redirectOf(t, authURL)
-			if u, _ := url.Parse(redirect); u.Hostname() != "localhost" || u.Port() == "" {
-				return fmt.Errorf("redirect URI %q is not http://localhost:PORT", redirect)
-			}
-			// A forged redirect (another state) is refused, and the
-			// listener keeps waiting for the real one.
-			resp, err := http.Get(loopbackURL(redirect) + "?code=forged&state=not-the-state")
-			if err != nil {
-				return err
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "state") {
-				return fmt.Errorf("forged redirect answered %d: %s", resp.StatusCode, body)
-			}
-			ctx, cancel := context.WithTimeout(browser, 30*time.Second)
-			defer cancel()
-			if err := chromedp.Do(ctx, chromedp.Navigate(authURL), chromedp.WaitVisible(chromedp.ID("username"))); err != nil {
-				return err
-			}
-			if seen.hint, err = chromedp.Run(ctx, chromedp.Value(chromedp.ID("username"))); err != nil {
-				return err
-			}
-			if password != entratest.DefaultPassword {
-				// A wrong password first: the page says so and stays.
-				if err := chromedp.Do(ctx,
-					chromedp.SetValue(chromedp.ID("username"), entratest.DefaultUsername),
-					chromedp.SetValue(chromedp.ID("password"), password),
-					chromedp.Click(chromedp.ID("signin")),
-					chromedp.WaitVisible(chromedp.ID("error"))); err != nil {
-					return err
-				}
-				if seen.errorText, err = chromedp.Run(ctx, chromedp.Text(chromedp.ID("error"))); err != nil {
-					return err
-				}
-			}
-			if err := chromedp.Do(ctx,
-				chromedp.WaitVisible(chromedp.ID("password")),
-				chromedp.SetValue(chromedp.ID("username"), entratest.DefaultUsername),
-				chromedp.SetValue(chromedp.ID("password"), entratest.DefaultPassword),
-				chromedp.Click(chromedp.ID(action)),
-				// The loopback listener's page.
-				chromedp.WaitVisible(chromedp.ID("result"))); err != nil {
-				return err
-			}
-			seen.result, err = chromedp.Run(ctx, chromedp.Text(chromedp.ID("result")))
-			return err
-		}
-	}
-
-	t.Run("sign in", func(t *testing.T) {
-		seen = outcome{}
-		cred := newBrowserCred(t, srv, &InteractiveBrowserCredentialOptions{LoginHint: "hint@entratest.example"}, signIn("wrong-password-123", "signin"))
-		tok, err := cred.GetToken(context.Background(), storageScope)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c := mustClaims(t, srv, tok.Token); c["upn"] != entratest.DefaultUsername {
-			t.Fatalf("claims = %v", c)
-		}
-		if seen.hint != "hint@entratest.example" || !strings.Contains(seen.errorText, "50126") || seen.result != "Authentication complete" {
-			t.Fatalf("browser saw %+v", seen)
-		}
-		// Silent from now on: a new scope is one refresh token request.
-		srv.ResetCounts()
-		if _, err := cred.GetToken(context.Background(), vaultScope); err != nil {
-			t.Fatal(err)
-		}
-		if g := grantCounts(srv); g["refresh_token"] != 1 || len(g) != 1 || srv.Requests(entratest.EndpointAuthorize) != 0 {
-			t.Fatalf("grants = %v", g)
-		}
-	})
-
-	t.Run("user cancels", func(t *testing.T) {
-		seen = outcome{}
-		cred := newBrowserCred(t, srv, nil, signIn(entratest.DefaultPassword, "deny"))
-		_, err := cred.GetToken(context.Background(), storageScope)
-		var afe *AuthenticationFailedError
-		if !errors.As(err, &afe) || afe.ErrorCode != "access_denied" {
-			t.Fatalf("GetToken = %v", err)
-		}
-		if seen.result != "Authentication failed" {
-			t.Fatalf("browser saw %+v", seen)
-		}
-	})
 }
 
 func TestInteractiveBrowserCredentialFixedRedirectPort(t *testing.T) {

@@ -227,7 +227,7 @@ func newManagedIdentityCredential(options *ManagedIdentityCredentialOptions, s m
 		probeTimeout: s.probeTimeout,
 	}
 	c.chained.Store(s.chained)
-	c.cache = tokencache.New(c, tokencache.Options{
+	c.cache = tokencache.New(tokencache.AcquirerFunc(c.acquire), tokencache.Options{
 		Authority:      "managed-identity:" + string(mi.Source()),
 		Clock:          s.clock,
 		Logger:         options.Logger,
@@ -296,8 +296,8 @@ func singleScope(s string) bool {
 // CacheStats reports what the credential's token cache has done so far.
 func (c *ManagedIdentityCredential) CacheStats() CacheStats { return cacheStatsOf(c.cache.Stats()) }
 
-// Acquire implements tokencache.Acquirer: one token from the endpoint.
-func (c *ManagedIdentityCredential) Acquire(ctx context.Context, r tokencache.Request) (tokencache.Token, error) {
+// acquire is the cache's acquirer: one token from the endpoint.
+func (c *ManagedIdentityCredential) acquire(ctx context.Context, r tokencache.Request) (tokencache.Token, error) {
 	if len(r.Scopes) != 1 {
 		return tokencache.Token{}, fmt.Errorf("%s.GetToken requires exactly one scope", credNameManagedIdentity)
 	}
@@ -306,7 +306,7 @@ func (c *ManagedIdentityCredential) Acquire(ctx context.Context, r tokencache.Re
 	resource := strings.TrimSuffix(r.Scopes[0], "/.default")
 	if c.probeTimeout > 0 && !c.probed.Load() {
 		if err := c.mi.Probe(ctx, c.pl, c.probeTimeout); err != nil {
-			return tokencache.Token{}, newCredentialUnavailableError(credNameManagedIdentity, "no managed identity endpoint is available", err)
+			return tokencache.Token{}, newCredentialUnavailableError(credNameManagedIdentity, "", err)
 		}
 		c.probed.Store(true)
 	}

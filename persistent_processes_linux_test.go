@@ -404,7 +404,7 @@ func TestOnBehalfOfCredentialPersistsAcrossProcesses(t *testing.T) {
 	}
 }
 
-// Silent authentication across processes (issue 6 item 8): process A signs
+// Silent authentication across processes: process A signs
 // the user in with a device code and saves the AuthenticationRecord;
 // processes B (DeviceCodeCredential) and C (InteractiveBrowserCredential),
 // fresh, get tokens with the record and the cache: the persisted scope

@@ -153,7 +153,8 @@ func newPublicClient(name, tenantID, clientID string, flow userFlow, o publicOpt
 		}
 	}
 	copts := o.ClientOptions
-	copts.Transport = sts.LimitResponseBodies(copts.Transport)
+	// A host that does not resolve fails at once, not after every retry.
+	copts.Transport = authority.FailFastOnUnknownHost(sts.LimitResponseBodies(copts.Transport))
 	az, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
 		Tracing: runtime.TracingOptions{Namespace: "Microsoft.Entra"},
 	}, &copts)

@@ -109,7 +109,7 @@ func scopeReq(i int) policy.TokenRequestOptions {
 	return policy.TokenRequestOptions{Scopes: []string{benchkit.EntryScope(i)}}
 }
 
-// BenchmarkPersistent measures the persistent cache (issue 6, item 11):
+// BenchmarkPersistent measures the persistent cache:
 //
 //   - Hit/n=N: GetToken for a cached token with N tokens cached, from a
 //     credential using the persistent cache (azid, azidentity) and, for

@@ -30,9 +30,18 @@ import (
 	"github.com/azid-go/azid/internal/persist/file"
 )
 
-// Cache is a persistent cache. The zero value is no cache: credentials keep
-// tokens in memory only. One Cache may be shared by many credentials.
-type Cache = persist.Cache
+// Cache is a persistent cache, made by [New] and given to credentials as
+// their Cache option. The zero value is no cache: credentials keep tokens
+// in memory only. A Cache is a small value, safe to copy and to use from
+// many goroutines; every copy, and every credential given one, shares the
+// same tokens, the same view of the storage and the same locks. Give one
+// Cache to all the credentials of a process that use the same name, rather
+// than calling New for each.
+type Cache persist.Cache
+
+// Enabled reports whether c is a persistent cache, as opposed to the zero
+// Cache (tokens in memory only).
+func (c Cache) Enabled() bool { return persist.Cache(c).Enabled() }
 
 // Options configure [New].
 type Options struct {
@@ -98,7 +107,7 @@ func New(o *Options) (Cache, error) {
 			return Cache{}, err
 		}
 	}
-	return persist.New(s, persist.Options{Name: opts.Name, Logger: opts.Logger}), nil
+	return Cache(persist.New(s, persist.Options{Name: opts.Name, Logger: opts.Logger})), nil
 }
 
 // cacheDir is the directory of the cache files: $XDG_CACHE_HOME (or

@@ -201,6 +201,41 @@ func (c *keyringCodec) Seal(ctx context.Context, name string, pt []byte) ([]byte
 	return jwe.Encrypt(k, strconv.Itoa(id), pt)
 }
 
+// RemoveKey implements file.KeyRemover: the partition's key leaves the
+// kernel keyring and the Secret Service, so a cache removed for good
+// leaves no key behind.
+func (c *keyringCodec) RemoveKey(ctx context.Context, name string) error {
+	c.mu.Lock()
+	delete(c.keys, name)
+	delete(c.escrowed, name)
+	c.mu.Unlock()
+	// A key may be linked more than once (another program added its
+	// own); a bounded loop, in case the kernel keeps finding one.
+	for range 10 {
+		_, id, err := c.findKey(name)
+		if errors.Is(err, errNoKey) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := unix.KeyctlInt(unix.KEYCTL_INVALIDATE, id, 0, 0, 0); err != nil {
+			if _, uerr := unix.KeyctlInt(unix.KEYCTL_UNLINK, id, c.ring, 0, 0); uerr != nil {
+				return fmt.Errorf("removing the key %q from the kernel keyring: %w", name, err)
+			}
+		}
+	}
+	if r, ok := c.escrow.(interface {
+		remove(context.Context, string) error
+	}); ok {
+		// No Secret Service reachable means no copy there to remove.
+		if err := r.remove(ctx, name); err != nil {
+			c.log.LogAttrs(ctx, slog.LevelWarn, "could not remove the token cache key's copy from the Secret Service", slog.String("cache", name), slog.Any("error", err))
+		}
+	}
+	return nil
+}
+
 // Open implements file.Codec.
 func (c *keyringCodec) Open(ctx context.Context, name string, data []byte) ([]byte, error) {
 	c.mu.Lock()

@@ -46,7 +46,7 @@ func dpapiCache(t testing.TB, dir, name string, log *slog.Logger) Cache {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return persist.New(st, persist.Options{Name: name, Logger: log})
+	return Cache(persist.New(st, persist.Options{Name: name, Logger: log}))
 }
 
 // TestDPAPIFileStore: tokens saved by one cache instance are found by

@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -156,5 +157,52 @@ func TestSecretServiceLockedIsUnavailable(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "will not survive a reboot") {
 		t.Fatalf("missing escrow not logged: %s", logs.String())
+	}
+}
+
+// Removing a cache for good (persist.Remove, "azid cache clear --all")
+// removes its key from the kernel keyring and its copy from the Secret
+// Service, and its file: the next write makes a new key.
+func TestRemoveDeletesKeyAndEscrow(t *testing.T) {
+	requireKeyring(t)
+	addr := startSecretService(t)
+	name, _ := testCache(t)
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", addr)
+	ss := &secretService{addr: addr}
+	t.Cleanup(func() { ss.remove(bg, name) })
+
+	c := mustNew(t, &Options{Name: name})
+	if err := persist.TokenStore(c).Save(bg, keyOf("api://x/.default"), storedTok("to-remove")); err != nil {
+		t.Fatal(err)
+	}
+	codec := &keyringCodec{}
+	codec.ring, _ = userKeyring()
+	first, _, err := codec.findKey(name)
+	if err != nil {
+		t.Fatalf("no key after a write: %v", err)
+	}
+	if k, err := ss.lookup(bg, name); err != nil || len(k) != 32 {
+		t.Fatalf("key not escrowed: %v", err)
+	}
+
+	if err := persist.Remove(bg, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := codec.findKey(name); !errors.Is(err, errNoKey) {
+		t.Errorf("the key is still in the kernel keyring: %v", err)
+	}
+	if k, err := ss.lookup(bg, name); err != nil || k != nil {
+		t.Errorf("the Secret Service still holds the key (%d bytes, %v)", len(k), err)
+	}
+	if _, ok, err := persist.TokenStore(c).Load(bg, keyOf("api://x/.default")); ok || err != nil {
+		t.Errorf("a removed cache still serves the token (%v)", err)
+	}
+
+	// The next write starts over with a new key.
+	if err := persist.TokenStore(mustNew(t, &Options{Name: name})).Save(bg, keyOf("api://x/.default"), storedTok("after")); err != nil {
+		t.Fatal(err)
+	}
+	if second, _, err := codec.findKey(name); err != nil || bytes.Equal(first, second) {
+		t.Errorf("after removal: key %v, same as before: %v", err, bytes.Equal(first, second))
 	}
 }

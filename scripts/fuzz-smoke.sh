@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every fuzz target in the main module for a fixed number of executions,
-# so CI notices a parser that a short burst of fuzzing can break.
+# Runs every fuzz target in the main module and the cache/redis module for a
+# fixed number of executions, so CI notices a parser that a short burst of
+# fuzzing can break.
 # Usage: fuzz-smoke.sh [executions per target]
 #
 # The budget is a count, not a duration: with a duration, Go 1.26's fuzzing
@@ -13,12 +14,16 @@ execs=${1:-50000}
 cd "$(dirname "$0")/.."
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for pkg in $(go list ./...); do
-	for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
-		echo "fuzz: $pkg $target (${execs} executions)"
-		go test -run='^$' -fuzz="^${target}\$" -fuzztime="${execs}x" -fuzzminimizetime=200x "$pkg" >"$log" 2>&1 || {
-			cat "$log"
-			exit 1
-		}
+root=$PWD
+for mod in . cache/redis; do
+	cd "$root/$mod"
+	for pkg in $(go list ./...); do
+		for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+			echo "fuzz: $pkg $target (${execs} executions)"
+			go test -run='^$' -fuzz="^${target}\$" -fuzztime="${execs}x" -fuzzminimizetime=200x "$pkg" >"$log" 2>&1 || {
+				cat "$log"
+				exit 1
+			}
+		done
 	done
 done

@@ -15,7 +15,8 @@ import (
 // A fleet shares tokens through Redis, encrypted with an application key
 // that every instance is given (from a secret store; generated here). Pass
 // the storage as the Storage of a persistent cache (cache.Options) and the
-// cache to the credentials.
+// cache to the credentials. (Compiled, not run: it needs a Redis server;
+// the package's tests run the same against a real one.)
 func Example() {
 	key := make([]byte, 32)
 	rand.Read(key)

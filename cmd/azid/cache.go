@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -14,8 +12,8 @@ import (
 	"github.com/azid-go/azid/internal/persist"
 )
 
-const cacheHelp = `Usage: azid cache show [--output text|json] [--name NAME]
-       azid cache clear [--name NAME]
+const cacheHelp = `Usage: azid cache show [-o|--output text|json] [--name NAME]
+       azid cache clear [--all] [--name NAME]
 
 show lists what the persistent cache holds: the accounts signed in (and the
 apps holding a refresh token for them) and the access tokens, with their
@@ -24,6 +22,9 @@ scopes, tenant and time left. Token values are never shown.
 clear deletes every token and account from it, for every program sharing
 it (azid, and azidentity programs using the same cache name). The saved
 sign-in of "azid login" stays; "azid token" will ask you to sign in again.
+With --all it removes the cache for good: its data and the encryption key
+kept in the kernel keyring (and its copy in the Secret Service); the next
+program to use the cache makes a new key.
 
 The cache is "msal.cache" unless --name or AZID_CACHE_NAME says otherwise
 ("azid-emulator" is the --emulator demo's).
@@ -32,6 +33,7 @@ Examples:
   azid cache show
   azid cache show --output json | jq '.accessTokens[].scopes'
   azid cache clear --name azid-emulator
+  azid cache clear --all
 
 Exit codes: 0 success, 2 bad usage, 3 the cache could not be opened, read
 or written.
@@ -39,45 +41,51 @@ or written.
 Flags:
 `
 
+// cacheOutputs are "cache show --output"'s values.
+func cacheOutputs() []string { return []string{"text", "json"} }
+
 func cacheCmd(ctx context.Context, args []string, e *env) int {
 	if len(args) == 0 || (args[0] != "show" && args[0] != "clear") {
 		if len(args) > 0 && isHelpFlag(args[0]) {
-			fmt.Fprint(e.stderr, cacheHelp)
+			printHelp(e.stdout, newFlags("azid cache"), cacheHelp)
 			return exitOK
 		}
-		fmt.Fprintln(e.stderr, "azid cache: say \"azid cache show\" or \"azid cache clear\"")
-		return exitUsage
+		msg := "say \"azid cache show\" or \"azid cache clear\""
+		if len(args) > 0 {
+			if s := nearest(args[0], []string{"show", "clear"}); s != "" {
+				msg = fmt.Sprintf("unknown subcommand %q (did you mean \"azid cache %s\"?)", args[0], s)
+			}
+		}
+		return usageError(e, "azid cache", "%s", msg)
 	}
 	sub := args[0]
-	fs := flag.NewFlagSet("azid cache "+sub, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), cacheHelp)
-		fs.PrintDefaults()
-	}
+	fs := newFlags("azid cache " + sub)
 	name := fs.String("name", cacheName(e.getenv), "the cache's name (AZID_CACHE_NAME sets the default)")
 	output := "text"
+	all := false
 	if sub == "show" {
-		fs.StringVar(&output, "output", "text", "text or json")
+		outputFlag(fs, &output, "text", cacheOutputs()...)
+	} else {
+		fs.BoolVar(&all, "all", false, "delete the cache files and their encryption keys (keyring, Secret Service) too, not only the tokens")
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, done := parseFlags(fs, args[1:], cacheHelp, e); done {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(e.stderr, "azid cache %s: unexpected argument %q\n", sub, fs.Arg(0))
-		return exitUsage
-	}
-	if output != "text" && output != "json" {
-		fmt.Fprintf(e.stderr, "azid cache show: --output must be text or json, not %q\n", output)
-		return exitUsage
+	if code, ok := checkOutput(e, "azid cache show", output, cacheOutputs()...); !ok {
+		return code
 	}
 	c, err := openNamedCache(*name, e)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "azid cache %s: %v\n", sub, err)
 		return exitInternal
+	}
+	if sub == "clear" && all {
+		if err := persist.Remove(ctx, c); err != nil {
+			fmt.Fprintf(e.stderr, "azid cache clear: %v\n", err)
+			return exitInternal
+		}
+		fmt.Fprintf(e.stderr, "Removed the persistent cache %q: its files and keys.\n", *name)
+		return exitOK
 	}
 	if sub == "clear" {
 		if err := persist.Clear(ctx, c); err != nil {

@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -334,7 +337,7 @@ func TestSecretCredential(t *testing.T) {
 	}
 }
 
-// Ctrl-C: the emulator stops cleanly (exit 0); a login waiting for the
+// Ctrl-C: the emulator stops cleanly, with exit 130 as every command; a login waiting for the
 // user stops with exit 130 and saves nothing.
 func TestInterrupt(t *testing.T) {
 	sb := newSandbox(t)
@@ -352,8 +355,9 @@ func TestInterrupt(t *testing.T) {
 		t.Fatalf("first line %q, %v", line, err)
 	}
 	c.Process.Signal(os.Interrupt)
-	if err := c.Wait(); err != nil || !strings.Contains(errOut.String(), "stopping") {
-		t.Fatalf("azid emulator after Ctrl-C: %v, stderr %q", err, errOut.String())
+	c.Wait()
+	if code := c.ProcessState.ExitCode(); code != exitInterrupted || !strings.Contains(errOut.String(), "stopping") {
+		t.Fatalf("azid emulator after Ctrl-C: exit %d, stderr %q", code, errOut.String())
 	}
 
 	srv := newUserEmulator(t)
@@ -399,7 +403,21 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"token", "--scope", "x", "--credential", "kerberos"}, "--credential must be one of"},
 		{[]string{"token", "--scope", "x", "--emulator", "--credential", "cli"}, "leave out --credential"},
 		{[]string{"token", "--scope", "x", "extra"}, "unexpected argument"},
-		{[]string{"token", "--bogus"}, "flag provided but not defined"},
+		{[]string{"token", "--bogus"}, "unknown flag --bogus"},
+		{[]string{"token", "--scop", "x"}, "did you mean --scope?"},
+		{[]string{"token", "--scope", ""}, "--scope needs a value"},
+		{[]string{"token", "--scope", "x", "--tenant", ""}, "--tenant needs a value"},
+		{[]string{"token", "--scope"}, "--scope needs a value"},
+		{[]string{"token", "--emulator", "--scope", "x", "--calls", "0"}, "--calls"},
+		{[]string{"token", "--emulator", "--scope", "x", "--calls", "-3"}, "at least 1"},
+		{[]string{"token", "--emulator", "--scope", "x", "--calls", "two"}, "not a whole number"},
+		{[]string{"token", "--scope", "x", "--calls", "2"}, "--calls goes with --emulator"},
+		{[]string{"cache", "show", "-o", "yaml"}, "--output must be text or json"},
+		{[]string{"cache", "show", "--name", ""}, "--name needs a value"},
+		{[]string{"cache", "shwo"}, `did you mean "azid cache show"`},
+		{[]string{"tokne"}, `did you mean "token"`},
+		{[]string{"version", "now"}, "unexpected argument"},
+		{[]string{"login", "--tenant", " "}, "--tenant needs a value"},
 		{[]string{"login", "--device-code", "--browser"}, "choose one of"},
 		{[]string{"login", "now"}, "unexpected argument"},
 		{[]string{"logout", "everyone"}, "unexpected argument"},
@@ -411,7 +429,7 @@ func TestUsageErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		code, stdout, stderr := runAzid(t, nil, tc.args...)
-		if code != exitUsage || !strings.Contains(stderr, tc.want) || stdout != "" {
+		if code != exitUsage || !strings.Contains(stderr, tc.want) || stdout != "" || (tc.args != nil && strings.Count(stderr, "\n") > 2) {
 			t.Errorf("azid %q: exit %d, stderr %q; want exit %d mentioning %q and nothing on stdout", tc.args, code, stderr, exitUsage, tc.want)
 		}
 	}
@@ -419,20 +437,77 @@ func TestUsageErrors(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	code, stdout, _ := runAzid(t, nil, "help")
-	for _, want := range []string{"azid login", "azid token", "azid logout", "azid cache", "azid emulator", "Exit codes", "130"} {
+	for _, want := range []string{"azid login", "azid token", "azid logout", "azid cache", "azid emulator", "azid version", "Exit codes", "130"} {
 		if code != exitOK || !strings.Contains(stdout, want) {
 			t.Fatalf("azid help: exit %d, lacks %q:\n%s", code, want, stdout)
 		}
 	}
-	for _, cmd := range [][]string{{"token"}, {"login"}, {"logout"}, {"cache", "show"}, {"cache"}, {"emulator"}} {
-		code, _, stderr := runAzid(t, nil, append(cmd, "--help")...)
-		if code != exitOK || !strings.Contains(stderr, "Examples:") || !strings.Contains(stderr, "Usage: azid "+cmd[0]) {
-			t.Errorf("azid %s --help: exit %d\n%s", cmd, code, stderr)
+	// Help that was asked for goes to stdout (so "| less" shows it), in
+	// every spelling, with the command's flags.
+	for _, cmd := range [][]string{{"token"}, {"login"}, {"logout"}, {"cache", "show"}, {"cache"}, {"emulator"}, {"version"}} {
+		for _, h := range []string{"--help", "-h", "-help"} {
+			code, stdout, stderr := runAzid(t, nil, append(cmd, h)...)
+			if code != exitOK || stderr != "" || !strings.Contains(stdout, "Usage: azid "+cmd[0]) || (cmd[0] != "version" && !strings.Contains(stdout, "Exit codes")) {
+				t.Errorf("azid %s %s: exit %d\nstdout:\n%s\nstderr:\n%s", cmd, h, code, stdout, stderr)
+			}
 		}
 	}
-	code, stdout, _ = runAzid(t, nil, "help", "login")
-	if code != exitOK || !strings.Contains(stdout, "Usage: azid login") {
-		t.Errorf("azid help login: exit %d\n%s", code, stdout)
+	code, stdout, _ = runAzid(t, nil, "token", "--help")
+	for _, want := range []string{"-scope", "-output", "-o string"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("azid token --help lacks the flag %q:\n%s", want, stdout)
+		}
+	}
+	for _, args := range [][]string{{"help", "login"}, {"help", "cache"}} {
+		code, stdout, stderr := runAzid(t, nil, args...)
+		if code != exitOK || stderr != "" || !strings.Contains(stdout, "Usage: azid "+args[1]) {
+			t.Errorf("azid %s: exit %d\n%s%s", args, code, stdout, stderr)
+		}
+	}
+}
+
+// The command-line conventions, through the built command as a user (and
+// a pipe) sees them.
+func TestCLIConventions(t *testing.T) {
+	sb := newSandbox(t)
+
+	stdout, stderr := sb.mustRun(exitOK, "token", "--help")
+	if !strings.HasPrefix(stdout, "Usage: azid token") || stderr != "" {
+		t.Errorf("token --help: stdout %.40q, stderr %q", stdout, stderr)
+	}
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		stdout, stderr := sb.mustRun(exitOK, args...)
+		if !strings.HasPrefix(stdout, "azid ") || !strings.Contains(stdout, "go1.") || strings.Count(stdout, "\n") != 1 || stderr != "" {
+			t.Errorf("azid %s: stdout %q, stderr %q", args, stdout, stderr)
+		}
+	}
+
+	// A mistyped flag: two short lines, not the whole usage.
+	_, stderr = sb.mustRun(exitUsage, "token", "--scpoe", "x")
+	if want := "azid token: unknown flag --scpoe (did you mean --scope?)\nRun \"azid token --help\" for usage.\n"; stderr != want {
+		t.Errorf("mistyped flag: stderr %q, want %q", stderr, want)
+	}
+	// An empty value is a usage error, not a fall back to a default.
+	_, stderr = sb.mustRun(exitUsage, "token", "--scope", "")
+	if !strings.Contains(stderr, "--scope needs a value") {
+		t.Errorf("--scope '': %q", stderr)
+	}
+	_, stderr = sb.mustRun(exitUsage, "token", "--emulator", "--scope", "api://demo/.default", "--calls", "0")
+	if !strings.Contains(stderr, "--calls") || !strings.Contains(stderr, "at least 1") {
+		t.Errorf("--calls 0: %q", stderr)
+	}
+
+	// -o and --output mean the same for token and cache show.
+	stdout, _ = sb.mustRun(exitOK, "token", "--emulator", "--scope", "api://demo/.default", "--calls", "1", "--output", "raw")
+	if strings.Contains(stdout, "{") {
+		t.Errorf("token --output raw: %q", stdout)
+	}
+	for _, o := range []string{"-o", "--output"} {
+		stdout, _ := sb.mustRun(exitOK, "cache", "show", "--name", demoCacheName, o, "json")
+		var v struct{ AccessTokens []json.RawMessage }
+		if err := json.Unmarshal([]byte(stdout), &v); err != nil || len(v.AccessTokens) != 1 {
+			t.Errorf("cache show %s json: %v\n%s", o, err, stdout)
+		}
 	}
 }
 
@@ -500,4 +575,65 @@ func TestDamagedRecord(t *testing.T) {
 		t.Fatalf("logout left the damaged record (%v):\n%s", err, stderr)
 	}
 	sb.mustRun(exitOK, "token", "--scope", "api://demo/.default")
+}
+
+// No managed identity endpoint: the message says so once (exit 5, no
+// credential available).
+func TestNoManagedIdentityMessage(t *testing.T) {
+	notIMDS := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "not here", http.StatusNotFound)
+	}))
+	defer notIMDS.Close()
+	sb := newSandbox(t)
+	// The whole chain, so that managed identity probes the endpoint; no
+	// developer tool on PATH.
+	delete(sb.env, "AZURE_TOKEN_CREDENTIALS")
+	sb.env["PATH"] = t.TempDir()
+	sb.env["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = notIMDS.URL
+	_, stderr := sb.mustRun(exitUnavailable, "token", "--credential", "default", "--scope", armTestScope)
+	if n := strings.Count(stderr, "no managed identity endpoint"); n != 1 {
+		t.Errorf("the message says \"no managed identity endpoint\" %d times:\n%s", n, stderr)
+	}
+}
+
+// "azid cache clear" deletes what is there and creates nothing: no file
+// (nor, with the keyring, a key) for a partition that was never written,
+// such as the CAE one.
+func TestCacheClearCreatesNothing(t *testing.T) {
+	sb := newSandbox(t)
+	dir := filepath.Join(sb.home, ".cache", ".IdentityService")
+	sb.mustRun(exitOK, "cache", "clear")
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("clearing an empty cache created %v", entries)
+	}
+	sb.mustRun(exitOK, "token", "--emulator", "--scope", "api://demo/.default", "--calls", "1")
+	sb.mustRun(exitOK, "cache", "clear", "--name", demoCacheName)
+	if _, err := os.Stat(filepath.Join(dir, demoCacheName+".cae")); !os.IsNotExist(err) {
+		t.Errorf("cache clear created the CAE partition: %v", err)
+	}
+	stdout, _ := sb.mustRun(exitOK, "cache", "show", "--name", demoCacheName, "-o", "json")
+	if !strings.Contains(stdout, `"accessTokens": []`) {
+		t.Errorf("after clear:\n%s", stdout)
+	}
+}
+
+// SIGTERM (docker stop, a process manager) stops the emulator with exit 0:
+// it was asked to stop, not interrupted.
+func TestEmulatorSIGTERM(t *testing.T) {
+	sb := newSandbox(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := sb.cmd(ctx, "emulator", "--no-proxy")
+	pr, _ := c.StdoutPipe()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(pr).ReadString('\n'); err != nil || !strings.Contains(line, "Entra ID emulator running") {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	c.Process.Signal(syscall.SIGTERM)
+	c.Wait()
+	if code := c.ProcessState.ExitCode(); code != exitOK {
+		t.Fatalf("azid emulator after SIGTERM: exit %d", code)
+	}
 }

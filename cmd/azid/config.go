@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -93,6 +94,15 @@ func cacheOptions(name string, getenv func(string) string, logger *slog.Logger) 
 // openCache opens the persistent cache, with an error that says what to do
 // when this machine has no storage for it.
 func openCache(getenv func(string) string, logger *slog.Logger) (cache.Cache, error) {
+	if cacheName(getenv) == demoCacheName {
+		// The emulator's exports name its own cache, which holds nothing
+		// but an emulator's tokens: it opens where no keyring does.
+		c, _, err := openDemoCache(&env{stderr: io.Discard, getenv: getenv})
+		if err != nil {
+			return cache.Cache{}, fmt.Errorf("opening the persistent token cache: %w", withCacheHint(err))
+		}
+		return c, nil
+	}
 	c, err := cache.New(cacheOptions(cacheName(getenv), getenv, logger))
 	if err != nil {
 		return cache.Cache{}, fmt.Errorf("opening the persistent token cache: %w", withCacheHint(err))

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -27,17 +25,30 @@ Each run has a fresh CA and signing key: tokens and trust from an earlier
 run do not carry over. The emulator serves HTTPS only, on loopback by
 default.
 
-With --proxy-addr it also runs an HTTPS CONNECT proxy that answers for every
-host, login.microsoftonline.com included, so tools that insist on Entra's
-real hosts can be pointed at it with HTTPS_PROXY.
+It also runs an HTTPS CONNECT proxy that answers for every host,
+login.microsoftonline.com included, so tools that insist on Entra's real
+hosts (azidentity's instance discovery, the Azure CLI) reach the emulator
+with HTTPS_PROXY; --no-proxy turns it off.
+
+The printed exports work as they are, in a shell of their own, for azid
+("azid token", DefaultAzureCredential, EnvironmentCredential), azidentity
+and the Azure CLI ("az login --service-principal ..."). They keep azid's
+tokens in the persistent cache "azid-emulator" (AZID_CACHE_NAME), never in
+the msal.cache real programs share, and the Azure CLI's state in a
+directory removed when the emulator stops. --output env prints only the
+exports, then "# azid emulator: ready".
 
 Examples:
   azid emulator
   azid emulator --addr 127.0.0.1:8443 --proxy-addr 127.0.0.1:8080
+  azid emulator --output env > emu.env &   # then, once it is ready: . ./emu.env
   azid emulator --config emulator.json --user alice@contoso.example:Passw0rd
   azid emulator --output json        # one JSON object for scripts
 
 See docs/EMULATOR.md for the configuration file and recipes.
+
+Exit codes: 0 stopped by SIGTERM, 2 bad usage or configuration, 3 the
+emulator could not start, 130 stopped with Ctrl-C.
 
 Flags:
 `
@@ -77,33 +88,27 @@ type envVariable struct {
 	Value string `json:"value"`
 }
 
-func emulatorCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("azid emulator", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), emulatorHelp)
-		fs.PrintDefaults()
-	}
+// emulatorOutputs are --output's values: for people, for scripts, and
+// shell exports to eval.
+func emulatorOutputs() []string { return []string{"text", "json", "env"} }
+
+func emulatorCmd(ctx context.Context, args []string, e *env) int {
+	stdout, stderr := e.stdout, e.stderr
+	fs := newFlags("azid emulator")
 	addr := fs.String("addr", "127.0.0.1:0", "address to serve HTTPS on (port 0 picks a free one)")
-	proxyAddr := fs.String("proxy-addr", "", "also run the CONNECT proxy on this address, e.g. 127.0.0.1:8080 (default: no proxy)")
+	proxyAddr := fs.String("proxy-addr", "127.0.0.1:0", "address of the CONNECT proxy (port 0 picks a free one)")
+	noProxy := fs.Bool("no-proxy", false, "run no CONNECT proxy (and print no HTTPS_PROXY)")
 	configPath := fs.String("config", "", "JSON file of tenants, apps, users and token lifetimes")
 	caFile := fs.String("ca-file", "", "where to write the CA certificate (default: a temporary file removed on exit)")
-	output := fs.String("output", "text", "text or json")
+	output := new(string)
+	outputFlag(fs, output, "text", emulatorOutputs()...)
 	var users multiFlag
 	fs.Var(&users, "user", "test user as username:password (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, done := parseFlags(fs, args, emulatorHelp, e); done {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "azid emulator: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
-	}
-	if *output != "text" && *output != "json" {
-		fmt.Fprintf(stderr, "azid emulator: --output must be text or json, not %q\n", *output)
-		return exitUsage
+	if code, ok := checkOutput(e, "azid emulator", *output, emulatorOutputs()...); !ok {
+		return code
 	}
 
 	var cfg entratest.Config
@@ -126,13 +131,20 @@ func emulatorCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	opts := cfg.Options
 	opts.Addr = *addr
-	opts.ProxyAddr = *proxyAddr
+	if !*noProxy {
+		opts.ProxyAddr = *proxyAddr
+	} else if isSet(fs, "proxy-addr") {
+		return usageError(e, "azid emulator", "choose one of --proxy-addr and --no-proxy")
+	}
 	if err := addUsers(&opts, cfg.Users); err != nil {
 		fmt.Fprintf(stderr, "azid emulator: %v\n", err)
 		return exitUsage
 	}
 
-	// SIGTERM too, so "docker stop" and process managers stop it cleanly.
+	// SIGTERM too, so "docker stop" and process managers stop it cleanly
+	// (exit 0: they asked for a stop); Ctrl-C cancels the parent context
+	// and exits 130, as for every command.
+	interrupted := ctx
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM)
 	defer stop()
 
@@ -143,14 +155,22 @@ func emulatorCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	defer srv.Close()
 
+	// A directory of the run's own: the CA certificate (unless --ca-file
+	// places it) and the Azure CLI's state, so "az login" against the
+	// emulator leaves the user's real az sign-in alone.
+	dir, err := os.MkdirTemp("", "azid-emulator-")
+	if err != nil {
+		fmt.Fprintf(stderr, "azid emulator: %v\n", err)
+		return exitInternal
+	}
+	defer os.RemoveAll(dir)
+	azConfigDir := filepath.Join(dir, "az")
+	if err := os.Mkdir(azConfigDir, 0o700); err != nil {
+		fmt.Fprintf(stderr, "azid emulator: %v\n", err)
+		return exitInternal
+	}
 	path := *caFile
 	if path == "" {
-		dir, err := os.MkdirTemp("", "azid-emulator-")
-		if err != nil {
-			fmt.Fprintf(stderr, "azid emulator: %v\n", err)
-			return exitInternal
-		}
-		defer os.RemoveAll(dir)
 		path = filepath.Join(dir, "ca.pem")
 	}
 	if err := os.WriteFile(path, srv.CACertPEM(), 0o600); err != nil {
@@ -161,12 +181,15 @@ func emulatorCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		path = abs
 	}
 
-	info := describe(srv, opts, cfg.Users, path)
-	if *output == "json" {
+	info := describe(srv, opts, cfg.Users, path, azConfigDir)
+	switch *output {
+	case "json":
 		if err := json.NewEncoder(stdout).Encode(info); err != nil {
 			return exitInternal
 		}
-	} else {
+	case "env":
+		printEnv(stdout, info)
+	default:
 		printInfo(stdout, info)
 	}
 
@@ -175,6 +198,9 @@ func emulatorCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err := srv.Close(); err != nil {
 		fmt.Fprintf(stderr, "azid emulator: %v\n", err)
 		return exitInternal
+	}
+	if interrupted.Err() != nil {
+		return exitInterrupted
 	}
 	return exitOK
 }
@@ -208,7 +234,7 @@ func addUsers(opts *entratest.Options, users []entratest.ConfigUser) error {
 }
 
 // describe gathers what a user needs to point a client at srv.
-func describe(srv *entratest.Server, opts entratest.Options, users []entratest.ConfigUser, caFile string) emulatorInfo {
+func describe(srv *entratest.Server, opts entratest.Options, users []entratest.ConfigUser, caFile, azConfigDir string) emulatorInfo {
 	info := emulatorInfo{
 		AuthorityHost: srv.AuthorityHost(),
 		CAFile:        caFile,
@@ -263,8 +289,37 @@ func describe(srv *entratest.Server, opts entratest.Options, users []entratest.C
 	if first.Secret != "" {
 		info.Env = append(info.Env, envVariable{"AZURE_CLIENT_SECRET", first.Secret})
 	}
-	info.Env = append(info.Env, envVariable{"SSL_CERT_FILE", caFile}, envVariable{"REQUESTS_CA_BUNDLE", caFile})
+	info.Env = append(info.Env,
+		// Go trusts only the emulator's CA; Python (the Azure CLI) too.
+		envVariable{"SSL_CERT_FILE", caFile}, envVariable{"REQUESTS_CA_BUNDLE", caFile},
+		// azid's tokens from the emulator go to a cache of their own,
+		// never into the msal.cache real programs share.
+		envVariable{"AZID_CACHE_NAME", emulatorCacheName})
+	if info.ProxyURL != "" {
+		// Clients that ask login.microsoftonline.com for instance
+		// discovery (azidentity, the Azure CLI) reach the emulator
+		// through its proxy; Go clients never proxy loopback addresses,
+		// so azid and azidentity still reach the emulator directly.
+		info.Env = append(info.Env, envVariable{"HTTPS_PROXY", info.ProxyURL})
+	}
+	info.Env = append(info.Env, envVariable{"AZURE_CONFIG_DIR", azConfigDir}, envVariable{"AZURE_CORE_COLLECT_TELEMETRY", "false"})
 	return info
+}
+
+// emulatorCacheName is the persistent cache the printed environment makes
+// azid use: the --emulator demo's, a cache of its own.
+const emulatorCacheName = demoCacheName
+
+// printEnv writes the environment as shell exports only, for
+// eval "$(azid emulator -o env)" patterns that read it from a file or a
+// pipe while the emulator runs.
+func printEnv(w io.Writer, info emulatorInfo) {
+	for _, e := range info.Env {
+		fmt.Fprintf(w, "export %s=%s\n", e.Name, shellQuote(e.Value))
+	}
+	// A line of its own that says the list is complete, for readers that
+	// stop reading while the emulator keeps running.
+	fmt.Fprintln(w, "# azid emulator: ready")
 }
 
 func printInfo(w io.Writer, info emulatorInfo) {
@@ -293,13 +348,11 @@ func printInfo(w io.Writer, info emulatorInfo) {
 	for _, s := range info.Subscriptions {
 		fmt.Fprintf(w, "  Subscription:    %s\n", s)
 	}
-	fmt.Fprintf(w, "\nFor azid, azidentity and EnvironmentCredential (SSL_CERT_FILE makes Go trust only the emulator):\n")
+	fmt.Fprintf(w, "\nFor azid, azidentity, EnvironmentCredential, DefaultAzureCredential and the Azure CLI,\n")
+	fmt.Fprintf(w, "in a shell of their own (SSL_CERT_FILE makes Go trust only the emulator; HTTPS_PROXY\n")
+	fmt.Fprintf(w, "sends every non-local HTTPS request to the emulator):\n")
 	for _, e := range info.Env {
 		fmt.Fprintf(w, "  export %s=%s\n", e.Name, shellQuote(e.Value))
-	}
-	if info.ProxyURL != "" {
-		fmt.Fprintf(w, "\nFor the Azure CLI (see docs/EMULATOR.md):\n")
-		fmt.Fprintf(w, "  export HTTPS_PROXY=%s REQUESTS_CA_BUNDLE=%s AZURE_CONFIG_DIR=$(mktemp -d)\n", info.ProxyURL, shellQuote(info.CAFile))
 	}
 }
 

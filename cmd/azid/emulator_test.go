@@ -106,7 +106,8 @@ func TestEmulatorCmd(t *testing.T) {
 	for _, e := range info.Env {
 		env[e.Name] = e.Value
 	}
-	if env["AZURE_AUTHORITY_HOST"] != info.AuthorityHost || env["AZURE_CLIENT_SECRET"] != entratest.DefaultClientSecret || env["SSL_CERT_FILE"] != info.CAFile {
+	if env["AZURE_AUTHORITY_HOST"] != info.AuthorityHost || env["AZURE_CLIENT_SECRET"] != entratest.DefaultClientSecret || env["SSL_CERT_FILE"] != info.CAFile ||
+		env["AZID_CACHE_NAME"] != emulatorCacheName || env["HTTPS_PROXY"] != info.ProxyURL || env["AZURE_CONFIG_DIR"] == "" {
 		t.Errorf("env = %v", env)
 	}
 
@@ -120,11 +121,13 @@ func TestEmulatorCmd(t *testing.T) {
 	}
 
 	code, stderr := stop()
-	if code != exitOK {
-		t.Errorf("exit %d after Ctrl-C; stderr:\n%s", code, stderr)
+	if code != exitInterrupted {
+		t.Errorf("exit %d after Ctrl-C, want %d; stderr:\n%s", code, exitInterrupted, stderr)
 	}
-	if _, err := os.Stat(info.CAFile); !os.IsNotExist(err) {
-		t.Errorf("the temporary CA file survived: %v", err)
+	for _, f := range []string{info.CAFile, env["AZURE_CONFIG_DIR"]} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("the temporary %s survived: %v", f, err)
+		}
 	}
 	for _, u := range []string{info.AuthorityHost, info.ProxyURL} {
 		pu, _ := url.Parse(u)
@@ -149,8 +152,8 @@ func TestEmulatorCmdText(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // print, then stop at once
 	var out, errOut bytes.Buffer
-	code := run(ctx, []string{"emulator", "--config", cfg, "--ca-file", ca}, &out, &errOut, func(string) string { return "" })
-	if code != exitOK {
+	code := run(ctx, []string{"emulator", "--config", cfg, "--ca-file", ca, "--no-proxy"}, &out, &errOut, func(string) string { return "" })
+	if code != exitInterrupted {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	text := out.String()
@@ -169,8 +172,8 @@ func TestEmulatorCmdText(t *testing.T) {
 	if strings.Contains(text, "file-secret-value") || strings.Contains(text, "AZURE_CLIENT_SECRET") {
 		t.Errorf("a configured secret was printed:\n%s", text)
 	}
-	if strings.Contains(text, "Proxy:") {
-		t.Error("a proxy was reported without --proxy-addr")
+	if strings.Contains(text, "Proxy:") || strings.Contains(text, "export HTTPS_PROXY") {
+		t.Error("a proxy was reported with --no-proxy")
 	}
 	// --ca-file is the user's: it stays.
 	if _, err := os.Stat(ca); err != nil {
@@ -189,7 +192,10 @@ func TestEmulatorCmdUsage(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--output", "xml"}, exitUsage, "--output must be text or json"},
+		{[]string{"--output", "xml"}, exitUsage, "--output must be text, json or env"},
+		{[]string{"-o", "xml"}, exitUsage, "--output must be text, json or env"},
+		{[]string{"--no-proxy", "--proxy-addr", "127.0.0.1:0"}, exitUsage, "choose one of"},
+		{[]string{"--adr", "127.0.0.1:0"}, exitUsage, "did you mean --addr?"},
 		{[]string{"extra"}, exitUsage, "unexpected argument"},
 		{[]string{"--config", filepath.Join(dir, "missing.json")}, exitUsage, "no such file"},
 		{[]string{"--config", bad}, exitUsage, "apps[0]"},
@@ -333,4 +339,33 @@ func jwtClaims(t *testing.T, tok string) map[string]any {
 		t.Fatal(err)
 	}
 	return claims
+}
+
+// --output env prints shell exports only, then the ready line: nothing a
+// shell's eval would trip on.
+func TestEmulatorCmdEnv(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // print, then stop at once
+	var out, errOut bytes.Buffer
+	code := run(ctx, []string{"emulator", "-o", "env"}, &out, &errOut, func(string) string { return "" })
+	if code != exitInterrupted {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if lines[len(lines)-1] != "# azid emulator: ready" {
+		t.Errorf("last line %q", lines[len(lines)-1])
+	}
+	names := map[string]bool{}
+	for _, l := range lines[:len(lines)-1] {
+		name, _, ok := strings.Cut(strings.TrimPrefix(l, "export "), "=")
+		if !strings.HasPrefix(l, "export ") || !ok {
+			t.Errorf("not an export: %q", l)
+		}
+		names[name] = true
+	}
+	for _, want := range []string{"AZURE_AUTHORITY_HOST", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "AZID_CACHE_NAME", "HTTPS_PROXY", "AZURE_CONFIG_DIR"} {
+		if !names[want] {
+			t.Errorf("no export of %s:\n%s", want, out.String())
+		}
+	}
 }

@@ -58,6 +58,24 @@ func TestKernelKeyring(t *testing.T) {
 	if !strings.Contains(stdout, "api://demo/.default") {
 		t.Fatalf("cache show:\n%s", stdout)
 	}
+
+	// "cache clear" keeps the key (other programs share it) and creates
+	// no CAE key; "cache clear --all" removes the cache and its key.
+	sb.mustRun(exitOK, "cache", "clear")
+	ring, _ := keyring()
+	if _, err := unix.KeyctlSearch(ring, "user", name, 0); err != nil {
+		t.Errorf("cache clear removed the key: %v", err)
+	}
+	if _, err := unix.KeyctlSearch(ring, "user", name+".cae", 0); err == nil {
+		t.Error("cache clear created a key for the CAE partition")
+	}
+	_, stderr = sb.mustRun(exitOK, "cache", "clear", "--all")
+	if _, err := unix.KeyctlSearch(ring, "user", name, 0); err == nil {
+		t.Errorf("cache clear --all left the key %q in the keyring (%s)", name, stderr)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("cache clear --all left %s: %v", path, err)
+	}
 }
 
 // keyring is the keyring package cache keeps keys in: the persistent

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"runtime"
@@ -56,31 +54,18 @@ type loginFlags struct {
 }
 
 func loginCmd(ctx context.Context, args []string, e *env) int {
-	fs := flag.NewFlagSet("azid login", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), loginHelp)
-		fs.PrintDefaults()
-	}
+	fs := newFlags("azid login")
 	var f loginFlags
 	fs.BoolVar(&f.deviceCode, "device-code", false, "sign in with a code entered on another device")
 	fs.BoolVar(&f.browser, "browser", false, "sign in in the browser")
 	fs.StringVar(&f.tenant, "tenant", "", "tenant to sign in to (default: organizations, any work or school account)")
 	fs.StringVar(&f.clientID, "client-id", "", "application to sign in to (default: the Azure development app azidentity uses)")
 	fs.StringVar(&f.scope, "scope", "", "scope to consent to while signing in (default: Azure Resource Manager)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(e.stderr, "azid login: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	if code, done := parseFlags(fs, args, loginHelp, e); done {
+		return code
 	}
 	if f.deviceCode && f.browser {
-		fmt.Fprintln(e.stderr, "azid login: choose one of --device-code and --browser")
-		return exitUsage
+		return usageError(e, "azid login", "choose one of --device-code and --browser")
 	}
 	if !f.deviceCode && !f.browser {
 		f.browser = hasDesktop(e.getenv)

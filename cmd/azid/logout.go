@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 
@@ -27,21 +26,9 @@ the record could not be changed.
 `
 
 func logoutCmd(ctx context.Context, args []string, e *env) int {
-	fs := flag.NewFlagSet("azid logout", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), logoutHelp)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(e.stderr, "azid logout: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	fs := newFlags("azid logout")
+	if code, done := parseFlags(fs, args, logoutHelp, e); done {
+		return code
 	}
 	rec, path, ok, err := loadRecord(e.getenv)
 	if err != nil {

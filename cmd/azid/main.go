@@ -8,9 +8,12 @@
 //	azid cache show
 //	azid logout
 //	azid emulator
+//	azid version
 //
 // The token (and only the token) goes to standard output; messages go to
-// standard error. Run "azid help" for the commands and their exit codes.
+// standard error, except help that was asked for ("azid help", "azid
+// COMMAND --help"), which goes to standard output. Run "azid help" for the
+// commands and their exit codes.
 package main
 
 import (
@@ -20,6 +23,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 
 	"github.com/azid-go/azid"
 )
@@ -43,39 +47,57 @@ func main() {
 	os.Exit(code)
 }
 
+// commands is the command table, in the order "azid help" lists them.
+func commands() []command {
+	return []command{
+		{"login", "login [flags]", "sign in once (browser or device code)", loginCmd},
+		{"token", "token --scope SCOPE [flags]", "print an access token for SCOPE", tokenCmd},
+		{"logout", "logout", "forget the sign-in and its tokens", logoutCmd},
+		{"cache", "cache show | clear", "list (never the values) or delete cached tokens", cacheCmd},
+		{"emulator", "emulator [flags]", "run a local Entra ID emulator until Ctrl-C", emulatorCmd},
+		{"serve", "serve [flags]", "serve your sign-in to any SDK's managed identity credential", serveCmd},
+		{"version", "version", "print azid's version", versionCmd},
+	}
+}
+
 // run is the whole program, with its environment passed in so tests can run
 // it in-process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	e := &env{stdout: stdout, stderr: stderr, getenv: getenv}
 	if len(args) == 0 {
 		usage(stderr)
 		return exitUsage
 	}
-	env := &env{stdout: stdout, stderr: stderr, getenv: getenv}
 	switch args[0] {
-	case "token":
-		return tokenCmd(ctx, args[1:], env)
-	case "login":
-		return loginCmd(ctx, args[1:], env)
-	case "logout":
-		return logoutCmd(ctx, args[1:], env)
-	case "cache":
-		return cacheCmd(ctx, args[1:], env)
-	case "emulator":
-		return emulatorCmd(ctx, args[1:], stdout, stderr)
-	case "serve":
-		return serveCmd(ctx, args[1:], env)
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && args[1] != "help" {
 			// "azid help token" is "azid token --help".
-			return run(ctx, []string{args[1], "--help"}, stdout, stdout, getenv)
+			return run(ctx, []string{args[1], "--help"}, stdout, stderr, getenv)
 		}
 		usage(stdout)
 		return exitOK
-	default:
-		fmt.Fprintf(stderr, "azid: unknown command %q\n\n", args[0])
-		usage(stderr)
-		return exitUsage
+	case "--version", "-version", "-v":
+		return versionCmd(ctx, nil, e)
 	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], e)
+		}
+	}
+	msg := fmt.Sprintf("unknown command %q", args[0])
+	if s := nearest(args[0], commandNames()); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	fmt.Fprintf(stderr, "azid: %s\nRun \"azid help\" for the commands.\n", msg)
+	return exitUsage
+}
+
+func commandNames() []string {
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	return names
 }
 
 // env is what a command gets from its process.
@@ -87,12 +109,7 @@ type env struct {
 const usageText = `azid gets Microsoft Entra ID access tokens, from a persistent cache.
 
 Usage:
-  azid login [flags]               sign in once (browser or device code)
-  azid token --scope SCOPE [flags] print an access token for SCOPE
-  azid logout                      forget the sign-in and its tokens
-  azid cache show | clear          list (never the values) or delete cached tokens
-  azid emulator [flags]            run a local Entra ID emulator until Ctrl-C
-  azid serve [flags]               serve your sign-in to any SDK's managed identity credential
+%s
 
 Run "azid COMMAND --help" for a command's flags and examples.
 
@@ -114,7 +131,8 @@ Environment:
   AZID_CONFIG_DIR         where the sign-in is saved (default: the user's
                           config directory + /azid)
   AZID_CACHE_NAME         the persistent cache's name (default msal.cache,
-                          azidentity's default, so Go programs share it)
+                          azidentity's default, so Go programs share it;
+                          "azid emulator" exports azid-emulator)
   AZID_CACHE_KEY          the cache key (32 bytes, base64 or hex) instead of
                           the keyring, for containers and CI
   AZID_CACHE_KEY_FILE     the same, read from a file
@@ -122,7 +140,13 @@ Environment:
                           keyring is available
 `
 
-func usage(w io.Writer) { fmt.Fprint(w, usageText) }
+func usage(w io.Writer) {
+	var b strings.Builder
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  azid %-31s %s\n", c.synopsis, c.summary)
+	}
+	fmt.Fprintf(w, usageText, strings.TrimSuffix(b.String(), "\n"))
+}
 
 // exitCodeOf maps a credential's error to an exit code.
 func exitCodeOf(ctx context.Context, err error) int {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -63,6 +61,10 @@ interrupted.
 Flags:
 `
 
+// tokenOutputs are --output's values: the Azure CLI's JSON, or the bare
+// token for a header.
+func tokenOutputs() []string { return []string{"json", "raw"} }
+
 // credentialKinds are --credential's values.
 var credentialKinds = []string{"login", "default", "env", "secret", "workload", "mi", "cli", "azd", "pwsh", "device", "browser"}
 
@@ -87,43 +89,31 @@ func (f tokenFlags) cmdName() string {
 }
 
 func tokenCmd(ctx context.Context, args []string, e *env) int {
-	fs := flag.NewFlagSet("azid token", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), tokenHelp)
-		fs.PrintDefaults()
-	}
+	fs := newFlags("azid token")
 	var f tokenFlags
 	fs.Var(&f.scopes, "scope", "scope to request, e.g. https://management.azure.com/.default (repeatable)")
 	fs.StringVar(&f.tenant, "tenant", "", "tenant to request the token from (default: the credential's)")
 	fs.StringVar(&f.credential, "credential", "", "where the token comes from: "+strings.Join(credentialKinds, ", ")+" (see above)")
 	fs.StringVar(&f.clientID, "client-id", "", "client ID: of a user-assigned managed identity (mi), or the app to sign in to (device, browser)")
-	fs.StringVar(&f.output, "output", "json", "json or raw")
-	fs.StringVar(&f.output, "o", "json", "shorthand for --output")
+	outputFlag(fs, &f.output, "json", tokenOutputs()...)
 	fs.BoolVar(&f.emulator, "emulator", false, "get the token from a local Entra ID emulator (a demo; no Azure account needed)")
-	fs.IntVar(&f.calls, "calls", 3, "with --emulator: how many times to call GetToken, to show the cache")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	f.calls = 3
+	fs.Var(positiveIntFlag{&f.calls}, "calls", "with --emulator: how many times to call GetToken, to show the cache (at least 1)")
+	if code, done := parseFlags(fs, args, tokenHelp, e); done {
+		return code
+	}
+	if code, ok := checkOutput(e, "azid token", f.output, tokenOutputs()...); !ok {
+		return code
 	}
 	switch {
 	case len(f.scopes) == 0:
-		fmt.Fprintln(e.stderr, "azid token: --scope is required, e.g. --scope https://management.azure.com/.default")
-		return exitUsage
-	case f.output != "json" && f.output != "raw":
-		fmt.Fprintf(e.stderr, "azid token: --output must be json or raw, not %q\n", f.output)
-		return exitUsage
-	case fs.NArg() > 0:
-		fmt.Fprintf(e.stderr, "azid token: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+		return usageError(e, "azid token", "--scope is required, e.g. --scope https://management.azure.com/.default")
 	case f.emulator && f.credential != "":
-		fmt.Fprintln(e.stderr, "azid token: --emulator uses the emulator's test app; leave out --credential")
-		return exitUsage
+		return usageError(e, "azid token", "--emulator uses the emulator's test app; leave out --credential")
 	case f.credential != "" && !contains(credentialKinds, f.credential):
-		fmt.Fprintf(e.stderr, "azid token: --credential must be one of %s, not %q\n", strings.Join(credentialKinds, ", "), f.credential)
-		return exitUsage
+		return usageError(e, "azid token", "--credential must be one of %s, not %q", strings.Join(credentialKinds, ", "), f.credential)
+	case !f.emulator && isSet(fs, "calls"):
+		return usageError(e, "azid token", "--calls goes with --emulator")
 	}
 	if f.emulator {
 		return emulatorDemo(ctx, e, f)

@@ -79,7 +79,7 @@ func (d *Discovery) Validate(ctx context.Context, host *url.URL, tenant string) 
 	if host == nil || host.Host == "" {
 		return errors.New("authority: instance discovery needs an authority host")
 	}
-	if TrustedHost(host.Hostname()) || strings.EqualFold(tenant, ADFSTenant) {
+	if TrustedHost(host.Hostname()) || LocalHost(host.Hostname()) || strings.EqualFold(tenant, ADFSTenant) {
 		return nil
 	}
 	if err := ctx.Err(); err != nil {
@@ -143,7 +143,10 @@ func (d *Discovery) query(ctx context.Context, host *url.URL, tenant string) err
 	req.Header.Set("Accept", "application/json")
 	resp, err := d.do(req)
 	if err != nil {
-		return fmt.Errorf("authority: instance discovery for %s failed: %w", host.Host, err)
+		// Say what the request was for: the user asked for a token from
+		// host, not for a request to Entra's discovery endpoint.
+		return fmt.Errorf("authority: %s is not one of Entra's published authority hosts, so azid asked Entra's instance discovery (%s) about it, which failed: %w. "+
+			"For an emulator, a private cloud or a network without access to Entra, set DisableInstanceDiscovery in the credential options", host.Host, req.URL.Host, err)
 	}
 	if resp == nil || resp.Body == nil {
 		return fmt.Errorf("authority: instance discovery for %s got no response", host.Host)

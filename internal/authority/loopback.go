@@ -15,3 +15,14 @@ func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// LocalHost reports whether host (without port) is this machine: a loopback
+// IP literal, "localhost", or a name under ".localhost", which resolvers
+// answer with loopback addresses (RFC 6761). Such an authority is an
+// emulator or a developer's own service: Entra's instance discovery cannot
+// vouch for it, and secrets sent there stay on the machine, so it needs
+// none.
+func LocalHost(host string) bool {
+	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	return isLoopback(h) || strings.HasSuffix(h, ".localhost")
+}

@@ -62,7 +62,8 @@ func (c Cache) partitions() ([]*partition, error) {
 // List reads what c holds: accounts (with the clients that hold their
 // refresh tokens) and access tokens (scopes, tenant, expiry). Expired
 // access tokens are listed too; they are pruned on the next write.
-func List(ctx context.Context, c Cache) (Listing, error) {
+func List[C CacheValue](ctx context.Context, cv C) (Listing, error) {
+	c := Cache(cv)
 	parts, err := c.partitions()
 	if err != nil {
 		return Listing{}, err
@@ -132,15 +133,23 @@ func homeTenant(homeAccountID string) string {
 // lock, so that a concurrent writer's entries are not resurrected. Sections
 // this package does not know are kept. An unreadable store is replaced by
 // an empty one.
-func Clear(ctx context.Context, c Cache) error {
+func Clear[C CacheValue](ctx context.Context, cv C) error {
+	c := Cache(cv)
 	parts, err := c.partitions()
 	if err != nil {
 		return err
 	}
 	all := func(*msalcache.Entry) bool { return true }
+	kinds := []msalcache.Kind{msalcache.AccessToken, msalcache.RefreshToken, msalcache.IDToken, msalcache.Account, msalcache.AppMetadata}
 	for _, p := range parts {
+		// A partition with nothing to delete (one never written, such as
+		// the CAE partition of most caches) is left as it is: writing
+		// it would create a file, and a storage key, for nothing.
+		if s, err := c.impl.load(ctx, p); err == nil && !hasEntries(s.doc, kinds) {
+			continue
+		}
 		err := c.impl.update(ctx, p, func(d *msalcache.Document) {
-			for _, k := range []msalcache.Kind{msalcache.AccessToken, msalcache.RefreshToken, msalcache.IDToken, msalcache.Account, msalcache.AppMetadata} {
+			for _, k := range kinds {
 				d.Delete(k, all)
 			}
 		})
@@ -149,6 +158,60 @@ func Clear(ctx context.Context, c Cache) error {
 		}
 	}
 	return nil
+}
+
+// keyRemover is implemented by storages that keep a partition's key apart
+// from its data (a file storage whose key is in the keyring).
+type keyRemover interface {
+	RemoveKey(ctx context.Context, partition string) error
+}
+
+// Remove deletes c's stored partitions for good, under their locks, and
+// their keys where the storage keeps keys apart (the kernel keyring and
+// its Secret Service copy): what [Clear] keeps (unknown sections, the key)
+// goes too. Other programs sharing the cache (azidentity's, by the same
+// name) start over with a new key.
+func Remove[C CacheValue](ctx context.Context, cv C) error {
+	c := Cache(cv)
+	parts, err := c.partitions()
+	if err != nil {
+		return err
+	}
+	kr, _ := c.impl.st.(keyRemover)
+	for _, p := range parts {
+		unlock, err := c.impl.lock(ctx, p)
+		if err != nil {
+			return err
+		}
+		err = c.impl.st.Delete(ctx, p.name)
+		if err == nil && kr != nil {
+			err = kr.RemoveKey(ctx, p.name)
+		}
+		if err == nil {
+			p.snap.Store(nil)
+			p.good.Store(nil)
+		}
+		unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hasEntries reports whether d holds an entry of any of kinds.
+func hasEntries(d *msalcache.Document, kinds []msalcache.Kind) bool {
+	found := false
+	for _, k := range kinds {
+		d.Entries(k, func(*msalcache.Entry) bool {
+			found = true
+			return false
+		})
+		if found {
+			return true
+		}
+	}
+	return false
 }
 
 // AccountKey names one account signed in to one application.
@@ -164,7 +227,8 @@ type AccountKey struct {
 // the account itself. Other applications' refresh tokens for the same
 // person are kept (they were granted to them, not to this client). It
 // returns how many entries were deleted.
-func Forget(ctx context.Context, c Cache, k AccountKey) (int, error) {
+func Forget[C CacheValue](ctx context.Context, cv C, k AccountKey) (int, error) {
+	c := Cache(cv)
 	parts, err := c.partitions()
 	if err != nil {
 		return 0, err

@@ -78,10 +78,18 @@ type PartitionKey struct {
 // cache then carries on without it and replaces it on its next write.
 var ErrUnreadable = errors.New("the stored token cache cannot be read")
 
-// Cache is the value behind cache.Cache (an alias). The zero value means
-// "no persistent cache": credentials keep tokens in memory only.
+// Cache is the value behind cache.Cache, which is defined on it (so that
+// it is a documented type of package cache, not an alias of this one). The
+// zero value means "no persistent cache": credentials keep tokens in
+// memory only.
 type Cache struct {
 	impl *impl
+}
+
+// CacheValue is satisfied by Cache and by cache.Cache, so that this
+// package's functions take either without a conversion at every call.
+type CacheValue interface {
+	~struct{ impl *impl }
 }
 
 // Options configure [New].
@@ -169,7 +177,8 @@ func (c Cache) Enabled() bool { return c.impl != nil }
 // TokenStore returns the access-token store of c, for the engine's
 // Options.Store, or nil when c is the zero value. CAE tokens (Key.CAE) are
 // kept in a sibling store, as azidentity does.
-func TokenStore(c Cache) tokencache.Store {
+func TokenStore[C CacheValue](cv C) tokencache.Store {
+	c := Cache(cv)
 	if c.impl == nil {
 		return nil
 	}
@@ -178,7 +187,8 @@ func TokenStore(c Cache) tokencache.Store {
 
 // UserStore returns the refresh-token and account store of c, or nil when
 // c is the zero value (user credentials then use a MemoryUserStore).
-func UserStore(c Cache) tokencache.UserStore {
+func UserStore[C CacheValue](cv C) tokencache.UserStore {
+	c := Cache(cv)
 	if c.impl == nil {
 		return nil
 	}

@@ -1,6 +1,7 @@
 // Command report runs azid's benchmarks side by side with azidentity's and
 // writes docs/BENCHMARKS.md: the machine, medians per workload for both
-// implementations, their ratio, and issue 2's targets checked against azid.
+// implementations, their ratio, and azid's performance targets checked
+// against azid's figures.
 //
 // Run it from the bench module (or the repository root):
 //

@@ -69,7 +69,7 @@ func (d *document) render(w io.Writer) {
 		"instance discovery disabled, and azcore's default pipeline (retries included). " +
 		"The workloads are defined once, in `internal/benchkit`. " +
 		"**Ratio** is azidentity ÷ azid: how many times more azidentity costs (time, requests, allocations). " +
-		"**Target** is issue 2's target for azid, checked against azid's medians (or every run, where a target says \"exactly\").\n\n")
+		"**Target** is azid's own performance target, checked against azid's medians (or every run, where a target says \"exactly\").\n\n")
 
 	p("## Summary\n\n")
 	p("| Workload | Metric | azidentity | azid | Ratio | Target (azid) | azid measured | Result |\n|---|---|---:|---:|---:|---|---|---|\n")

@@ -33,6 +33,13 @@ type Codec interface {
 	Open(ctx context.Context, partition string, data []byte) ([]byte, error)
 }
 
+// KeyRemover is implemented by codecs whose key lives outside the file
+// (the keyring), so that removing a cache for good can remove the key too.
+type KeyRemover interface {
+	// RemoveKey deletes partition's key; deleting none is no error.
+	RemoveKey(ctx context.Context, partition string) error
+}
+
 // MaxFileSize bounds what Read accepts.
 const MaxFileSize = 64 << 20
 
@@ -180,6 +187,15 @@ func (s *Store) Delete(_ context.Context, partition string) error {
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("deleting the token cache %s: %w", p, err)
+	}
+	return nil
+}
+
+// RemoveKey deletes partition's key where the codec keeps it apart from the
+// file (see [KeyRemover]); other codecs have nothing to delete.
+func (s *Store) RemoveKey(ctx context.Context, partition string) error {
+	if r, ok := s.Codec.(KeyRemover); ok {
+		return r.RemoveKey(ctx, partition)
 	}
 	return nil
 }
