@@ -1,0 +1,200 @@
+package interop
+
+import (
+	"go/importer"
+	"go/token"
+	"go/types"
+	"sort"
+	"strings"
+	"testing"
+)
+
+const (
+	azidentityPath = "github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	azidPath       = "github.com/azid-go/azid"
+)
+
+// TestAPIParity type-checks azid's exported API against azidentity's,
+// identifier by identifier: every exported object of azidentity (constants,
+// variables, functions, types, their fields and methods) must exist in azid
+// with the same kind and the same type, once azidentity's own types are read
+// as azid's. azid may add identifiers, fields and methods; it may not miss or
+// change one, since a program must compile after swapping the import.
+//
+// Both packages are type-checked from source, so the test needs nothing
+// beyond the module cache the interop module already uses.
+func TestAPIParity(t *testing.T) {
+	fset := token.NewFileSet()
+	imp := importer.ForCompiler(fset, "source", nil)
+	theirs, err := imp.Import(azidentityPath)
+	if err != nil {
+		t.Fatalf("type-checking azidentity: %v", err)
+	}
+	ours, err := imp.Import(azidPath)
+	if err != nil {
+		t.Fatalf("type-checking azid: %v", err)
+	}
+
+	var missing, different []string
+	checked := 0
+	for _, name := range theirs.Scope().Names() {
+		obj := theirs.Scope().Lookup(name)
+		if !obj.Exported() {
+			continue
+		}
+		checked++
+		mine := ours.Scope().Lookup(name)
+		if mine == nil {
+			missing = append(missing, name)
+			continue
+		}
+		for _, d := range compareObjects(name, obj, mine) {
+			if strings.HasPrefix(d, "missing ") {
+				missing = append(missing, strings.TrimPrefix(d, "missing "))
+			} else {
+				different = append(different, d)
+			}
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(different)
+	t.Logf("compared %d exported identifiers of azidentity: %d missing, %d different", checked, len(missing), len(different))
+	for _, m := range missing {
+		t.Errorf("missing in azid: %s", m)
+	}
+	for _, d := range different {
+		t.Errorf("different in azid: %s", d)
+	}
+	if checked < 150 {
+		t.Errorf("only %d exported identifiers found in azidentity; the importer did not load it as expected", checked)
+	}
+}
+
+// compareObjects returns the differences between azidentity's object and
+// azid's of the same name: "missing X" for members azid lacks, a
+// description for anything else.
+func compareObjects(name string, theirs, mine types.Object) []string {
+	if kind(theirs) != kind(mine) {
+		return []string{name + ": azidentity has a " + kind(theirs) + ", azid a " + kind(mine)}
+	}
+	tn, ok := theirs.(*types.TypeName)
+	if !ok {
+		if a, b := typeString(theirs.Type()), typeString(mine.Type()); a != b {
+			return []string{name + ": azidentity " + a + ", azid " + b}
+		}
+		return nil
+	}
+	var diffs []string
+	mn := mine.(*types.TypeName)
+	if tn.IsAlias() != mn.IsAlias() {
+		diffs = append(diffs, name+": alias in one package, a defined type in the other")
+	}
+	if tn.IsAlias() {
+		// An alias's target is its identity (azidentity's Cache is an alias
+		// of an internal type, azid's of the cache package's type): what
+		// must match is what a program can do with it, its method set.
+		return append(diffs, compareMethodSets(name, types.Unalias(tn.Type()), types.Unalias(mn.Type()))...)
+	}
+	tu, mu := tn.Type().Underlying(), mn.Type().Underlying()
+	if ts, ok := tu.(*types.Struct); ok {
+		ms, ok := mu.(*types.Struct)
+		if !ok {
+			return append(diffs, name+": a struct in azidentity, "+typeString(mu)+" in azid")
+		}
+		diffs = append(diffs, compareFields(name, ts, ms)...)
+	} else if a, b := typeString(tu), typeString(mu); a != b {
+		diffs = append(diffs, name+": azidentity "+a+", azid "+b)
+	}
+	diffs = append(diffs, compareMethodSets(name, tn.Type(), mn.Type())...)
+	return diffs
+}
+
+// compareFields checks every exported field of azidentity's struct,
+// promoted ones included, by name and type.
+func compareFields(name string, theirs, mine *types.Struct) []string {
+	var diffs []string
+	for i := range theirs.NumFields() {
+		f := theirs.Field(i)
+		if !f.Exported() {
+			continue
+		}
+		var g *types.Var
+		for j := range mine.NumFields() {
+			if mine.Field(j).Name() == f.Name() {
+				g = mine.Field(j)
+			}
+		}
+		switch {
+		case g == nil:
+			diffs = append(diffs, "missing "+name+"."+f.Name())
+		case f.Embedded() != g.Embedded():
+			diffs = append(diffs, name+"."+f.Name()+": embedded in one package only")
+		case typeString(f.Type()) != typeString(g.Type()):
+			diffs = append(diffs, name+"."+f.Name()+": azidentity "+typeString(f.Type())+", azid "+typeString(g.Type()))
+		}
+	}
+	return diffs
+}
+
+// compareMethodSets checks the exported methods of *T (a superset of T's),
+// each by signature.
+func compareMethodSets(name string, theirs, mine types.Type) []string {
+	var diffs []string
+	tms := methodSet(theirs)
+	mms := methodSet(mine)
+	for m, sig := range tms {
+		other, ok := mms[m]
+		switch {
+		case !ok:
+			diffs = append(diffs, "missing "+name+"."+m)
+		case sig != other:
+			diffs = append(diffs, name+"."+m+": azidentity "+sig+", azid "+other)
+		}
+	}
+	return diffs
+}
+
+func methodSet(t types.Type) map[string]string {
+	out := map[string]string{}
+	if _, isIface := t.Underlying().(*types.Interface); !isIface {
+		if _, isPtr := t.(*types.Pointer); !isPtr {
+			t = types.NewPointer(t)
+		}
+	}
+	ms := types.NewMethodSet(t)
+	for i := range ms.Len() {
+		f := ms.At(i).Obj()
+		if f.Exported() {
+			out[f.Name()] = typeString(f.Type())
+		}
+	}
+	return out
+}
+
+func kind(o types.Object) string {
+	switch o := o.(type) {
+	case *types.Const:
+		return "constant"
+	case *types.Var:
+		return "variable"
+	case *types.Func:
+		return "function"
+	case *types.TypeName:
+		if o.IsAlias() {
+			return "type"
+		}
+		return "type"
+	}
+	return "object"
+}
+
+// typeString writes t with package paths, reading azidentity's own types as
+// azid's.
+func typeString(t types.Type) string {
+	return types.TypeString(t, func(p *types.Package) string {
+		if p.Path() == azidentityPath {
+			return azidPath
+		}
+		return p.Path()
+	})
+}
