@@ -225,6 +225,9 @@ func (a *appClient) Acquire(ctx context.Context, r tokencache.Request) (tokencac
 		secrets, err = a.grant.authenticate(ctx, form, endpoint)
 	}
 	if err != nil {
+		if errors.As(err, new(*AuthenticationFailedError)) {
+			return tokencache.Token{}, err // it names the credential already
+		}
 		return tokencache.Token{}, fmt.Errorf("%s: %w", a.name, err)
 	}
 	resp, err := a.sts.Token(ctx, endpoint, form, secrets...)
