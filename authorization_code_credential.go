@@ -143,7 +143,7 @@ func (c *AuthorizationCodeCredential) Authenticate(ctx context.Context, opts *po
 // GetToken returns an access token for opts.Scopes: the first call
 // redeems the code, later ones use the cache or the refresh token.
 func (c *AuthorizationCodeCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return c.client.getToken(ctx, opts)
+	return traceGetToken(ctx, c.client.tracer, spanAuthCode, opts, c.client.getTokenCached)
 }
 
 // CacheStats reports what the credential's token cache has done so far.
