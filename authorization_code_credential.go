@@ -121,6 +121,10 @@ func NewAuthorizationCodeCredential(tenantID, clientID, authCode, redirectURL st
 // the account's record. After the redemption it gets a token silently
 // (for opts) and returns the same record.
 func (c *AuthorizationCodeCredential) Authenticate(ctx context.Context, opts *policy.TokenRequestOptions) (AuthenticationRecord, error) {
+	return traceAuthenticate(ctx, c.client.tracer, spanAuthCodeAuth, opts, c.authenticate)
+}
+
+func (c *AuthorizationCodeCredential) authenticate(ctx context.Context, opts *policy.TokenRequestOptions) (AuthenticationRecord, error) {
 	if !c.flow.isRedeemed() {
 		return c.client.authenticate(ctx, opts)
 	}

@@ -130,7 +130,7 @@ func newDeviceCodeCredential(options *DeviceCodeCredentialOptions, unit time.Dur
 // process with a persistent cache. opts may be nil: the scope then is Azure
 // Resource Manager's.
 func (c *DeviceCodeCredential) Authenticate(ctx context.Context, opts *policy.TokenRequestOptions) (AuthenticationRecord, error) {
-	return c.client.authenticate(ctx, opts)
+	return traceAuthenticate(ctx, c.client.tracer, spanDeviceCodeAuth, opts, c.client.authenticate)
 }
 
 // GetToken returns an access token for opts.Scopes: from the cache, else

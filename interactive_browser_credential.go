@@ -128,7 +128,7 @@ func newInteractiveBrowserCredential(options *InteractiveBrowserCredentialOption
 // Authenticate opens the browser for the user to sign in and returns the
 // account's record; later GetToken calls use that account.
 func (c *InteractiveBrowserCredential) Authenticate(ctx context.Context, opts *policy.TokenRequestOptions) (AuthenticationRecord, error) {
-	return c.client.authenticate(ctx, opts)
+	return traceAuthenticate(ctx, c.client.tracer, spanBrowserAuth, opts, c.client.authenticate)
 }
 
 // GetToken returns an access token for opts.Scopes: from the cache, else

@@ -64,6 +64,17 @@ func traceGetToken(ctx context.Context, tracer tracing.Tracer, span string, opts
 	return tok, err
 }
 
+// traceAuthenticate runs a user credential's Authenticate inside a span
+// named span ("DeviceCodeCredential.Authenticate", as azidentity names it),
+// ended with an error status when it fails. Authenticate interacts with the
+// user, so the span's cost does not matter.
+func traceAuthenticate(ctx context.Context, tracer tracing.Tracer, span string, opts *policy.TokenRequestOptions, authenticate func(context.Context, *policy.TokenRequestOptions) (AuthenticationRecord, error)) (AuthenticationRecord, error) {
+	ctx, end := runtime.StartSpan(ctx, span, tracer, nil)
+	rec, err := authenticate(ctx, opts)
+	end(err)
+	return rec, err
+}
+
 // The GetToken span names, as azidentity names them.
 const (
 	spanGetToken         = ".GetToken"
@@ -78,4 +89,10 @@ const (
 	spanBrowser          = credNameBrowser + spanGetToken
 	spanUserPassword     = credNameUserPassword + spanGetToken
 	spanAuthCode         = credNameAuthCode + spanGetToken
+
+	spanAuthenticate     = ".Authenticate"
+	spanDeviceCodeAuth   = credNameDeviceCode + spanAuthenticate
+	spanBrowserAuth      = credNameBrowser + spanAuthenticate
+	spanUserPasswordAuth = credNameUserPassword + spanAuthenticate
+	spanAuthCodeAuth     = credNameAuthCode + spanAuthenticate
 )

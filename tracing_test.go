@@ -205,6 +205,21 @@ func TestTracingUserCredential(t *testing.T) {
 		t.Fatal(err)
 	}
 	traceTwice(t, rec, cred, "UsernamePasswordCredential.GetToken", storageScope)
+
+	// Authenticate has its span too, with the sign-in's HTTP span in it.
+	if _, err := cred.Authenticate(context.Background(), &graphScope); err != nil {
+		t.Fatal(err)
+	}
+	spans := rec.take()
+	var auth *recordedSpan
+	for i := range spans {
+		if spans[i].name == "UsernamePasswordCredential.Authenticate" {
+			auth = &spans[i]
+		}
+	}
+	if auth == nil || !auth.ended || auth.status == tracing.SpanStatusError {
+		t.Fatalf("Authenticate span %+v among %d", auth, len(spans))
+	}
 }
 
 func TestTracingManagedIdentity(t *testing.T) {

@@ -94,7 +94,7 @@ func NewUsernamePasswordCredential(tenantID, clientID, username, password string
 
 // Authenticate signs the user in and returns the account's record.
 func (c *UsernamePasswordCredential) Authenticate(ctx context.Context, opts *policy.TokenRequestOptions) (AuthenticationRecord, error) {
-	return c.client.authenticate(ctx, opts)
+	return traceAuthenticate(ctx, c.client.tracer, spanUserPasswordAuth, opts, c.client.authenticate)
 }
 
 // GetToken returns an access token for opts.Scopes: from the cache, else
