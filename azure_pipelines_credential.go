@@ -211,10 +211,10 @@ func (g *pipelinesGrant) oidcToken(ctx context.Context) (string, error) {
 		fmt.Fprintf(&b, "the OIDC endpoint answered %s; check the service connection ID, that the service connection allows this pipeline, and that the step gets the job's System.AccessToken", resp.Status)
 		for _, h := range []string{headerMSEdgeRef, headerVSSE2EID} {
 			if v := resp.Header.Get(h); v != "" {
-				fmt.Fprintf(&b, " (%s: %s)", h, oneLine(g.scrub(v), 100))
+				fmt.Fprintf(&b, " (%s: %s)", h, oneLineExcerpt(g.scrub(v), 100))
 			}
 		}
-		if excerpt := oneLine(g.scrub(string(body)), maxOIDCErrorExcerpt); excerpt != "" {
+		if excerpt := oneLineExcerpt(g.scrub(string(body)), maxOIDCErrorExcerpt); excerpt != "" {
 			b.WriteString(": ")
 			b.WriteString(excerpt)
 		}
@@ -250,8 +250,8 @@ func (g *pipelinesGrant) scrub(s string) string {
 	return strings.ReplaceAll(s, g.systemAccessToken, "[REDACTED]")
 }
 
-// oneLine folds s onto one line and cuts it at n bytes.
-func oneLine(s string, n int) string {
+// oneLineExcerpt folds s onto one line and cuts it at n bytes.
+func oneLineExcerpt(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > n {
 		for n > 0 && !utf8.RuneStart(s[n]) {
