@@ -13,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
 	"github.com/azid-go/azid/cache"
 	"github.com/azid-go/azid/internal/authority"
 	"github.com/azid-go/azid/internal/persist"
@@ -67,6 +68,7 @@ type appClient struct {
 	grant    appGrant
 
 	sts       *sts.Client
+	tracer    tracing.Tracer       // the ClientOptions' TracingProvider's, for GetToken spans
 	discovery *authority.Discovery // nil when instance discovery is disabled
 	cache     *tokencache.Cache
 }
@@ -106,6 +108,7 @@ func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions)
 		allowed:  authority.NormalizeAllowedTenants(o.AdditionallyAllowedTenants),
 		grant:    grant,
 		sts:      sts.NewClient(az.Pipeline(), sts.ClientOptions{}),
+		tracer:   az.Tracer(),
 	}
 	if !o.DisableInstanceDiscovery {
 		pl := az.Pipeline()
@@ -126,24 +129,31 @@ func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions)
 
 // getToken is GetToken for every application credential.
 func (a *appClient) getToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	tok, _, err := a.getTokenFor(ctx, opts, "")
+	return tok, err
+}
+
+// getTokenCached is getToken that also reports whether the token came from
+// the cache, for tracing.
+func (a *appClient) getTokenCached(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, bool, error) {
 	return a.getTokenFor(ctx, opts, "")
 }
 
-// getTokenFor is getToken partitioned by a user assertion's hash, for
+// getTokenFor is getTokenCached partitioned by a user assertion's hash, for
 // on-behalf-of ("" for app tokens).
-func (a *appClient) getTokenFor(ctx context.Context, opts policy.TokenRequestOptions, assertionHash string) (azcore.AccessToken, error) {
+func (a *appClient) getTokenFor(ctx context.Context, opts policy.TokenRequestOptions, assertionHash string) (azcore.AccessToken, bool, error) {
 	if len(opts.Scopes) == 0 {
-		return azcore.AccessToken{}, fmt.Errorf("%s.GetToken requires at least one scope", a.name)
+		return azcore.AccessToken{}, false, fmt.Errorf("%s.GetToken requires at least one scope", a.name)
 	}
 	tenant := a.tenant
 	if opts.TenantID != "" && opts.TenantID != a.tenant {
 		t, err := authority.ResolveTenant(a.tenant, opts.TenantID, a.name, a.allowed)
 		if err != nil {
-			return azcore.AccessToken{}, err
+			return azcore.AccessToken{}, false, err
 		}
 		tenant = t
 	}
-	tok, err := a.cache.GetToken(ctx, &tokencache.Request{
+	tok, cached, err := a.cache.GetTokenCached(ctx, &tokencache.Request{
 		TenantID:      tenant,
 		Scopes:        opts.Scopes,
 		EnableCAE:     opts.EnableCAE,
@@ -151,9 +161,9 @@ func (a *appClient) getTokenFor(ctx context.Context, opts policy.TokenRequestOpt
 		AssertionHash: assertionHash,
 	})
 	if err != nil {
-		return tok, a.callerError(err)
+		return tok, false, a.callerError(err)
 	}
-	return tok, nil
+	return tok, cached, nil
 }
 
 // invalidate drops token from the cache entry opts names, if that entry
@@ -226,6 +236,9 @@ func (a *appClient) Acquire(ctx context.Context, r tokencache.Request) (tokencac
 		secrets, err = a.grant.authenticate(ctx, form, endpoint)
 	}
 	if err != nil {
+		if errors.As(err, new(*AuthenticationFailedError)) {
+			return tokencache.Token{}, err // it names the credential already
+		}
 		return tokencache.Token{}, fmt.Errorf("%s: %w", a.name, err)
 	}
 	resp, err := a.sts.Token(ctx, endpoint, form, secrets...)

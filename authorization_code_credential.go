@@ -121,6 +121,10 @@ func NewAuthorizationCodeCredential(tenantID, clientID, authCode, redirectURL st
 // the account's record. After the redemption it gets a token silently
 // (for opts) and returns the same record.
 func (c *AuthorizationCodeCredential) Authenticate(ctx context.Context, opts *policy.TokenRequestOptions) (AuthenticationRecord, error) {
+	return traceAuthenticate(ctx, c.client.tracer, spanAuthCodeAuth, opts, c.authenticate)
+}
+
+func (c *AuthorizationCodeCredential) authenticate(ctx context.Context, opts *policy.TokenRequestOptions) (AuthenticationRecord, error) {
 	if !c.flow.isRedeemed() {
 		return c.client.authenticate(ctx, opts)
 	}
@@ -143,7 +147,7 @@ func (c *AuthorizationCodeCredential) Authenticate(ctx context.Context, opts *po
 // GetToken returns an access token for opts.Scopes: the first call
 // redeems the code, later ones use the cache or the refresh token.
 func (c *AuthorizationCodeCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return c.client.getToken(ctx, opts)
+	return traceGetToken(ctx, c.client.tracer, spanAuthCode, opts, c.client.getTokenCached)
 }
 
 // CacheStats reports what the credential's token cache has done so far.

@@ -130,14 +130,14 @@ func newDeviceCodeCredential(options *DeviceCodeCredentialOptions, unit time.Dur
 // process with a persistent cache. opts may be nil: the scope then is Azure
 // Resource Manager's.
 func (c *DeviceCodeCredential) Authenticate(ctx context.Context, opts *policy.TokenRequestOptions) (AuthenticationRecord, error) {
-	return c.client.authenticate(ctx, opts)
+	return traceAuthenticate(ctx, c.client.tracer, spanDeviceCodeAuth, opts, c.client.authenticate)
 }
 
 // GetToken returns an access token for opts.Scopes: from the cache, else
 // silently with the refresh token, else by prompting the user (unless
 // DisableAutomaticAuthentication). Azure SDK clients call it for you.
 func (c *DeviceCodeCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return c.client.getToken(ctx, opts)
+	return traceGetToken(ctx, c.client.tracer, spanDeviceCode, opts, c.client.getTokenCached)
 }
 
 // CacheStats reports what the credential's token cache has done so far.

@@ -128,14 +128,14 @@ func newInteractiveBrowserCredential(options *InteractiveBrowserCredentialOption
 // Authenticate opens the browser for the user to sign in and returns the
 // account's record; later GetToken calls use that account.
 func (c *InteractiveBrowserCredential) Authenticate(ctx context.Context, opts *policy.TokenRequestOptions) (AuthenticationRecord, error) {
-	return c.client.authenticate(ctx, opts)
+	return traceAuthenticate(ctx, c.client.tracer, spanBrowserAuth, opts, c.client.authenticate)
 }
 
 // GetToken returns an access token for opts.Scopes: from the cache, else
 // silently with the refresh token, else by opening the browser (unless
 // DisableAutomaticAuthentication).
 func (c *InteractiveBrowserCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return c.client.getToken(ctx, opts)
+	return traceGetToken(ctx, c.client.tracer, spanBrowser, opts, c.client.getTokenCached)
 }
 
 // CacheStats reports what the credential's token cache has done so far.

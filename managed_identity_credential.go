@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
 	"github.com/azid-go/azid/internal/managedidentity"
 	"github.com/azid-go/azid/internal/sts"
 	"github.com/azid-go/azid/internal/tokencache"
@@ -116,6 +117,7 @@ type ManagedIdentityCredentialOptions struct {
 type ManagedIdentityCredential struct {
 	mi       *managedidentity.Client
 	pl       runtime.Pipeline
+	tracer   tracing.Tracer // the ClientOptions' TracingProvider's, for GetToken spans
 	cache    *tokencache.Cache
 	identity string // the cache key's Identity: the user-assigned ID, "" for the system one
 
@@ -223,6 +225,7 @@ func newManagedIdentityCredential(options *ManagedIdentityCredentialOptions, s m
 	c := &ManagedIdentityCredential{
 		mi:           mi,
 		pl:           az.Pipeline(),
+		tracer:       az.Tracer(),
 		identity:     id.Value,
 		probeTimeout: s.probeTimeout,
 	}
@@ -272,18 +275,24 @@ func setIMDSRetryDefaults(o *policy.RetryOptions, delay time.Duration) {
 // you. opts.Claims bypasses the cache; opts.TenantID and opts.EnableCAE do
 // not apply to managed identities and are ignored, as in azidentity.
 func (c *ManagedIdentityCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return traceGetToken(ctx, c.tracer, spanManagedIdentity, opts, c.getTokenCached)
+}
+
+// getTokenCached is GetToken that also reports whether the token came from
+// the cache, for tracing.
+func (c *ManagedIdentityCredential) getTokenCached(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, bool, error) {
 	if len(opts.Scopes) != 1 || !singleScope(opts.Scopes[0]) {
-		return azcore.AccessToken{}, fmt.Errorf("%s.GetToken requires exactly one scope", credNameManagedIdentity)
+		return azcore.AccessToken{}, false, fmt.Errorf("%s.GetToken requires exactly one scope", credNameManagedIdentity)
 	}
-	tok, err := c.cache.GetToken(ctx, &tokencache.Request{
+	tok, cached, err := c.cache.GetTokenCached(ctx, &tokencache.Request{
 		Scopes:   opts.Scopes,
 		Claims:   opts.Claims,
 		Identity: c.identity,
 	})
 	if err != nil {
-		return tok, miCallerError(err)
+		return tok, false, miCallerError(err)
 	}
-	return tok, nil
+	return tok, cached, nil
 }
 
 // singleScope reports whether s names exactly one scope, without

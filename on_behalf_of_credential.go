@@ -214,10 +214,16 @@ func (f *oboFamily) assertionFor(hash string) (string, bool) {
 // opts.TenantID, opts.EnableCAE and opts.Claims work as for
 // [ClientSecretCredential.GetToken].
 func (c *OnBehalfOfCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	tok, err := c.fam.app.getTokenFor(ctx, opts, c.hash)
+	tok, err := traceGetToken(ctx, c.fam.app.tracer, spanOBO, opts, c.getTokenCached)
 	// The assertion must outlive the acquisition this call may wait for.
 	runtime.KeepAlive(c)
 	return tok, err
+}
+
+// getTokenCached is GetToken in the partition of this credential's user
+// assertion, also reporting whether the token came from the cache.
+func (c *OnBehalfOfCredential) getTokenCached(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, bool, error) {
+	return c.fam.app.getTokenFor(ctx, opts, c.hash)
 }
 
 // CacheStats reports what the token cache shared by this credential and

@@ -22,6 +22,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
 	"github.com/azid-go/azid/cache"
 	"github.com/azid-go/azid/internal/account"
 	"github.com/azid-go/azid/internal/authority"
@@ -108,6 +109,7 @@ type publicClient struct {
 	logger       *slog.Logger
 
 	pl        runtime.Pipeline
+	tracer    tracing.Tracer // the ClientOptions' TracingProvider's, for GetToken spans
 	sts       *sts.Client
 	discovery *authority.Discovery
 	cache     *tokencache.Cache
@@ -178,6 +180,7 @@ func newPublicClient(name, tenantID, clientID string, flow userFlow, o publicOpt
 		logger:       logger,
 		interactSem:  make(chan struct{}, 1),
 		pl:           az.Pipeline(),
+		tracer:       az.Tracer(),
 		sts:          sts.NewClient(az.Pipeline(), sts.ClientOptions{}),
 	}
 	if !o.DisableInstanceDiscovery {
@@ -280,19 +283,26 @@ func accountTenant(tenant string, rec *AuthenticationRecord) string {
 // signed-in account when possible, else interactively (or, with
 // DisableAutomaticAuthentication, an *AuthenticationRequiredError).
 func (p *publicClient) getToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	tok, _, err := p.getTokenCached(ctx, opts)
+	return tok, err
+}
+
+// getTokenCached is getToken that also reports whether the token came from
+// the cache, for tracing.
+func (p *publicClient) getTokenCached(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, bool, error) {
 	if len(opts.Scopes) == 0 {
-		return azcore.AccessToken{}, fmt.Errorf("%s.GetToken requires at least one scope", p.name)
+		return azcore.AccessToken{}, false, fmt.Errorf("%s.GetToken requires at least one scope", p.name)
 	}
 	tenant, err := p.resolveTenant(opts.TenantID)
 	if err != nil {
-		return azcore.AccessToken{}, err
+		return azcore.AccessToken{}, false, err
 	}
 	for attempt := 0; ; attempt++ {
 		gen := p.signIns.Load()
 		cause := errNotSignedIn
 		challenge := ""
 		if rec := p.record.Load(); rec != nil {
-			tok, err := p.cache.GetToken(ctx, &tokencache.Request{
+			tok, cached, err := p.cache.GetTokenCached(ctx, &tokencache.Request{
 				TenantID:  accountTenant(tenant, rec),
 				Scopes:    opts.Scopes,
 				EnableCAE: opts.EnableCAE,
@@ -300,19 +310,19 @@ func (p *publicClient) getToken(ctx context.Context, opts policy.TokenRequestOpt
 				Account:   rec.HomeAccountID,
 			})
 			if err == nil {
-				return tok, nil
+				return tok, cached, nil
 			}
 			var ir *interactionRequiredError
 			if !errors.As(err, &ir) {
-				return tok, p.callerError(err)
+				return tok, false, p.callerError(err)
 			}
 			cause, challenge = ir.err, ir.claims
 		}
 		if p.disableAuto {
-			return azcore.AccessToken{}, &AuthenticationRequiredError{TokenRequestOptions: opts, credType: p.name, err: cause}
+			return azcore.AccessToken{}, false, &AuthenticationRequiredError{TokenRequestOptions: opts, credType: p.name, err: cause}
 		}
 		if err := p.lockInteraction(ctx); err != nil {
-			return azcore.AccessToken{}, err
+			return azcore.AccessToken{}, false, err
 		}
 		if p.signIns.Load() != gen && attempt < 2 {
 			// Someone signed in while this caller waited: try silently.
@@ -325,7 +335,7 @@ func (p *publicClient) getToken(ctx context.Context, opts policy.TokenRequestOpt
 		}
 		tok, _, err := p.authenticateLocked(ctx, tenant, o)
 		p.unlockInteraction()
-		return tok, err
+		return tok, false, err
 	}
 }
 

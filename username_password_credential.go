@@ -94,13 +94,13 @@ func NewUsernamePasswordCredential(tenantID, clientID, username, password string
 
 // Authenticate signs the user in and returns the account's record.
 func (c *UsernamePasswordCredential) Authenticate(ctx context.Context, opts *policy.TokenRequestOptions) (AuthenticationRecord, error) {
-	return c.client.authenticate(ctx, opts)
+	return traceAuthenticate(ctx, c.client.tracer, spanUserPasswordAuth, opts, c.client.authenticate)
 }
 
 // GetToken returns an access token for opts.Scopes: from the cache, else
 // with the refresh token, else with the password.
 func (c *UsernamePasswordCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return c.client.getToken(ctx, opts)
+	return traceGetToken(ctx, c.client.tracer, spanUserPassword, opts, c.client.getTokenCached)
 }
 
 // CacheStats reports what the credential's token cache has done so far.

@@ -28,8 +28,8 @@ const (
 
 // WorkloadIdentityCredentialOptions configures a
 // [WorkloadIdentityCredential]. The zero value reads everything from the
-// environment. The fields match azidentity's (except EnableAzureProxy, not
-// supported yet); Logger is azid's addition.
+// environment. The fields match azidentity's; Logger and MaxCacheEntries
+// are azid's additions.
 type WorkloadIdentityCredentialOptions struct {
 	azcore.ClientOptions
 
@@ -48,6 +48,17 @@ type WorkloadIdentityCredentialOptions struct {
 	// DisableInstanceDiscovery skips asking Entra whether the authority host
 	// is a known Entra authority before the first token request.
 	DisableInstanceDiscovery bool
+
+	// EnableAzureProxy sends token requests through the AKS identity
+	// bindings token proxy when the pod's environment configures one:
+	// AZURE_KUBERNETES_TOKEN_PROXY (its https URL), with optionally
+	// AZURE_KUBERNETES_CA_FILE or AZURE_KUBERNETES_CA_DATA (the CA that
+	// signed its certificate; the file is re-read as the cluster rotates
+	// it) and AZURE_KUBERNETES_SNI_NAME (the name its certificate is for).
+	// The proxy then replaces ClientOptions.Transport. Without
+	// AZURE_KUBERNETES_TOKEN_PROXY, requests go to Entra directly; the
+	// proxy's other variables without it are a configuration error.
+	EnableAzureProxy bool
 
 	// TenantID of the app registration. Default: AZURE_TENANT_ID.
 	TenantID string
@@ -120,9 +131,19 @@ func NewWorkloadIdentityCredential(options *WorkloadIdentityCredentialOptions) (
 		return nil, newCredentialUnavailableError(credNameWorkloadIdentity,
 			fmt.Sprintf("missing %s; check the pod's workload identity configuration", joinList(missing)), nil)
 	}
+	copts := options.ClientOptions
+	if options.EnableAzureProxy {
+		proxy, err := newTokenProxyTransport(os.Getenv)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", credNameWorkloadIdentity, err)
+		}
+		if proxy != nil {
+			copts.Transport = proxy
+		}
+	}
 	f := &tokenFile{path: path}
 	app, err := newAppClient(credNameWorkloadIdentity, tenantID, clientID, clientCredentialsGrant{callbackAuth(f.token)}, appOptions{
-		ClientOptions:              options.ClientOptions,
+		ClientOptions:              copts,
 		AdditionallyAllowedTenants: options.AdditionallyAllowedTenants,
 		DisableInstanceDiscovery:   options.DisableInstanceDiscovery,
 		Logger:                     options.Logger,
@@ -139,7 +160,7 @@ func NewWorkloadIdentityCredential(options *WorkloadIdentityCredentialOptions) (
 // holds a usable one. Azure SDK clients call it for you. opts.TenantID,
 // opts.EnableCAE and opts.Claims work as for [ClientSecretCredential.GetToken].
 func (w *WorkloadIdentityCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return w.app.getToken(ctx, opts)
+	return traceGetToken(ctx, w.app.tracer, spanWorkloadIdentity, opts, w.app.getTokenCached)
 }
 
 // CacheStats reports what the credential's token cache has done so far.

@@ -70,6 +70,7 @@ func (s *Server) routes() http.Handler {
 	s.routeUserFlows(handle)
 	s.routeManagedIdentity(handle)
 	s.routeARM(handle)
+	s.routePipelines(handle)
 	// Any tenant segment, and MSAL Go's capitalised spelling as well as the
 	// Azure CLI's lower-case one.
 	handle("GET /{tenant}/userrealm/{user}", EndpointUserRealm, s.handleUserRealm)

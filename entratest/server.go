@@ -228,6 +228,7 @@ func allEndpoints() []Endpoint {
 	eps = append(eps, userEndpoints()...)
 	eps = append(eps, managedIdentityEndpoints()...)
 	eps = append(eps, armEndpoints()...)
+	eps = append(eps, pipelinesEndpoints()...)
 	return eps
 }
 
@@ -270,6 +271,8 @@ type Server struct {
 
 	// mi is the managed identity host (managedidentity.go), set in routes.
 	mi *ManagedIdentityHost
+	// pipelines are Azure Pipelines' service connections (pipelines.go).
+	pipelines pipelineConnections
 
 	closeOnce sync.Once
 	closeErr  error

@@ -121,6 +121,14 @@ func (c *Cache) now() int64 {
 // from the Store or the network. It is the whole of the cache's behaviour;
 // see the package documentation. r is only read, and not kept.
 func (c *Cache) GetToken(ctx context.Context, r *Request) (azcore.AccessToken, error) {
+	tok, _, err := c.GetTokenCached(ctx, r)
+	return tok, err
+}
+
+// GetTokenCached is GetToken that also reports whether the token was served
+// from memory (cached is true) rather than by an acquisition the caller
+// waited for, for tracing.
+func (c *Cache) GetTokenCached(ctx context.Context, r *Request) (tok azcore.AccessToken, cached bool, err error) {
 	// The hit path: find the entry (the memo, else one hash and one atomic
 	// load per index level), load its state, read the clock once.
 	var e *entry
@@ -139,12 +147,12 @@ func (c *Cache) GetToken(ctx context.Context, r *Request) (azcore.AccessToken, e
 			now := c.now()
 			if now < st.refreshAt {
 				c.n.hits.add()
-				return st.tok, nil
+				return st.tok, true, nil
 			}
 			if now < st.usableUntil {
 				c.refreshInBackground(ctx, e, now)
 				c.n.hits.add()
-				return st.tok, nil
+				return st.tok, true, nil
 			}
 		}
 	}
@@ -153,10 +161,10 @@ func (c *Cache) GetToken(ctx context.Context, r *Request) (azcore.AccessToken, e
 
 // slow handles everything the hit path does not: non-canonical requests,
 // claims, misses and tokens past their usable time.
-func (c *Cache) slow(ctx context.Context, r *Request) (azcore.AccessToken, error) {
+func (c *Cache) slow(ctx context.Context, r *Request) (azcore.AccessToken, bool, error) {
 	n, err := normalize(*r)
 	if err != nil {
-		return azcore.AccessToken{}, err
+		return azcore.AccessToken{}, false, err
 	}
 	h := hashKey(c.seed, &n)
 	e, added := c.idx.findOrAdd(h, &n, func() *entry { return c.newEntry(n, r) })
@@ -185,7 +193,7 @@ func (c *Cache) newEntry(n Request, r *Request) *entry {
 // eviction runs after the entry's flight has started, so the new entry is
 // never its own victim, and on another goroutine, so the caller does not pay
 // for it.
-func (c *Cache) wait(ctx context.Context, e *entry, claims string, added bool) (azcore.AccessToken, error) {
+func (c *Cache) wait(ctx context.Context, e *entry, claims string, added bool) (azcore.AccessToken, bool, error) {
 	e.mu.Lock()
 	now := c.now()
 	if claims == "" {
@@ -195,12 +203,12 @@ func (c *Cache) wait(ctx context.Context, e *entry, claims string, added bool) (
 				c.refreshInBackground(ctx, e, now)
 			}
 			c.n.hits.add()
-			return st.tok, nil
+			return st.tok, true, nil
 		}
 		if now < e.blockedUntil {
 			err := &ThrottledError{Until: time.Unix(0, e.blockedUntil), Err: e.lastErr}
 			e.mu.Unlock()
-			return azcore.AccessToken{}, err
+			return azcore.AccessToken{}, false, err
 		}
 	}
 	f, started := c.flightLocked(ctx, e, claims, false)
@@ -215,9 +223,9 @@ func (c *Cache) wait(ctx context.Context, e *entry, claims string, added bool) (
 	}
 	select {
 	case <-f.done:
-		return f.tok, f.err
+		return f.tok, false, f.err
 	case <-ctx.Done():
-		return azcore.AccessToken{}, fmt.Errorf("stopped waiting for a token: %w", context.Cause(ctx))
+		return azcore.AccessToken{}, false, fmt.Errorf("stopped waiting for a token: %w", context.Cause(ctx))
 	}
 }
 
