@@ -83,6 +83,7 @@ func (c *Cache) fly(parent context.Context, e *entry, f *flight, claims string, 
 	if st == nil {
 		req := e.req
 		req.Claims = claims
+		req.Background = background
 		c.n.acquisitions.Add(1)
 		var tok Token
 		tok, err = c.acq.Acquire(ctx, req)
