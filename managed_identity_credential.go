@@ -118,6 +118,7 @@ type ManagedIdentityCredential struct {
 	pl       runtime.Pipeline
 	cache    *tokencache.Cache
 	identity string // the cache key's Identity: the user-assigned ID, "" for the system one
+	retry    policy.RetryOptions // the pipeline's, for sts.AttemptContext
 
 	// chained: inside DefaultAzureCredential, answers that mean "no managed
 	// identity here" are credential-unavailable errors, and IMDS is probed
@@ -225,6 +226,7 @@ func newManagedIdentityCredential(options *ManagedIdentityCredentialOptions, s m
 		pl:           az.Pipeline(),
 		identity:     id.Value,
 		probeTimeout: s.probeTimeout,
+		retry:        copts.Retry,
 	}
 	c.chained.Store(s.chained)
 	c.cache = tokencache.New(c, tokencache.Options{
@@ -310,6 +312,7 @@ func (c *ManagedIdentityCredential) Acquire(ctx context.Context, r tokencache.Re
 		}
 		c.probed.Store(true)
 	}
+	ctx = sts.AttemptContext(ctx, c.retry, r.Background)
 	t, err := c.mi.Token(ctx, c.pl, resource)
 	if err != nil {
 		return tokencache.Token{}, c.failure(err)

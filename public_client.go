@@ -170,7 +170,7 @@ func newPublicClient(name, tenantID, clientID string, flow userFlow, o publicOpt
 		defaultScope: defaultScope(o.Cloud, host),
 		logger:       logger,
 		pl:           az.Pipeline(),
-		sts:          sts.NewClient(az.Pipeline(), sts.ClientOptions{}),
+		sts:          sts.NewClient(az.Pipeline(), sts.ClientOptions{Retry: copts.Retry}),
 	}
 	if !o.DisableInstanceDiscovery {
 		pl := az.Pipeline()
@@ -493,6 +493,7 @@ func (p *publicClient) Acquire(ctx context.Context, r tokencache.Request) (token
 		form.Set("client_secret", p.clientSecret)
 		secrets = append(secrets, p.clientSecret)
 	}
+	ctx = p.sts.AttemptContext(ctx, r.Background)
 	resp, err := p.sts.Token(ctx, authority.TokenEndpoint(p.host, r.TenantID), form, secrets...)
 	if err != nil {
 		afe := newAuthenticationFailedError(p.name, err)

@@ -197,11 +197,14 @@ func (c *Cache) wait(ctx context.Context, e *entry, claims string, added bool) (
 			c.n.hits.add()
 			return st.tok, nil
 		}
-		if now < e.blockedUntil {
-			err := &ThrottledError{Until: time.Unix(0, e.blockedUntil), Err: e.lastErr}
-			e.mu.Unlock()
-			return azcore.AccessToken{}, err
-		}
+	}
+	// Retry-After is a floor for every request of the key, claims
+	// challenges included: inside the window callers fail at once, and the
+	// first call after it goes to the network.
+	if now < e.blockedUntil {
+		err := &ThrottledError{Until: time.Unix(0, e.blockedUntil), Left: time.Duration(e.blockedUntil - now), Err: e.lastErr}
+		e.mu.Unlock()
+		return azcore.AccessToken{}, err
 	}
 	f, started := c.flightLocked(ctx, e, claims, false)
 	e.mu.Unlock()
@@ -286,14 +289,21 @@ func (c *Cache) Stats() Stats {
 // server's Retry-After for this key has not passed and no usable token is
 // cached.
 type ThrottledError struct {
+	// Until is when the server's Retry-After ends.
 	Until time.Time
+	// Left is how much of the window remained when the error was returned.
+	Left time.Duration
 	// Err is the failure that carried the Retry-After.
 	Err error
 }
 
 func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("not requesting a new token before %s, as the token service asked (Retry-After); last failure: %v",
-		e.Until.UTC().Format(time.RFC3339), e.Err)
+	return fmt.Sprintf("not requesting a new token for another %s (until %s), as the token service asked (Retry-After); try again after that. Last failure: %v",
+		e.Left.Round(time.Millisecond), e.Until.UTC().Format(time.RFC3339), e.Err)
 }
+
+// RetryAfterDuration is the time left in the window, so that a cache in
+// front of this one (or a caller) waits it out too.
+func (e *ThrottledError) RetryAfterDuration() time.Duration { return e.Left }
 
 func (e *ThrottledError) Unwrap() error { return e.Err }

@@ -1,6 +1,8 @@
 package tokencache
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -29,5 +31,86 @@ func TestBackgroundFlagOnlyForRefreshesBehindAUsableToken(t *testing.T) {
 	mustGet(t, c, req)
 	if r := src.lastRequest(); r.Background {
 		t.Fatalf("an acquisition a caller waits on reached the source with Background set")
+	}
+}
+
+// A Retry-After longer than the backoff (capped by half the usable time left,
+// jittered down) is still waited out in full, in the background and then in
+// the foreground once no usable token is left; the first call after it goes
+// to the network at once.
+func TestRetryAfterIsAFloorWhateverTheCapAndJitter(t *testing.T) {
+	clk := newFakeClock()
+	src := newSource(10 * time.Minute)  // refresh at 5 min, usable until 9 min
+	c := newTestCache(t, src, clk, nil) // Rand 0: the jitter's low end
+	mustGet(t, c, req)
+	clk.Advance(8*time.Minute + 20*time.Second) // 40 s of usable time left: the cap would be 20 s
+	src.set(func(s *source) { s.err = retryAfterErr{50 * time.Second} })
+	if got := mustGet(t, c, req); got != "tok-1" {
+		t.Fatalf("got %q, want the cached token", got)
+	}
+	waitIdle(t, c)
+	if n := src.calls.Load(); n != 2 {
+		t.Fatalf("%d acquisitions, want the one background refresh", n)
+	}
+	src.set(func(s *source) { s.err = nil })
+
+	clk.Advance(39 * time.Second) // still usable, inside the window
+	if got := mustGet(t, c, req); got != "tok-1" {
+		t.Fatalf("got %q, want the cached token", got)
+	}
+	waitIdle(t, c)
+	clk.Advance(2 * time.Second) // past usable-until, 9 s left in the window
+	for range 3 {
+		_, err := c.GetToken(context.Background(), &req)
+		var te *ThrottledError
+		if !errors.As(err, &te) {
+			t.Fatalf("inside the window with no usable token: err = %v, want a ThrottledError", err)
+		}
+		if te.Left != 9*time.Second || te.RetryAfterDuration() != te.Left {
+			t.Fatalf("ThrottledError.Left = %v, want 9s", te.Left)
+		}
+		if !contains(err.Error(), "9s") {
+			t.Fatalf("error text %q does not say how long is left", err)
+		}
+	}
+	// A claims challenge is a request for the key too.
+	if _, err := c.GetToken(context.Background(), &Request{TenantID: "tenant", Scopes: req.Scopes, Claims: `{"access_token":{}}`}); !errors.As(err, new(*ThrottledError)) {
+		t.Fatalf("claims request inside the window: err = %v, want a ThrottledError", err)
+	}
+	if n := src.calls.Load(); n != 2 {
+		t.Fatalf("%d acquisitions inside the Retry-After window, want none after the throttled one", n)
+	}
+	clk.Advance(9 * time.Second) // the window ends
+	if got := mustGet(t, c, req); got != "tok-3" {
+		t.Fatalf("first call after the window got %q, want a new token", got)
+	}
+}
+
+// A Retry-After heard by a claims acquisition also holds back the
+// background refresh of the key.
+func TestClaimsRetryAfterDefersBackgroundRefresh(t *testing.T) {
+	clk := newFakeClock()
+	src := newSource(time.Hour)
+	c := newTestCache(t, src, clk, nil)
+	mustGet(t, c, req)
+	clk.Advance(50 * time.Minute)
+	src.set(func(s *source) { s.err = retryAfterErr{10 * time.Minute} })
+	if _, err := c.GetToken(context.Background(), &Request{TenantID: "tenant", Scopes: req.Scopes, Claims: `{"x":1}`}); err == nil {
+		t.Fatal("claims request succeeded, want the throttling error")
+	}
+	src.set(func(s *source) { s.err = nil })
+	clk.Advance(6 * time.Minute) // past the refresh time (55 min), 4 min left in the window
+	if got := mustGet(t, c, req); got != "tok-1" {
+		t.Fatalf("got %q, want the cached token", got)
+	}
+	waitIdle(t, c)
+	if n := src.calls.Load(); n != 2 {
+		t.Fatalf("%d acquisitions, want no background refresh inside the window", n)
+	}
+	clk.Advance(4 * time.Minute)
+	mustGet(t, c, req)
+	waitIdle(t, c)
+	if n := src.calls.Load(); n != 3 {
+		t.Fatalf("%d acquisitions, want the background refresh once the window ended", n)
 	}
 }
