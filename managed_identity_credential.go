@@ -117,7 +117,7 @@ type ManagedIdentityCredential struct {
 	mi       *managedidentity.Client
 	pl       runtime.Pipeline
 	cache    *tokencache.Cache
-	identity string // the cache key's Identity: the user-assigned ID, "" for the system one
+	identity string              // the cache key's Identity: the user-assigned ID, "" for the system one
 	retry    policy.RetryOptions // the pipeline's, for sts.AttemptContext
 
 	// chained: inside DefaultAzureCredential, answers that mean "no managed
