@@ -117,8 +117,10 @@ type ManagedIdentityCredential struct {
 	mi       *managedidentity.Client
 	pl       runtime.Pipeline
 	cache    *tokencache.Cache
-	identity string              // the cache key's Identity: the user-assigned ID, "" for the system one
-	retry    policy.RetryOptions // the pipeline's, for sts.AttemptContext
+	identity string // the cache key's Identity: the user-assigned ID, "" for the system one
+
+	// retry is the pipeline's retry options, for sts.AttemptContext.
+	retry policy.RetryOptions
 
 	// chained: inside DefaultAzureCredential, answers that mean "no managed
 	// identity here" are credential-unavailable errors, and IMDS is probed
