@@ -1,0 +1,170 @@
+package sts
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+)
+
+// attemptServer answers with the statuses in script, one per request (the
+// last one repeats), and counts requests. A status of 0 hangs until the
+// client gives up.
+func attemptServer(t *testing.T, header http.Header, script ...int) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var n atomic.Int64
+	stop := make(chan struct{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := int(n.Add(1)) - 1
+		status := script[min(i, len(script)-1)]
+		// The body read lets net/http notice the client leaving.
+		_, _ = io.Copy(io.Discard, r.Body)
+		if status == 0 {
+			select {
+			case <-r.Context().Done():
+			case <-stop:
+			}
+			return
+		}
+		for k, vs := range header {
+			w.Header()[k] = vs
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		if status == http.StatusOK {
+			_, _ = w.Write([]byte(goodToken))
+			return
+		}
+		_, _ = w.Write([]byte(`{"error":"temporarily_unavailable","error_description":"AADSTS90033: try later"}`))
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(stop) }) // runs first: no handler outlives the test
+	return srv, &n
+}
+
+func attemptClient(t *testing.T, srv *httptest.Server, retry policy.RetryOptions) *Client {
+	t.Helper()
+	c, err := azcore.NewClient("azid.sts.test", "v0.0.1", runtime.PipelineOptions{}, &policy.ClientOptions{Transport: srv.Client(), Retry: retry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewClient(c.Pipeline(), ClientOptions{Retry: retry})
+}
+
+var fastRetry = policy.RetryOptions{MaxRetries: 3, RetryDelay: time.Millisecond, MaxRetryDelay: 10 * time.Millisecond}
+
+func attemptToken(t *testing.T, c *Client, srv *httptest.Server, background bool) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := c.Token(c.AttemptContext(ctx, background), srv.URL+"/t/oauth2/v2.0/token", url.Values{"grant_type": {"client_credentials"}})
+	return err
+}
+
+// A background refresh is one step of the cache's backoff: one request,
+// whatever the pipeline's retry options.
+func TestAttemptBackgroundSendsOneRequest(t *testing.T) {
+	for _, status := range []int{http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusInternalServerError} {
+		srv, n := attemptServer(t, nil, status)
+		c := attemptClient(t, srv, fastRetry)
+		err := attemptToken(t, c, srv, true)
+		var se *Error
+		if !errors.As(err, &se) || se.StatusCode != status {
+			t.Fatalf("status %d: err = %v, want the endpoint's error", status, err)
+		}
+		if got := n.Load(); got != 1 {
+			t.Fatalf("status %d: background attempt sent %d requests, want 1", status, got)
+		}
+	}
+}
+
+// A foreground acquisition keeps the caller's retries.
+func TestAttemptForegroundKeepsCallerRetries(t *testing.T) {
+	srv, n := attemptServer(t, nil, 503, 503, 200)
+	c := attemptClient(t, srv, fastRetry)
+	if err := attemptToken(t, c, srv, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Load(); got != 3 {
+		t.Fatalf("%d requests, want 3 (two retries)", got)
+	}
+
+	srv, n = attemptServer(t, nil, 503)
+	c = attemptClient(t, srv, policy.RetryOptions{MaxRetries: 1, RetryDelay: time.Millisecond})
+	if err := attemptToken(t, c, srv, false); err == nil {
+		t.Fatal("want the outage error")
+	}
+	if got := n.Load(); got != 2 {
+		t.Fatalf("MaxRetries 1: %d requests, want 2", got)
+	}
+
+	// The caller's StatusCodes and ShouldRetry still decide.
+	srv, n = attemptServer(t, nil, 503)
+	c = attemptClient(t, srv, policy.RetryOptions{MaxRetries: 3, RetryDelay: time.Millisecond, StatusCodes: []int{500}})
+	_ = attemptToken(t, c, srv, false)
+	if got := n.Load(); got != 1 {
+		t.Fatalf("StatusCodes without 503: %d requests, want 1", got)
+	}
+	srv, n = attemptServer(t, nil, 503, 200)
+	var asked atomic.Int64
+	c = attemptClient(t, srv, policy.RetryOptions{MaxRetries: 3, RetryDelay: time.Millisecond, ShouldRetry: func(*http.Response, error) bool {
+		asked.Add(1)
+		return false
+	}})
+	_ = attemptToken(t, c, srv, false)
+	if got := n.Load(); got != 1 || asked.Load() != 1 {
+		t.Fatalf("ShouldRetry false: %d requests, ShouldRetry asked %d times; want 1 and 1", got, asked.Load())
+	}
+}
+
+// A Retry-After ends a foreground acquisition at once with the server's
+// window, for the cache to honour, instead of being slept on inside it
+// (azcore would wait up to MaxRetryDelay, holding every caller).
+func TestAttemptRetryAfterEndsTheAcquisition(t *testing.T) {
+	for _, h := range []http.Header{{"Retry-After": {"50"}}, {"Retry-After-Ms": {"1500"}}} {
+		srv, n := attemptServer(t, h, 429, 200)
+		c := attemptClient(t, srv, policy.RetryOptions{MaxRetries: 3, RetryDelay: time.Millisecond, MaxRetryDelay: time.Minute})
+		err := attemptToken(t, c, srv, false)
+		var se *Error
+		if !errors.As(err, &se) || se.RetryAfterDuration() <= 0 {
+			t.Fatalf("%v: err = %v, want the 429 with its Retry-After", h, err)
+		}
+		if got := n.Load(); got != 1 {
+			t.Fatalf("%v: %d requests, want 1", h, got)
+		}
+	}
+}
+
+// A try that hangs is cut at the try timeout and retried, so the
+// acquisition reaches a recovered endpoint instead of waiting out its
+// whole limit.
+func TestAttemptHungTryIsRetried(t *testing.T) {
+	srv, n := attemptServer(t, nil, 0, 200)
+	retry := fastRetry
+	retry.TryTimeout = 100 * time.Millisecond // the caller's own value wins over the default
+	c := attemptClient(t, srv, retry)
+	if err := attemptToken(t, c, srv, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Load(); got != 2 {
+		t.Fatalf("%d requests, want 2 (the hung one and its retry)", got)
+	}
+	// In the background the hung try ends the step.
+	srv, n = attemptServer(t, nil, 0, 200)
+	c = attemptClient(t, srv, retry)
+	if err := attemptToken(t, c, srv, true); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("background hung try: err = %v, want its deadline", err)
+	}
+	if got := n.Load(); got != 1 {
+		t.Fatalf("background: %d requests, want 1", got)
+	}
+}
