@@ -2,6 +2,7 @@ package sts
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -37,12 +38,15 @@ var retriedStatuses = []int{
 //     single try. The cache engine's backoff is the retry schedule; the
 //     pipeline's retries inside each step would multiply the requests sent
 //     to an endpoint that is already failing.
-//   - otherwise the caller's retry settings, with two changes. An answer
+//   - otherwise the caller's retry settings, with these changes. An answer
 //     carrying a Retry-After ends the acquisition instead of being waited
 //     out inside it: the engine records the server's window, fails the
 //     callers that arrive during it at once, and goes to the network as soon
-//     as it has passed. And a try gets [DefaultTryTimeout] when the caller
-//     set no TryTimeout.
+//     as it has passed. A try gets [DefaultTryTimeout] when the caller set
+//     no TryTimeout, and a try that reaches it ends the acquisition too:
+//     the engine starts a new one for the callers still waiting, so a call
+//     made once a hung endpoint has recovered gets its token within one try
+//     timeout rather than after the pipeline's retry delays.
 func AttemptContext(ctx context.Context, retry policy.RetryOptions, background bool) context.Context {
 	if retry.TryTimeout == 0 {
 		retry.TryTimeout = DefaultTryTimeout
@@ -57,6 +61,13 @@ func AttemptContext(ctx context.Context, retry policy.RetryOptions, background b
 	}
 	retry.ShouldRetry = func(resp *http.Response, err error) bool {
 		if resp != nil && retryAfter(resp.Header, time.Now()) > 0 {
+			return false
+		}
+		// A try that hit its timeout hung. Sleeping the retry delay before
+		// the next try would hold every caller joined to this acquisition
+		// for longer still; the cache engine gives them a fresh
+		// acquisition at once instead.
+		if errors.Is(err, context.DeadlineExceeded) {
 			return false
 		}
 		if should != nil {

@@ -144,27 +144,29 @@ func TestAttemptRetryAfterEndsTheAcquisition(t *testing.T) {
 	}
 }
 
-// A try that hangs is cut at the try timeout and retried, so the
-// acquisition reaches a recovered endpoint instead of waiting out its
-// whole limit.
-func TestAttemptHungTryIsRetried(t *testing.T) {
-	srv, n := attemptServer(t, nil, 0, 200)
+// A try that hangs is cut at the try timeout and ends the acquisition with
+// a deadline error (the cache engine starts the next one), in the
+// foreground and the background alike; a transport failure that is not a
+// hang is still retried by the pipeline.
+func TestAttemptHungTryEndsTheAcquisition(t *testing.T) {
 	retry := fastRetry
-	retry.TryTimeout = 100 * time.Millisecond // the caller's own value wins over the default
-	c := attemptClient(t, srv, retry)
-	if err := attemptToken(t, c, srv, false); err != nil {
-		t.Fatal(err)
-	}
-	if got := n.Load(); got != 2 {
-		t.Fatalf("%d requests, want 2 (the hung one and its retry)", got)
-	}
-	// In the background the hung try ends the step.
-	srv, n = attemptServer(t, nil, 0, 200)
-	c = attemptClient(t, srv, retry)
-	if err := attemptToken(t, c, srv, true); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("background hung try: err = %v, want its deadline", err)
-	}
-	if got := n.Load(); got != 1 {
-		t.Fatalf("background: %d requests, want 1", got)
+	retry.TryTimeout = time.Second // the caller's own value wins over the default
+	for _, background := range []bool{false, true} {
+		srv, n := attemptServer(t, nil, 200, 0, 200)
+		c := attemptClient(t, srv, retry)
+		// The first request opens the connection, so that the hung one
+		// surely reaches the server within its try.
+		if err := attemptToken(t, c, srv, background); err != nil {
+			t.Fatal(err)
+		}
+		if err := attemptToken(t, c, srv, background); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("background %v: hung try: err = %v, want its deadline", background, err)
+		}
+		if got := n.Load(); got != 2 {
+			t.Fatalf("background %v: %d requests, want 2 (one hung, not retried)", background, got)
+		}
+		if err := attemptToken(t, c, srv, background); err != nil {
+			t.Fatalf("background %v: the next acquisition: %v", background, err)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package tokencache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"log/slog"
@@ -185,42 +186,56 @@ func (c *Cache) newEntry(n Request, r *Request) *entry {
 // eviction runs after the entry's flight has started, so the new entry is
 // never its own victim, and on another goroutine, so the caller does not pay
 // for it.
+//
+// An acquisition that ended on a deadline hung: the endpoint never
+// answered (token requests bound each try, see sts.AttemptContext, and the
+// engine bounds the whole). Its waiters may have joined it long after it
+// was sent, when the endpoint had already recovered, so each tries once
+// more with a new acquisition (still one per key: the first to come back
+// starts it, the others join) instead of failing with the hang's error.
+// Any other failure is the answer: it came from the endpoint as it is now.
 func (c *Cache) wait(ctx context.Context, e *entry, claims string, added bool) (azcore.AccessToken, error) {
-	e.mu.Lock()
-	now := c.now()
-	if claims == "" {
-		if st := e.state.Load(); st != nil && now < st.usableUntil {
-			e.mu.Unlock()
-			if now >= st.refreshAt {
-				c.refreshInBackground(ctx, e, now)
+	for again := false; ; again = true {
+		e.mu.Lock()
+		now := c.now()
+		if claims == "" {
+			if st := e.state.Load(); st != nil && now < st.usableUntil {
+				e.mu.Unlock()
+				if now >= st.refreshAt {
+					c.refreshInBackground(ctx, e, now)
+				}
+				c.n.hits.add()
+				return st.tok, nil
 			}
-			c.n.hits.add()
-			return st.tok, nil
 		}
-	}
-	// Retry-After is a floor for every request of the key, claims
-	// challenges included: inside the window callers fail at once, and the
-	// first call after it goes to the network.
-	if now < e.blockedUntil {
-		err := &ThrottledError{Until: time.Unix(0, e.blockedUntil), Left: time.Duration(e.blockedUntil - now), Err: e.lastErr}
+		// Retry-After is a floor for every request of the key, claims
+		// challenges included: inside the window callers fail at once, and
+		// the first call after it goes to the network.
+		if now < e.blockedUntil {
+			err := &ThrottledError{Until: time.Unix(0, e.blockedUntil), Left: time.Duration(e.blockedUntil - now), Err: e.lastErr}
+			e.mu.Unlock()
+			return azcore.AccessToken{}, err
+		}
+		f, started := c.flightLocked(ctx, e, claims, false)
 		e.mu.Unlock()
-		return azcore.AccessToken{}, err
-	}
-	f, started := c.flightLocked(ctx, e, claims, false)
-	e.mu.Unlock()
-	if added && c.idx.count.Load() > int64(c.opts.MaxEntries) {
-		go c.evict.run(c)
-	}
-
-	c.n.misses.Add(1)
-	if !started {
-		c.n.coalesced.Add(1)
-	}
-	select {
-	case <-f.done:
-		return f.tok, f.err
-	case <-ctx.Done():
-		return azcore.AccessToken{}, fmt.Errorf("stopped waiting for a token: %w", context.Cause(ctx))
+		if !again {
+			if added && c.idx.count.Load() > int64(c.opts.MaxEntries) {
+				go c.evict.run(c)
+			}
+			c.n.misses.Add(1)
+			if !started {
+				c.n.coalesced.Add(1)
+			}
+		}
+		select {
+		case <-f.done:
+			if f.err != nil && !again && errors.Is(f.err, context.DeadlineExceeded) && ctx.Err() == nil {
+				continue
+			}
+			return f.tok, f.err
+		case <-ctx.Done():
+			return azcore.AccessToken{}, fmt.Errorf("stopped waiting for a token: %w", context.Cause(ctx))
+		}
 	}
 }
 

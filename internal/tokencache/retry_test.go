@@ -114,3 +114,56 @@ func TestClaimsRetryAfterDefersBackgroundRefresh(t *testing.T) {
 		t.Fatalf("%d acquisitions, want the background refresh once the window ended", n)
 	}
 }
+
+// Callers who joined an acquisition that hung (it ended on a deadline) get a
+// fresh one, started once for all of them, rather than the hang's error: the
+// endpoint may have recovered long before the hung request gave up.
+func TestHungAcquisitionWaitersGetAFreshOne(t *testing.T) {
+	src := newSource(time.Hour)
+	src.gate = make(chan struct{}) // the endpoint hangs
+	src.started = make(chan struct{}, 4)
+	c := newTestCache(t, src, newFakeClock(), func(o *Options) { o.AcquireTimeout = 200 * time.Millisecond })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const callers = 10
+	type result struct {
+		tok string
+		err error
+	}
+	results := make(chan result, callers)
+	for range callers {
+		go func() {
+			tok, err := c.GetToken(ctx, &req)
+			results <- result{tok.Token, err}
+		}()
+	}
+	<-src.started
+	eventually(t, "all callers to wait", func() bool { return c.Stats().Misses == callers })
+	src.set(func(s *source) { s.gate = nil }) // the endpoint recovers; the hung request stays hung
+	for range callers {
+		r := <-results
+		if r.err != nil || r.tok != "tok-2" {
+			t.Fatalf("caller got %q, %v; want the fresh acquisition's tok-2", r.tok, r.err)
+		}
+	}
+	if n := src.calls.Load(); n != 2 {
+		t.Fatalf("%d acquisitions, want 2 (the hung one and one fresh one for all callers)", n)
+	}
+	if st := c.Stats(); st.Misses != callers {
+		t.Fatalf("misses = %d, want %d (a caller retrying is not a second miss)", st.Misses, callers)
+	}
+}
+
+// A failure that is an answer (not a hang) is not retried by the waiters.
+func TestFailedAcquisitionWaitersDoNotRetry(t *testing.T) {
+	src := newSource(time.Hour)
+	src.err = errors.New("invalid_client")
+	c := newTestCache(t, src, newFakeClock(), nil)
+	if _, err := c.GetToken(context.Background(), &req); err == nil {
+		t.Fatal("want the failure")
+	}
+	if n := src.calls.Load(); n != 1 {
+		t.Fatalf("%d acquisitions, want 1", n)
+	}
+}
