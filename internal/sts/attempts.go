@@ -18,6 +18,13 @@ import (
 // next try, or the next call, reaches the recovered endpoint within seconds.
 const DefaultTryTimeout = 5 * time.Second
 
+// MaxWaitedRetryAfter is the longest Retry-After a foreground acquisition
+// waits out inside the pipeline (azcore sleeps it, then retries). Callers
+// would rather wait a second or two for a token than fail; a longer window
+// ends the acquisition so that the cache engine fails the callers that
+// arrive during it at once instead of holding them.
+const MaxWaitedRetryAfter = 5 * time.Second
+
 // retriedStatuses is azcore's documented default for RetryOptions.StatusCodes,
 // used when the caller's options leave it nil.
 var retriedStatuses = []int{
@@ -39,10 +46,10 @@ var retriedStatuses = []int{
 //     pipeline's retries inside each step would multiply the requests sent
 //     to an endpoint that is already failing.
 //   - otherwise the caller's retry settings, with these changes. An answer
-//     carrying a Retry-After ends the acquisition instead of being waited
-//     out inside it: the engine records the server's window, fails the
-//     callers that arrive during it at once, and goes to the network as soon
-//     as it has passed. A try gets [DefaultTryTimeout] when the caller set
+//     carrying a Retry-After longer than [MaxWaitedRetryAfter] ends the
+//     acquisition instead of being waited out inside it: the engine records
+//     the server's window, fails the callers that arrive during it at once,
+//     and goes to the network as soon as it has passed. A try gets [DefaultTryTimeout] when the caller set
 //     no TryTimeout, and a try that reaches it ends the acquisition too:
 //     the engine starts a new one for the callers still waiting, so a call
 //     made once a hung endpoint has recovered gets its token within one try
@@ -60,7 +67,7 @@ func AttemptContext(ctx context.Context, retry policy.RetryOptions, background b
 		codes = retriedStatuses
 	}
 	retry.ShouldRetry = func(resp *http.Response, err error) bool {
-		if resp != nil && retryAfter(resp.Header, time.Now()) > 0 {
+		if resp != nil && retryAfter(resp.Header, time.Now()) > MaxWaitedRetryAfter {
 			return false
 		}
 		// A try that hit its timeout hung. Sleeping the retry delay before

@@ -126,11 +126,17 @@ func TestAttemptForegroundKeepsCallerRetries(t *testing.T) {
 	}
 }
 
-// A Retry-After ends a foreground acquisition at once with the server's
-// window, for the cache to honour, instead of being slept on inside it
-// (azcore would wait up to MaxRetryDelay, holding every caller).
+// A long Retry-After ends a foreground acquisition at once with the
+// server's window, for the cache to honour, instead of being slept on inside
+// it (azcore would wait up to MaxRetryDelay, holding every caller); a short
+// one is waited out.
 func TestAttemptRetryAfterEndsTheAcquisition(t *testing.T) {
-	for _, h := range []http.Header{{"Retry-After": {"50"}}, {"Retry-After-Ms": {"1500"}}} {
+	srv, n := attemptServer(t, http.Header{"Retry-After-Ms": {"20"}}, 429, 200)
+	c := attemptClient(t, srv, policy.RetryOptions{MaxRetries: 3, RetryDelay: time.Millisecond, MaxRetryDelay: time.Minute})
+	if err := attemptToken(t, c, srv, false); err != nil || n.Load() != 2 {
+		t.Fatalf("short Retry-After: err = %v after %d requests, want a token after 2", err, n.Load())
+	}
+	for _, h := range []http.Header{{"Retry-After": {"50"}}, {"Retry-After-Ms": {"5001"}}} {
 		srv, n := attemptServer(t, h, 429, 200)
 		c := attemptClient(t, srv, policy.RetryOptions{MaxRetries: 3, RetryDelay: time.Millisecond, MaxRetryDelay: time.Minute})
 		err := attemptToken(t, c, srv, false)
