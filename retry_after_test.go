@@ -191,3 +191,46 @@ func TestHungEndpointRecovers(t *testing.T) {
 		t.Fatalf("%d token requests, want 2 (the hung one, then one fresh one)", n)
 	}
 }
+
+// Managed identity refreshes too send one request per backoff step, though
+// IMDS's own retry schedule would send seven; a caller with nothing to serve
+// keeps that schedule.
+func TestManagedIdentityOneRequestPerBackoffStep(t *testing.T) {
+	clk := newFakeClock()
+	srv := newMIEmulator(t, &entratest.Options{Now: clk.Now, Token: entratest.TokenPolicy{ExpiresIn: 24 * time.Hour}})
+	host := newMIHost(t, srv)
+	cred := newMICred(t, host, entratest.EndpointIMDS, func(mt *miTest) { mt.seams.clock = clk })
+	first, err := cred.GetToken(deadlineCtx(t, 10*time.Second), vaultScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetFault(entratest.EndpointIMDS, entratest.Fault{Status: http.StatusServiceUnavailable})
+	clk.Advance(13 * time.Hour) // past half-life
+	for range 6 {
+		before := cred.CacheStats().BackgroundRefreshes
+		if tok, err := cred.GetToken(deadlineCtx(t, 10*time.Second), vaultScope); err != nil || tok.Token != first.Token {
+			t.Fatalf("while usable: %v", err)
+		}
+		st := cred.CacheStats()
+		if st.BackgroundRefreshes != before {
+			eventually(t, "the step to fail", func() bool { return cred.CacheStats().RefreshFailures == st.BackgroundRefreshes })
+		}
+		clk.Advance(10 * time.Minute) // longer than any backoff step here
+	}
+	st := cred.CacheStats()
+	if st.BackgroundRefreshes < 3 {
+		t.Fatalf("%d backoff steps, want several", st.BackgroundRefreshes)
+	}
+	if n := srv.Requests(entratest.EndpointIMDS); uint64(n) != 1+st.BackgroundRefreshes {
+		t.Fatalf("%d IMDS requests for %d backoff steps, want one per step", n-1, st.BackgroundRefreshes)
+	}
+
+	other := newMICred(t, host, entratest.EndpointIMDS, func(mt *miTest) { mt.opts.ID = ClientID("c"); mt.seams.clock = clk })
+	before := srv.Requests(entratest.EndpointIMDS)
+	if _, err := other.GetToken(deadlineCtx(t, 10*time.Second), vaultScope); err == nil {
+		t.Fatal("want the outage error")
+	}
+	if n := srv.Requests(entratest.EndpointIMDS) - before; n != 7 {
+		t.Fatalf("foreground: %d requests, want IMDS's 7", n)
+	}
+}
