@@ -234,3 +234,40 @@ func TestManagedIdentityOneRequestPerBackoffStep(t *testing.T) {
 		t.Fatalf("foreground: %d requests, want IMDS's 7", n)
 	}
 }
+
+// User credentials redeem their refresh token once per backoff step too.
+func TestUserCredentialOneRequestPerBackoffStep(t *testing.T) {
+	srv := newUserEmulator(t)
+	clk := newFakeClock()
+	cred := newDeviceCred(t, srv, &approver{srv: srv}, func(o *publicOptions) { o.clock = clk; o.Retry = callerRetry })
+	if _, err := cred.Authenticate(deadlineCtx(t, 30*time.Second), &storageScope); err != nil {
+		t.Fatal(err)
+	}
+	first, err := cred.GetToken(deadlineCtx(t, 10*time.Second), storageScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.ResetCounts()
+	srv.SetFault(entratest.EndpointToken, entratest.Fault{Status: http.StatusServiceUnavailable})
+	clk.Advance(57 * time.Minute)
+	steps := 0
+	for range 24 {
+		before := srv.Requests(entratest.EndpointToken)
+		if tok, err := cred.GetToken(deadlineCtx(t, 10*time.Second), storageScope); err != nil || tok.Token != first.Token {
+			t.Fatalf("while usable: %v", err)
+		}
+		eventually(t, "the step to end", func() bool {
+			st := cred.client.cache.Stats()
+			return st.BackgroundRefreshes == st.RefreshFailures
+		})
+		if n := srv.Requests(entratest.EndpointToken) - before; n > 1 {
+			t.Fatalf("one backoff step sent %d requests, want 1", n)
+		} else if n == 1 {
+			steps++
+		}
+		clk.Advance(5 * time.Second)
+	}
+	if steps < 3 {
+		t.Fatalf("%d backoff steps, want several", steps)
+	}
+}
