@@ -158,7 +158,7 @@ func TestAttemptHungTryEndsTheAcquisition(t *testing.T) {
 	retry := fastRetry
 	retry.TryTimeout = time.Second // the caller's own value wins over the default
 	for _, background := range []bool{false, true} {
-		srv, n := attemptServer(t, nil, 200, 0, 200)
+		srv, n := attemptServer(t, nil, 200, 0, 0, 200)
 		c := attemptClient(t, srv, retry)
 		// The first request opens the connection, so that the hung one
 		// surely reaches the server within its try.
@@ -171,8 +171,25 @@ func TestAttemptHungTryEndsTheAcquisition(t *testing.T) {
 		if got := n.Load(); got != 2 {
 			t.Fatalf("background %v: %d requests, want 2 (one hung, not retried)", background, got)
 		}
+		var re *RequestError
+		if err := attemptToken(t, c, srv, background); !errors.As(err, &re) || !re.Hung() {
+			t.Fatalf("background %v: err = %v, want a RequestError that says it hung", background, err)
+		}
 		if err := attemptToken(t, c, srv, background); err != nil {
 			t.Fatalf("background %v: the next acquisition: %v", background, err)
 		}
+	}
+}
+
+// The caller's own deadline ending a request is not a hang of the endpoint.
+func TestAttemptCallerDeadlineIsNotHung(t *testing.T) {
+	srv, _ := attemptServer(t, nil, 0)
+	c := attemptClient(t, srv, fastRetry) // the default try timeout: longer than the deadline
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := c.Token(c.AttemptContext(ctx, false), srv.URL+"/t/oauth2/v2.0/token", url.Values{})
+	var re *RequestError
+	if !errors.As(err, &re) || re.Hung() || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the caller's deadline, not a hang", err)
 	}
 }

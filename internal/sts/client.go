@@ -72,13 +72,13 @@ func (c *Client) Token(ctx context.Context, endpoint string, form url.Values, se
 		if resp != nil && resp.Body != nil {
 			_ = resp.Body.Close()
 		}
-		return nil, newRequestError(u, "token request failed", err, sc)
+		return nil, newRequestError(u, "token request failed", err, sc).markHung(ctx, err)
 	}
 	body, tooLarge, err := readCapped(resp.Body)
 	// The answer is fully read or rejected; a close error changes nothing.
 	_ = resp.Body.Close()
 	if err != nil {
-		return nil, newRequestError(u, "reading the token response failed", err, sc)
+		return nil, newRequestError(u, "reading the token response failed", err, sc).markHung(ctx, err)
 	}
 	if tooLarge {
 		return nil, newResponseError(resp, nil, "token endpoint response exceeds 1 MiB", sc)

@@ -42,6 +42,16 @@ type RetryAfterError interface {
 	RetryAfterDuration() time.Duration
 }
 
+// HungError is implemented by errors of an acquisition whose request got no
+// answer within its own try timeout while the acquisition had time left:
+// the endpoint hung. Callers waiting on such an acquisition may have joined
+// it long after the request went out, when the endpoint had recovered, so
+// they get one fresh acquisition instead of the error.
+type HungError interface {
+	error
+	Hung() bool
+}
+
 // Options configure a [Cache]. The zero value is usable.
 type Options struct {
 	// Authority and ClientID complete the Key handed to the Store.
@@ -187,13 +197,15 @@ func (c *Cache) newEntry(n Request, r *Request) *entry {
 // never its own victim, and on another goroutine, so the caller does not pay
 // for it.
 //
-// An acquisition that ended on a deadline hung: the endpoint never
-// answered (token requests bound each try, see sts.AttemptContext, and the
-// engine bounds the whole). Its waiters may have joined it long after it
-// was sent, when the endpoint had already recovered, so each tries once
-// more with a new acquisition (still one per key: the first to come back
-// starts it, the others join) instead of failing with the hang's error.
-// Any other failure is the answer: it came from the endpoint as it is now.
+// An acquisition whose request hung (a [HungError]: the try timed out, see
+// sts.AttemptContext) may have been joined long after it was sent, when the
+// endpoint had already recovered, so its waiters try once more with a new
+// acquisition (still one per key: the first to come back starts it, the
+// others join) instead of failing with the hang's error. Only a try timeout
+// much shorter than the acquisition limit makes this worthwhile, so other
+// deadlines (the engine's own limit, a developer tool's timeout) are
+// reported as they are. Any other failure is the answer: it came from the
+// endpoint as it is now.
 func (c *Cache) wait(ctx context.Context, e *entry, claims string, added bool) (azcore.AccessToken, error) {
 	for again := false; ; again = true {
 		e.mu.Lock()
@@ -229,7 +241,8 @@ func (c *Cache) wait(ctx context.Context, e *entry, claims string, added bool) (
 		}
 		select {
 		case <-f.done:
-			if f.err != nil && !again && errors.Is(f.err, context.DeadlineExceeded) && ctx.Err() == nil {
+			var h HungError
+			if f.err != nil && !again && ctx.Err() == nil && errors.As(f.err, &h) && h.Hung() {
 				continue
 			}
 			return f.tok, f.err

@@ -23,8 +23,8 @@
 //     ([Request.Background] tells the Acquirer to make a single try). A
 //     server's Retry-After is a floor for every request of the key: inside
 //     it, callers with no usable token get a [ThrottledError] at once. An
-//     acquisition that hung (ended on a deadline) gives its waiters one fresh
-//     acquisition rather than its error.
+//     acquisition whose request hung (a [HungError]) gives its waiters one
+//     fresh acquisition rather than its error.
 //
 // The timing rules (refresh time, "usable until", backoff) live in policy.go;
 // the lookup structure in index.go; single-flight in flight.go.

@@ -122,7 +122,16 @@ func TestHungAcquisitionWaitersGetAFreshOne(t *testing.T) {
 	src := newSource(time.Hour)
 	src.gate = make(chan struct{}) // the endpoint hangs
 	src.started = make(chan struct{}, 4)
-	c := newTestCache(t, src, newFakeClock(), func(o *Options) { o.AcquireTimeout = 200 * time.Millisecond })
+	c := newTestCache(t, AcquirerFunc(func(ctx context.Context, r Request) (Token, error) {
+		// A try timeout shorter than the acquisition's limit.
+		ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		tok, err := src.Acquire(ctx, r)
+		if err != nil {
+			err = hungErr{err}
+		}
+		return tok, err
+	}), newFakeClock(), nil)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -155,7 +164,16 @@ func TestHungAcquisitionWaitersGetAFreshOne(t *testing.T) {
 	}
 }
 
-// A failure that is an answer (not a hang) is not retried by the waiters.
+// hungErr marks a failure as a hung request, as sts.RequestError does for a
+// try timeout.
+type hungErr struct{ error }
+
+func (e hungErr) Hung() bool    { return errors.Is(e.error, context.DeadlineExceeded) }
+func (e hungErr) Unwrap() error { return e.error }
+
+// Failures that are answers, and deadlines that are not a hung try (the
+// engine's own limit, a developer tool's timeout), are not retried by the
+// waiters.
 func TestFailedAcquisitionWaitersDoNotRetry(t *testing.T) {
 	src := newSource(time.Hour)
 	src.err = errors.New("invalid_client")
@@ -165,5 +183,15 @@ func TestFailedAcquisitionWaitersDoNotRetry(t *testing.T) {
 	}
 	if n := src.calls.Load(); n != 1 {
 		t.Fatalf("%d acquisitions, want 1", n)
+	}
+
+	src = newSource(time.Hour)
+	src.gate = make(chan struct{}) // never opens
+	c = newTestCache(t, src, newFakeClock(), func(o *Options) { o.AcquireTimeout = 50 * time.Millisecond })
+	if _, err := c.GetToken(context.Background(), &req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the acquisition limit", err)
+	}
+	if n := src.calls.Load(); n != 1 {
+		t.Fatalf("%d acquisitions after the engine's own limit, want 1", n)
 	}
 }
