@@ -271,3 +271,21 @@ func TestUserCredentialOneRequestPerBackoffStep(t *testing.T) {
 		t.Fatalf("%d backoff steps, want several", steps)
 	}
 }
+
+// A hung managed identity endpoint does not hold callers once it recovers.
+func TestManagedIdentityHungEndpointRecovers(t *testing.T) {
+	srv := newMIEmulator(t, nil)
+	host := newMIHost(t, srv)
+	srv.SetFault(entratest.EndpointAppService, entratest.Fault{Hang: true})
+	cred := newMICred(t, host, entratest.EndpointAppService, func(mt *miTest) { mt.opts.Retry.TryTimeout = time.Second })
+	if _, err := cred.GetToken(deadlineCtx(t, 200*time.Millisecond), vaultScope); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("while hung: err = %v, want the caller's own deadline", err)
+	}
+	srv.SetFault(entratest.EndpointAppService, entratest.Fault{})
+	if _, err := cred.GetToken(deadlineCtx(t, 10*time.Second), vaultScope); err != nil {
+		t.Fatalf("after the endpoint recovered: %v", err)
+	}
+	if n := srv.Requests(entratest.EndpointAppService); n != 2 {
+		t.Fatalf("%d requests, want 2 (the hung one, then one fresh one)", n)
+	}
+}
