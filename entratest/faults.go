@@ -135,7 +135,9 @@ func (s *Server) applyFault(x *exchange, f Fault) (answered bool) {
 	if f.Hang {
 		<-x.r.Context().Done()
 		x.status = statusClientGone
-		return true
+		// Whatever ended the wait, nothing is sent: a handler that returns
+		// would answer an empty 200.
+		panic(http.ErrAbortHandler)
 	}
 	if f.Latency > 0 {
 		t := time.NewTimer(f.Latency)
