@@ -195,3 +195,18 @@ func TestFailedAcquisitionWaitersDoNotRetry(t *testing.T) {
 		t.Fatalf("%d acquisitions after the engine's own limit, want 1", n)
 	}
 }
+
+// No cap or jitter brings a backoff under the server's Retry-After.
+func TestBackoffNeverUnderRetryAfter(t *testing.T) {
+	for failures := 1; failures <= 40; failures++ {
+		for _, left := range []time.Duration{0, time.Second, 40 * time.Second, 81 * time.Second, time.Hour, 24 * time.Hour} {
+			for _, ra := range []time.Duration{time.Second, 50 * time.Second, 10 * time.Minute, 24 * time.Hour} {
+				for _, u := range []float64{0, 0.5, 0.999999} {
+					if d := backoff(failures, left, ra, u); d < ra {
+						t.Fatalf("backoff(%d, %v, %v, %v) = %v, under the Retry-After", failures, left, ra, u, d)
+					}
+				}
+			}
+		}
+	}
+}
