@@ -107,7 +107,7 @@ func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions)
 		host:     host,
 		allowed:  authority.NormalizeAllowedTenants(o.AdditionallyAllowedTenants),
 		grant:    grant,
-		sts:      sts.NewClient(az.Pipeline(), sts.ClientOptions{}),
+		sts:      sts.NewClient(az.Pipeline(), sts.ClientOptions{Retry: copts.Retry}),
 		tracer:   az.Tracer(),
 	}
 	if !o.DisableInstanceDiscovery {
@@ -241,6 +241,7 @@ func (a *appClient) Acquire(ctx context.Context, r tokencache.Request) (tokencac
 		}
 		return tokencache.Token{}, fmt.Errorf("%s: %w", a.name, err)
 	}
+	ctx = a.sts.AttemptContext(ctx, r.Background)
 	resp, err := a.sts.Token(ctx, endpoint, form, secrets...)
 	if err != nil {
 		return tokencache.Token{}, newAuthenticationFailedError(a.name, err)

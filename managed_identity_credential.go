@@ -121,6 +121,9 @@ type ManagedIdentityCredential struct {
 	cache    *tokencache.Cache
 	identity string // the cache key's Identity: the user-assigned ID, "" for the system one
 
+	// retry is the pipeline's retry options, for sts.AttemptContext.
+	retry policy.RetryOptions
+
 	// chained: inside DefaultAzureCredential, answers that mean "no managed
 	// identity here" are credential-unavailable errors, and IMDS is probed
 	// (probeTimeout > 0) until it first answers.
@@ -228,6 +231,7 @@ func newManagedIdentityCredential(options *ManagedIdentityCredentialOptions, s m
 		tracer:       az.Tracer(),
 		identity:     id.Value,
 		probeTimeout: s.probeTimeout,
+		retry:        copts.Retry,
 	}
 	c.chained.Store(s.chained)
 	c.cache = tokencache.New(tokencache.AcquirerFunc(c.acquire), tokencache.Options{
@@ -319,6 +323,7 @@ func (c *ManagedIdentityCredential) acquire(ctx context.Context, r tokencache.Re
 		}
 		c.probed.Store(true)
 	}
+	ctx = sts.AttemptContext(ctx, c.retry, r.Background)
 	t, err := c.mi.Token(ctx, c.pl, resource)
 	if err != nil {
 		return tokencache.Token{}, c.failure(err)

@@ -181,7 +181,7 @@ func newPublicClient(name, tenantID, clientID string, flow userFlow, o publicOpt
 		interactSem:  make(chan struct{}, 1),
 		pl:           az.Pipeline(),
 		tracer:       az.Tracer(),
-		sts:          sts.NewClient(az.Pipeline(), sts.ClientOptions{}),
+		sts:          sts.NewClient(az.Pipeline(), sts.ClientOptions{Retry: copts.Retry}),
 	}
 	if !o.DisableInstanceDiscovery {
 		pl := az.Pipeline()
@@ -536,6 +536,7 @@ func (p *publicClient) Acquire(ctx context.Context, r tokencache.Request) (token
 		form.Set("client_secret", p.clientSecret)
 		secrets = append(secrets, p.clientSecret)
 	}
+	ctx = p.sts.AttemptContext(ctx, r.Background)
 	resp, err := p.sts.Token(ctx, authority.TokenEndpoint(p.host, r.TenantID), form, secrets...)
 	if err != nil {
 		afe := newAuthenticationFailedError(p.name, err)

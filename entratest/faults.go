@@ -30,6 +30,13 @@ type Fault struct {
 	// 503 to test that clients honour it.
 	RetryAfter time.Duration
 
+	// Hang never answers: the request is held until the client gives up
+	// or the server closes, as on a connection lost without a reset or a
+	// server stuck mid-request. Clearing the fault heals the endpoint for
+	// new requests only; those already held stay held, as they would on a
+	// real network. Other fields are ignored.
+	Hang bool
+
 	// Drop closes the connection (or resets the HTTP/2 stream) without an
 	// answer, as a crashing proxy or a network failure would. Clients see
 	// a transport error, not a status.
@@ -105,7 +112,7 @@ func (s *Server) SetFault(ep Endpoint, f Fault) {
 }
 
 func isZeroFault(f Fault) bool {
-	return f.Latency <= 0 && f.Status == 0 && f.RetryAfter <= 0 && !f.Drop && f.Body == nil
+	return f.Latency <= 0 && f.Status == 0 && f.RetryAfter <= 0 && !f.Drop && !f.Hang && f.Body == nil
 }
 
 // ClearFaults removes every fault; the outage switch is separate.
@@ -125,6 +132,13 @@ func (s *Server) SetOutage(on bool) { s.outage.Store(on) }
 // the request. false means the normal handler should run (a latency-only
 // fault, or a client that went away while waiting, which needs no answer).
 func (s *Server) applyFault(x *exchange, f Fault) (answered bool) {
+	if f.Hang {
+		<-x.r.Context().Done()
+		x.status = statusClientGone
+		// Whatever ended the wait, nothing is sent: a handler that returns
+		// would answer an empty 200.
+		panic(http.ErrAbortHandler)
+	}
 	if f.Latency > 0 {
 		t := time.NewTimer(f.Latency)
 		select {

@@ -288,3 +288,45 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+// A hang holds a request until its client gives up; clearing the fault
+// heals the endpoint for new requests while the held one stays held.
+func TestFaultHang(t *testing.T) {
+	srv := newTestServer(t, nil)
+	srv.SetFault(EndpointToken, Fault{Hang: true})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL()+tokenPath(DefaultTenantID), strings.NewReader(ccForm().Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := srv.Client().Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	for srv.Requests(EndpointToken) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	srv.SetFault(EndpointToken, Fault{})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL()+tokenPath(DefaultTenantID), strings.NewReader(ccForm().Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("after the hang was cleared: status %d, want 200", resp.StatusCode)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the held request ended (%v) before its client gave up", err)
+	default:
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("held request: err = %v, want context.Canceled", err)
+	}
+}

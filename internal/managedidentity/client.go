@@ -164,12 +164,14 @@ func (c *Client) send(ctx context.Context, pl runtime.Pipeline, x exchange) (*ht
 		if resp != nil && resp.Body != nil {
 			_ = resp.Body.Close()
 		}
-		return nil, nil, &RequestError{Source: c.source, Endpoint: c.Endpoint(), Err: err, text: scrub(err.Error(), x.secrets)}
+		hung := errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil
+		return nil, nil, &RequestError{Source: c.source, Endpoint: c.Endpoint(), Err: err, text: scrub(err.Error(), x.secrets), hung: hung}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, sts.MaxResponseBytes+1))
 	_ = resp.Body.Close() // the answer is read or rejected; a close error changes nothing
 	if err != nil {
-		return nil, nil, &RequestError{Source: c.source, Endpoint: c.Endpoint(), Err: err, text: scrub("reading the answer: "+err.Error(), x.secrets)}
+		hung := errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil
+		return nil, nil, &RequestError{Source: c.source, Endpoint: c.Endpoint(), Err: err, text: scrub("reading the answer: "+err.Error(), x.secrets), hung: hung}
 	}
 	if len(body) > sts.MaxResponseBytes {
 		return resp, nil, c.responseError(resp, nil, x.secrets, "the answer exceeds 1 MiB")
@@ -198,7 +200,13 @@ type RequestError struct {
 	Endpoint string
 	Err      error
 	text     string
+	hung     bool
 }
+
+// Hung reports whether the request got no answer within its try timeout
+// while the acquisition still had time: the endpoint hung. The cache
+// engine looks for this method (tokencache.HungError).
+func (e *RequestError) Hung() bool { return e.hung }
 
 func (e *RequestError) Error() string {
 	return fmt.Sprintf("%s managed identity endpoint %s did not answer: %s", e.Source, e.Endpoint, e.text)

@@ -26,6 +26,9 @@ type ClientOptions struct {
 	// against local emulators; otherwise only https endpoints are contacted,
 	// because every token request carries a credential.
 	AllowInsecureLoopback bool
+	// Retry is a copy of the retry options the pipeline was built with, for
+	// [Client.AttemptContext]. The zero value is azcore's defaults.
+	Retry policy.RetryOptions
 }
 
 // NewClient returns a Client that sends requests through pl, typically
@@ -34,6 +37,13 @@ type ClientOptions struct {
 // Transport: LimitResponseBodies(...) to bound what azcore itself reads.
 func NewClient(pl runtime.Pipeline, o ClientOptions) *Client {
 	return &Client{pl: pl, opts: o}
+}
+
+// AttemptContext is [AttemptContext] with the client's retry options: call
+// it on the context of a token request the cache engine asked for, with the
+// engine's Request.Background.
+func (c *Client) AttemptContext(ctx context.Context, background bool) context.Context {
+	return AttemptContext(ctx, c.opts.Retry, background)
 }
 
 // Token POSTs form to endpoint and parses the answer.
@@ -62,13 +72,13 @@ func (c *Client) Token(ctx context.Context, endpoint string, form url.Values, se
 		if resp != nil && resp.Body != nil {
 			_ = resp.Body.Close()
 		}
-		return nil, newRequestError(u, "token request failed", err, sc)
+		return nil, newRequestError(u, "token request failed", err, sc).markHung(ctx, err)
 	}
 	body, tooLarge, err := readCapped(resp.Body)
 	// The answer is fully read or rejected; a close error changes nothing.
 	_ = resp.Body.Close()
 	if err != nil {
-		return nil, newRequestError(u, "reading the token response failed", err, sc)
+		return nil, newRequestError(u, "reading the token response failed", err, sc).markHung(ctx, err)
 	}
 	if tooLarge {
 		return nil, newResponseError(resp, nil, "token endpoint response exceeds 1 MiB", sc)

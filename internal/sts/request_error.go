@@ -1,6 +1,8 @@
 package sts
 
 import (
+	"context"
+	"errors"
 	"net/url"
 )
 
@@ -15,6 +17,19 @@ type RequestError struct {
 	Err error
 
 	text string // composed and scrubbed when built
+	hung bool
+}
+
+// Hung reports whether the request got no answer within its try timeout
+// while the acquisition still had time: the endpoint hung. The cache
+// engine looks for this method (tokencache.HungError) to give the callers
+// waiting on the acquisition a fresh one.
+func (e *RequestError) Hung() bool { return e.hung }
+
+// markHung sets e's Hung from the failure cause of a request sent with ctx.
+func (e *RequestError) markHung(ctx context.Context, cause error) *RequestError {
+	e.hung = errors.Is(cause, context.DeadlineExceeded) && ctx.Err() == nil
+	return e
 }
 
 // newRequestError wraps cause with what was being done and where.

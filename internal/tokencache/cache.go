@@ -2,6 +2,7 @@ package tokencache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"log/slog"
@@ -39,6 +40,16 @@ type Token struct {
 type RetryAfterError interface {
 	error
 	RetryAfterDuration() time.Duration
+}
+
+// HungError is implemented by errors of an acquisition whose request got no
+// answer within its own try timeout while the acquisition had time left:
+// the endpoint hung. Callers waiting on such an acquisition may have joined
+// it long after the request went out, when the endpoint had recovered, so
+// they get one fresh acquisition instead of the error.
+type HungError interface {
+	error
+	Hung() bool
 }
 
 // Options configure a [Cache]. The zero value is usable.
@@ -193,39 +204,59 @@ func (c *Cache) newEntry(n Request, r *Request) *entry {
 // eviction runs after the entry's flight has started, so the new entry is
 // never its own victim, and on another goroutine, so the caller does not pay
 // for it.
+//
+// An acquisition whose request hung (a [HungError]: the try timed out, see
+// sts.AttemptContext) may have been joined long after it was sent, when the
+// endpoint had already recovered, so its waiters try once more with a new
+// acquisition (still one per key: the first to come back starts it, the
+// others join) instead of failing with the hang's error. Only a try timeout
+// much shorter than the acquisition limit makes this worthwhile, so other
+// deadlines (the engine's own limit, a developer tool's timeout) are
+// reported as they are. Any other failure is the answer: it came from the
+// endpoint as it is now.
 func (c *Cache) wait(ctx context.Context, e *entry, claims string, added bool) (azcore.AccessToken, bool, error) {
-	e.mu.Lock()
-	now := c.now()
-	if claims == "" {
-		if st := e.state.Load(); st != nil && now < st.usableUntil {
-			e.mu.Unlock()
-			if now >= st.refreshAt {
-				c.refreshInBackground(ctx, e, now)
+	for again := false; ; again = true {
+		e.mu.Lock()
+		now := c.now()
+		if claims == "" {
+			if st := e.state.Load(); st != nil && now < st.usableUntil {
+				e.mu.Unlock()
+				if now >= st.refreshAt {
+					c.refreshInBackground(ctx, e, now)
+				}
+				c.n.hits.add()
+				return st.tok, true, nil
 			}
-			c.n.hits.add()
-			return st.tok, true, nil
 		}
+		// Retry-After is a floor for every request of the key, claims
+		// challenges included: inside the window callers fail at once, and
+		// the first call after it goes to the network.
 		if now < e.blockedUntil {
-			err := &ThrottledError{Until: time.Unix(0, e.blockedUntil), Err: e.lastErr}
+			err := &ThrottledError{Until: time.Unix(0, e.blockedUntil), Left: time.Duration(e.blockedUntil - now), Err: e.lastErr}
 			e.mu.Unlock()
 			return azcore.AccessToken{}, false, err
 		}
-	}
-	f, started := c.flightLocked(ctx, e, claims, false)
-	e.mu.Unlock()
-	if added && c.idx.count.Load() > int64(c.opts.MaxEntries) {
-		go c.evict.run(c)
-	}
-
-	c.n.misses.Add(1)
-	if !started {
-		c.n.coalesced.Add(1)
-	}
-	select {
-	case <-f.done:
-		return f.tok, false, f.err
-	case <-ctx.Done():
-		return azcore.AccessToken{}, false, fmt.Errorf("stopped waiting for a token: %w", context.Cause(ctx))
+		f, started := c.flightLocked(ctx, e, claims, false)
+		e.mu.Unlock()
+		if !again {
+			if added && c.idx.count.Load() > int64(c.opts.MaxEntries) {
+				go c.evict.run(c)
+			}
+			c.n.misses.Add(1)
+			if !started {
+				c.n.coalesced.Add(1)
+			}
+		}
+		select {
+		case <-f.done:
+			var h HungError
+			if f.err != nil && !again && ctx.Err() == nil && errors.As(f.err, &h) && h.Hung() {
+				continue
+			}
+			return f.tok, false, f.err
+		case <-ctx.Done():
+			return azcore.AccessToken{}, false, fmt.Errorf("stopped waiting for a token: %w", context.Cause(ctx))
+		}
 	}
 }
 
@@ -294,14 +325,21 @@ func (c *Cache) Stats() Stats {
 // server's Retry-After for this key has not passed and no usable token is
 // cached.
 type ThrottledError struct {
+	// Until is when the server's Retry-After ends.
 	Until time.Time
+	// Left is how much of the window remained when the error was returned.
+	Left time.Duration
 	// Err is the failure that carried the Retry-After.
 	Err error
 }
 
 func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("not requesting a new token before %s, as the token service asked (Retry-After); last failure: %v",
-		e.Until.UTC().Format(time.RFC3339), e.Err)
+	return fmt.Sprintf("not requesting a new token for another %s (until %s), as the token service asked (Retry-After); try again after that. Last failure: %v",
+		e.Left.Round(time.Millisecond), e.Until.UTC().Format(time.RFC3339), e.Err)
 }
+
+// RetryAfterDuration is the time left in the window, so that a cache in
+// front of this one (or a caller) waits it out too.
+func (e *ThrottledError) RetryAfterDuration() time.Duration { return e.Left }
 
 func (e *ThrottledError) Unwrap() error { return e.Err }

@@ -19,7 +19,12 @@
 //     (single-flight) that runs detached from any one caller's context.
 //   - An outage is survivable. A failed background refresh leaves the cached
 //     token in service until it is no longer usable, and retries back off
-//     (30 s doubling, capped by the time left, honouring Retry-After).
+//     (30 s doubling, capped by the time left), one request per step
+//     ([Request.Background] tells the Acquirer to make a single try). A
+//     server's Retry-After is a floor for every request of the key: inside
+//     it, callers with no usable token get a [ThrottledError] at once. An
+//     acquisition whose request hung (a [HungError]) gives its waiters one
+//     fresh acquisition rather than its error.
 //
 // The timing rules (refresh time, "usable until", backoff) live in policy.go;
 // the lookup structure in index.go; single-flight in flight.go.

@@ -83,6 +83,7 @@ func (c *Cache) fly(parent context.Context, e *entry, f *flight, claims string, 
 	if st == nil {
 		req := e.req
 		req.Claims = claims
+		req.Background = background
 		c.n.acquisitions.Add(1)
 		var tok Token
 		tok, err = c.acq.Acquire(ctx, req)
@@ -130,14 +131,19 @@ func (c *Cache) land(ctx context.Context, e *entry, f *flight, claims string, ba
 			ra = rae.RetryAfterDuration()
 		}
 		if ra > 0 {
-			e.blockedUntil, e.lastErr = nowNs+int64(ra), err
+			e.blockedUntil, e.lastErr = max(e.blockedUntil, nowNs+int64(ra)), err
+			// The floor holds for the background too, whichever
+			// acquisition (a claims one included) heard it.
+			deferRefresh(e, e.blockedUntil)
 		}
 		if claims == "" {
 			if cur := e.state.Load(); cur != nil && nowNs < cur.usableUntil {
 				// The outage case: the token in hand stays in service and
 				// the next attempt waits.
 				e.failures++
-				d := backoff(e.failures, time.Duration(cur.usableUntil-nowNs), ra, c.opts.Rand())
+				// An earlier Retry-After still running is a floor too.
+				floor := max(ra, time.Duration(e.blockedUntil-nowNs))
+				d := backoff(e.failures, time.Duration(cur.usableUntil-nowNs), floor, c.opts.Rand())
 				e.nextRefresh.Store(nowNs + int64(d))
 				ev.Kind, ev.RetryIn = EventRefreshFailed, d
 				if background {
@@ -159,6 +165,18 @@ func (c *Cache) land(ctx context.Context, e *entry, f *flight, claims string, ba
 	c.emit(ev)
 	c.log(ctx, ev)
 	close(f.done)
+}
+
+// deferRefresh moves e's next background refresh to at least t. A parked
+// value (a refresh running) is left alone: that refresh's landing sets the
+// next time, itself never before t.
+func deferRefresh(e *entry, t int64) {
+	for {
+		cur := e.nextRefresh.Load()
+		if cur >= t || e.nextRefresh.CompareAndSwap(cur, t) {
+			return
+		}
+	}
 }
 
 func (c *Cache) newState(token string, issued time.Time, lifetime, refreshIn time.Duration) *state {

@@ -31,6 +31,14 @@ type Request struct {
 	AssertionHash string
 	// Identity identifies a managed identity (client, object or resource ID).
 	Identity string
+	// Background is set by the engine, never by a caller, on the Request it
+	// hands to [Acquirer.Acquire] for a refresh started while a usable
+	// token is still being served. Such a refresh is one step of the
+	// engine's backoff, so the Acquirer should make a single attempt (no
+	// retries of its own inside the step): the engine spaces the next one.
+	// It is false for acquisitions that callers wait on, which keep the
+	// credential's retry settings. It is not part of the key.
+	Background bool
 }
 
 // Key identifies a cache entry across every layer, including a second-level
