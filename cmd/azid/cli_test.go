@@ -337,8 +337,9 @@ func TestSecretCredential(t *testing.T) {
 	}
 }
 
-// Ctrl-C: the emulator stops cleanly, with exit 130 as every command; a login waiting for the
-// user stops with exit 130 and saves nothing.
+// Ctrl-C: the emulator and azid serve stop cleanly, with exit 130 as every
+// command; a login waiting for the user stops with exit 130 and saves
+// nothing.
 func TestInterrupt(t *testing.T) {
 	sb := newSandbox(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -358,6 +359,23 @@ func TestInterrupt(t *testing.T) {
 	c.Wait()
 	if code := c.ProcessState.ExitCode(); code != exitInterrupted || !strings.Contains(errOut.String(), "stopping") {
 		t.Fatalf("azid emulator after Ctrl-C: exit %d, stderr %q", code, errOut.String())
+	}
+
+	c = sb.cmd(ctx, "serve", "--emulator")
+	pr, _ = c.StdoutPipe()
+	errOut.Reset()
+	c.Stderr = &errOut
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err = bufio.NewReader(pr).ReadString('\n')
+	if err != nil || !strings.Contains(line, "azid serve: serving") {
+		t.Fatalf("azid serve's first line %q, %v", line, err)
+	}
+	c.Process.Signal(os.Interrupt)
+	c.Wait()
+	if code := c.ProcessState.ExitCode(); code != exitInterrupted || !strings.Contains(errOut.String(), "azid serve: stopped") {
+		t.Fatalf("azid serve after Ctrl-C: exit %d, stderr %q", code, errOut.String())
 	}
 
 	srv := newUserEmulator(t)
@@ -424,6 +442,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"cache"}, `"azid cache show" or "azid cache clear"`},
 		{[]string{"cache", "empty"}, `"azid cache show" or "azid cache clear"`},
 		{[]string{"cache", "show", "--output", "yaml"}, "--output must be text or json"},
+		{[]string{"serve", "--credentail", "cli"}, "unknown flag --credentail (did you mean --credential?)"},
+		{[]string{"serve", "--credential", ""}, "--credential needs a value"},
+		{[]string{"serve", "-o", "yaml"}, "--output must be text, env or json"},
+		{[]string{"serve", "now"}, "unexpected argument"},
 		{[]string{"frobnicate"}, "unknown command"},
 		{nil, "Usage"},
 	}
@@ -437,14 +459,19 @@ func TestUsageErrors(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	code, stdout, _ := runAzid(t, nil, "help")
-	for _, want := range []string{"azid login", "azid token", "azid logout", "azid cache", "azid emulator", "azid version", "Exit codes", "130"} {
+	for _, want := range []string{"azid login", "azid token", "azid logout", "azid cache", "azid emulator", "azid serve", "azid version", "Exit codes", "130"} {
 		if code != exitOK || !strings.Contains(stdout, want) {
 			t.Fatalf("azid help: exit %d, lacks %q:\n%s", code, want, stdout)
 		}
 	}
 	// Help that was asked for goes to stdout (so "| less" shows it), in
-	// every spelling, with the command's flags.
-	for _, cmd := range [][]string{{"token"}, {"login"}, {"logout"}, {"cache", "show"}, {"cache"}, {"emulator"}, {"version"}} {
+	// every spelling, with the command's flags: every command of the
+	// table, so a new one is held to it too.
+	cmds := [][]string{{"cache", "show"}}
+	for _, name := range commandNames() {
+		cmds = append(cmds, []string{name})
+	}
+	for _, cmd := range cmds {
 		for _, h := range []string{"--help", "-h", "-help"} {
 			code, stdout, stderr := runAzid(t, nil, append(cmd, h)...)
 			if code != exitOK || stderr != "" || !strings.Contains(stdout, "Usage: azid "+cmd[0]) || (cmd[0] != "version" && !strings.Contains(stdout, "Exit codes")) {
@@ -471,9 +498,11 @@ func TestHelp(t *testing.T) {
 func TestCLIConventions(t *testing.T) {
 	sb := newSandbox(t)
 
-	stdout, stderr := sb.mustRun(exitOK, "token", "--help")
-	if !strings.HasPrefix(stdout, "Usage: azid token") || stderr != "" {
-		t.Errorf("token --help: stdout %.40q, stderr %q", stdout, stderr)
+	for _, cmd := range []string{"token", "serve"} {
+		stdout, stderr := sb.mustRun(exitOK, cmd, "--help")
+		if !strings.HasPrefix(stdout, "Usage: azid "+cmd) || !strings.Contains(stdout, "Exit codes: ") || stderr != "" {
+			t.Errorf("%s --help: stdout %.40q, stderr %q", cmd, stdout, stderr)
+		}
 	}
 	for _, args := range [][]string{{"version"}, {"--version"}} {
 		stdout, stderr := sb.mustRun(exitOK, args...)
@@ -483,22 +512,37 @@ func TestCLIConventions(t *testing.T) {
 	}
 
 	// A mistyped flag: two short lines, not the whole usage.
-	_, stderr = sb.mustRun(exitUsage, "token", "--scpoe", "x")
+	_, stderr := sb.mustRun(exitUsage, "token", "--scpoe", "x")
 	if want := "azid token: unknown flag --scpoe (did you mean --scope?)\nRun \"azid token --help\" for usage.\n"; stderr != want {
 		t.Errorf("mistyped flag: stderr %q, want %q", stderr, want)
+	}
+	_, stderr = sb.mustRun(exitUsage, "serve", "--credentail", "cli")
+	if want := "azid serve: unknown flag --credentail (did you mean --credential?)\nRun \"azid serve --help\" for usage.\n"; stderr != want {
+		t.Errorf("mistyped serve flag: stderr %q, want %q", stderr, want)
 	}
 	// An empty value is a usage error, not a fall back to a default.
 	_, stderr = sb.mustRun(exitUsage, "token", "--scope", "")
 	if !strings.Contains(stderr, "--scope needs a value") {
 		t.Errorf("--scope '': %q", stderr)
 	}
+	_, stderr = sb.mustRun(exitUsage, "serve", "--credential", "")
+	if !strings.Contains(stderr, "--credential needs a value") {
+		t.Errorf("serve --credential '': %q", stderr)
+	}
 	_, stderr = sb.mustRun(exitUsage, "token", "--emulator", "--scope", "api://demo/.default", "--calls", "0")
 	if !strings.Contains(stderr, "--calls") || !strings.Contains(stderr, "at least 1") {
 		t.Errorf("--calls 0: %q", stderr)
 	}
 
+	for _, o := range []string{"-o", "--output"} {
+		_, stderr = sb.mustRun(exitUsage, "serve", o, "yaml")
+		if !strings.Contains(stderr, "--output must be text, env or json, not \"yaml\"") {
+			t.Errorf("serve %s yaml: %q", o, stderr)
+		}
+	}
+
 	// -o and --output mean the same for token and cache show.
-	stdout, _ = sb.mustRun(exitOK, "token", "--emulator", "--scope", "api://demo/.default", "--calls", "1", "--output", "raw")
+	stdout, _ := sb.mustRun(exitOK, "token", "--emulator", "--scope", "api://demo/.default", "--calls", "1", "--output", "raw")
 	if strings.Contains(stdout, "{") {
 		t.Errorf("token --output raw: %q", stdout)
 	}

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -32,7 +30,9 @@ identity endpoint (IDENTITY_ENDPOINT and IDENTITY_HEADER, api-version
 On start it prints the four variables to give a program (--output env
 prints "export" lines for a shell, --output json an object), then logs one
 line per request on standard error: the caller, the resource, whether the
-token came from the cache, never the token. Ctrl-C stops it.
+token came from the cache, never the token. It runs until stopped: Ctrl-C
+stops it with exit 130, SIGTERM (a service manager's or "docker stop"'s
+normal stop) with exit 0.
 
 Which credential (--credential):
   login (default)  the sign-in saved by "azid login"; when it needs you
@@ -73,10 +73,10 @@ Examples:
   (umask 077; azid serve --emulator -o env > serve.env) & sleep 1; . ./serve.env
   azid serve --credential cli --allow-resource https://storage.azure.com/
 
-Exit codes (it runs until stopped): 2 bad usage, 3 a local
-failure (the address cannot be listened on, the cache storage, the saved
-sign-in), 4 not signed in (run "azid login"), 5 the credential cannot be
-used here, 130 stopped by Ctrl-C or SIGTERM.
+Exit codes: 0 stopped by SIGTERM, 2 bad usage, 3 a local failure (the
+address cannot be listened on, the cache storage, the saved sign-in), 4 not
+signed in (run "azid login"), 5 the credential cannot be used here, 130
+stopped with Ctrl-C.
 
 Flags:
 `
@@ -84,9 +84,12 @@ Flags:
 // serveKinds are the credentials azid serve can use: every one "azid
 // token" knows but the interactive ones (a server has nobody to prompt;
 // sign in first with "azid login").
-var serveKinds = []string{"login", "default", "env", "secret", "workload", "mi", "cli", "azd", "pwsh"}
+func serveKinds() []string {
+	return []string{"login", "default", "env", "secret", "workload", "mi", "cli", "azd", "pwsh"}
+}
 
-var serveOutputs = []string{"text", "env", "json"}
+// serveOutputs are --output's values: for people, for a shell, for scripts.
+func serveOutputs() []string { return []string{"text", "env", "json"} }
 
 type serveFlags struct {
 	credential  string
@@ -105,14 +108,9 @@ func serveCmd(ctx context.Context, args []string, e *env) int {
 	const name = "azid serve"
 	// Requests log concurrently; every line must arrive whole.
 	e = &env{stdout: e.stdout, stderr: &lockedWriter{w: e.stderr}, getenv: e.getenv}
-	// Help goes to standard output when asked for; a wrong command line
-	// gets one line and a pointer to --help on standard error (the flag
-	// package would print the whole help there).
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
+	fs := newFlags(name)
 	var f serveFlags
-	fs.StringVar(&f.credential, "credential", "login", "where the tokens come from: "+strings.Join(serveKinds, ", "))
+	fs.StringVar(&f.credential, "credential", "login", "where the tokens come from: "+strings.Join(serveKinds(), ", "))
 	fs.StringVar(&f.clientID, "client-id", "", "with --credential mi: a user-assigned managed identity's client ID")
 	fs.StringVar(&f.tenant, "tenant", "", "tenant to request tokens from (default: the credential's)")
 	fs.BoolVar(&f.emulator, "emulator", false, "serve tokens from a local Entra ID emulator (a demo; no Azure account needed)")
@@ -121,45 +119,22 @@ func serveCmd(ctx context.Context, args []string, e *env) int {
 	fs.Var(&f.hosts, "allow-host", "a host name callers may use in the Host header, e.g. host.docker.internal (repeatable)")
 	fs.Var(&f.resources, "allow-resource", "serve only this resource, e.g. https://storage.azure.com/ (repeatable; default: any)")
 	fs.Float64Var(&f.rate, "rate", serve.DefaultRate, "requests a second allowed per client address (0: no limit)")
-	fs.StringVar(&f.output, "output", "text", strings.Join(serveOutputs, ", ")+" (-o for short)")
-	fs.StringVar(&f.output, "o", "text", "shorthand for --output")
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(e.stderr, "%s: %s\nRun \"%s --help\" for usage.\n", name, fmt.Sprintf(format, a...), name)
-		return exitUsage
+	outputFlag(fs, &f.output, "text", serveOutputs()...)
+	if code, done := parseFlags(fs, args, serveHelp, e); done {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(e.stdout, serveHelp)
-			fs.SetOutput(e.stdout)
-			fs.PrintDefaults()
-			return exitOK
-		}
-		return usageErr("%v", err)
+	if code, ok := checkOutput(e, name, f.output, serveOutputs()...); !ok {
+		return code
 	}
-	credSet, empty := false, ""
-	fs.Visit(func(fl *flag.Flag) {
-		credSet = credSet || fl.Name == "credential"
-		// An empty value is never what was meant, and would silently
-		// mean the default.
-		if _, isBool := fl.Value.(interface{ IsBoolFlag() bool }); !isBool && empty == "" && strings.TrimSpace(fl.Value.String()) == "" {
-			empty = fl.Name
-		}
-	})
-	if empty != "" {
-		return usageErr("--%s needs a value; it was given an empty one", empty)
-	}
+	usageErr := func(format string, a ...any) int { return usageError(e, name, format, a...) }
 	switch {
-	case fs.NArg() > 0:
-		return usageErr("unexpected argument %q", fs.Arg(0))
-	case !contains(serveOutputs, f.output):
-		return usageErr("--output must be text, env or json, not %q", f.output)
-	case f.emulator && credSet:
+	case f.emulator && isSet(fs, "credential"):
 		return usageErr("--emulator uses the emulator's test app; leave out --credential")
-	case !contains(serveKinds, f.credential):
+	case !contains(serveKinds(), f.credential):
 		if f.credential == "device" || f.credential == "browser" {
 			return usageErr("--credential %s would prompt inside a server: sign in first with \"azid login\", then run azid serve", f.credential)
 		}
-		return usageErr("--credential must be one of %s, not %q", strings.Join(serveKinds, ", "), f.credential)
+		return usageErr("--credential must be one of %s, not %q", strings.Join(serveKinds(), ", "), f.credential)
 	case f.rate < 0:
 		return usageErr("--rate must be 0 (no limit) or more, not %v", f.rate)
 	case f.clientID != "" && f.credential != "mi":
@@ -187,7 +162,10 @@ func serveCmd(ctx context.Context, args []string, e *env) int {
 		return usageErr("--addr %s is not a loopback address: anyone who can reach it and learns the secret could use your identity; add --allow-remote if that is what you want", f.addr)
 	}
 
-	// SIGTERM too: containers and service managers stop servers with it.
+	// SIGTERM too: containers and service managers stop servers with it,
+	// and exit 0 tells them the stop they asked for went well; Ctrl-C
+	// cancels the parent context and exits 130, as for every command.
+	interrupted := ctx
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM)
 	defer stop()
 
@@ -291,7 +269,10 @@ func serveCmd(ctx context.Context, args []string, e *env) int {
 	defer cancel()
 	_ = srv.Shutdown(shut)
 	fmt.Fprintf(e.stderr, "%s: stopped\n", name)
-	return exitInterrupted
+	if interrupted.Err() != nil {
+		return exitInterrupted
+	}
+	return exitOK
 }
 
 // printServeEnv prints what a program needs, in the chosen form.
