@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/azid-go/azid/entratest"
 )
@@ -34,7 +35,8 @@ func TestServeAzureCLI(t *testing.T) {
 	}, "--credential", "secret", "--allow-resource", "https://management.core.windows.net/")
 	az := newAzCLI(t, srv, azCLIOptions{})
 	base := az.vars
-	az.vars = append(base, "APPSETTING_WEBSITE_SITE_NAME=azid-serve")
+	// TZ: az prints expiresOn in its local time, read below as UTC.
+	az.vars = append(base, "APPSETTING_WEBSITE_SITE_NAME=azid-serve", "TZ=UTC")
 	for k, v := range s.vars {
 		az.vars = append(az.vars, k+"="+v)
 	}
@@ -44,6 +46,11 @@ func TestServeAzureCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkServedToken(t, tok.AccessToken, "https://management.core.windows.net/", entratest.DefaultClientID)
+	// az read the answer's expires_on (Unix seconds) right.
+	exp, err := time.Parse("2006-01-02 15:04:05.000000", tok.ExpiresOn)
+	if d := time.Until(exp); err != nil || d < 30*time.Minute || d > 2*time.Hour {
+		t.Errorf("az's expiresOn %q (%v): expires_on misread?", tok.ExpiresOn, err)
+	}
 	if _, err := srv.VerifyToken(tok.AccessToken); err != nil {
 		t.Errorf("az's token does not verify with the emulator: %v", err)
 	}

@@ -83,6 +83,30 @@ func TestServeAzidentityGo(t *testing.T) {
 	s.checkLogs(t, tokens, `resource="https://management.azure.com" 200 upstream`)
 }
 
+// Given only MSI_ENDPOINT and MSI_SECRET, azidentity takes the endpoint for
+// Azure ML's and speaks the 2017 API, whose expires_on it reads only as
+// Unix seconds: the token comes, with the right expiry.
+func TestServeAzidentityGoMSIVariables(t *testing.T) {
+	s := startServe(t, nil, "--emulator")
+	setClientEnv(t, map[string]string{"MSI_ENDPOINT": s.vars["MSI_ENDPOINT"], "MSI_SECRET": s.vars["MSI_SECRET"]})
+	mi, err := azidentity.NewManagedIdentityCredential(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A resource no other Go test asks for: MSAL Go caches managed
+	// identity tokens process-wide.
+	const resource = "api://azid-serve-2017"
+	tok, err := mi.GetToken(ctx(t), policy.TokenRequestOptions{Scopes: []string{resource + "/.default"}})
+	if err != nil {
+		t.Fatalf("ManagedIdentityCredential with MSI_ENDPOINT and MSI_SECRET: %v", err)
+	}
+	checkServedToken(t, tok.Token, resource, entratest.DefaultClientID)
+	if d := time.Until(tok.ExpiresOn); d < 30*time.Minute || d > 2*time.Hour {
+		t.Errorf("ExpiresOn %v (expires_on misread?)", tok.ExpiresOn)
+	}
+	s.checkLogs(t, []string{tok.Token}, `resource="`+resource+`" 200 upstream`)
+}
+
 func TestServeAzidentityGoRefusals(t *testing.T) {
 	s := startServe(t, nil, "--emulator", "--allow-resource", serveResource)
 	// A wrong secret. (Each case asks for a resource no other Go test
@@ -188,8 +212,8 @@ func TestServePythonAzureIdentity(t *testing.T) {
 	testClient(t, s, runPy)
 
 	// Only the older variables: azure-identity then speaks the 2017 API
-	// (its "Azure ML" source: the secret header, and expires_on as App
-	// Service's date, which it parses).
+	// (its "Azure ML" source: the secret header, and expires_on as Unix
+	// seconds, which it reads before trying App Service's date).
 	r := runPy(s.clientEnv(t, map[string]string{"IDENTITY_ENDPOINT": "", "IDENTITY_HEADER": ""}), "mi", "https://storage.azure.com/.default")
 	if r.Token != "" || !strings.Contains(r.Message, "--allow-resource") {
 		t.Errorf("2017 API, refused resource: %+v", r)
@@ -200,7 +224,7 @@ func TestServePythonAzureIdentity(t *testing.T) {
 	}
 	checkServedToken(t, r.Token, serveResource, entratest.DefaultClientID)
 	if d := time.Until(time.Unix(r.ExpiresOn, 0)); d < 30*time.Minute || d > 2*time.Hour {
-		t.Errorf("2017 API: expires_on %v (the date misread?)", time.Unix(r.ExpiresOn, 0))
+		t.Errorf("2017 API: expires_on %v (misread?)", time.Unix(r.ExpiresOn, 0))
 	}
 }
 

@@ -10,7 +10,7 @@
 //     expires_on is Unix seconds in a string; identities are selected with
 //     client_id, mi_res_id, object_id or principal_id.
 //   - api-version 2017-09-01: the secret in a "secret" header; expires_on is
-//     a date ("11/05/2021 15:18:31 +00:00"); clientid selects.
+//     Unix seconds in a string too (see encodeAnswer); clientid selects.
 //
 // The handler is the only thing between any local process and the
 // developer's tokens, so every request is checked before a credential is
@@ -422,12 +422,6 @@ func claimsClientID(token string) string {
 	return c.AZP
 }
 
-// The 2017 API's expires_on, as App Service writes it: a 24-hour date in
-// UTC ("11/05/2021 15:18:31 +00:00"). The Azure CLI, the one client still
-// on this API, parses exactly this (a 12-hour form with AM/PM, as in the
-// API's oldest documentation, fails there).
-const expiresOn2017 = "01/02/2006 15:04:05 -07:00"
-
 func (h *Handler) writeToken(w http.ResponseWriter, req request, tok azcore.AccessToken) {
 	key := answerKey{req.apiVersion, req.resource}
 	var a *answer
@@ -457,12 +451,15 @@ func encodeAnswer(req request, tok azcore.AccessToken, clientID string) *answer 
 	body := make([]byte, 0, len(tok.Token)+len(req.resource)+len(clientID)+128)
 	body = append(body, `{"access_token":`...)
 	body = appendJSONString(body, tok.Token)
+	// expires_on is Unix seconds in a string for both API versions, as the
+	// 2019 API and Cloud Shell answer. App Service answered 2017-09-01 with
+	// a date ("11/05/2021 15:18:31 +00:00") instead, but every client that
+	// sends this version reads seconds: Python's azure-identity and the
+	// Azure CLI try an integer before the date (Azure ML answers the same
+	// request with seconds), and azidentity for Go, which takes MSI_ENDPOINT
+	// with MSI_SECRET for Azure ML, accepts only seconds.
 	body = append(body, `,"expires_on":"`...)
-	if req.apiVersion == APIVersion2017 {
-		body = tok.ExpiresOn.UTC().AppendFormat(body, expiresOn2017)
-	} else {
-		body = strconv.AppendInt(body, tok.ExpiresOn.Unix(), 10)
-	}
+	body = strconv.AppendInt(body, tok.ExpiresOn.Unix(), 10)
 	body = append(body, `","resource":`...)
 	body = appendJSONString(body, req.resource)
 	body = append(body, `,"token_type":"Bearer"`...)

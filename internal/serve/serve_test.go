@@ -174,10 +174,15 @@ func TestAppService2017Answer(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("status %d: %v", status, body)
 	}
-	exp, _ := body["expires_on"].(string)
-	when, err := time.Parse(expiresOn2017, exp)
-	if err != nil || time.Until(when) < 50*time.Minute {
-		t.Errorf("expires_on = %q (%v), want App Service's 2017 date form", exp, err)
+	// Unix seconds in a string, as the 2019 answer: what every client of
+	// this version parses (azidentity rejects App Service's own date form).
+	exp, ok := body["expires_on"].(string)
+	if !ok {
+		t.Fatalf("expires_on is %T, want a string of Unix seconds", body["expires_on"])
+	}
+	sec, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || time.Until(time.Unix(sec, 0)) < 50*time.Minute || time.Until(time.Unix(sec, 0)) > 3*time.Hour {
+		t.Errorf("expires_on = %q (%v), want Unix seconds about an hour ahead", exp, err)
 	}
 	if _, ok := body["client_id"]; ok || body["resource"] != "https://vault.azure.net" || body["token_type"] != "Bearer" {
 		t.Errorf("answer fields %v", body)
