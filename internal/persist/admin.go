@@ -70,7 +70,7 @@ func List(ctx context.Context, c Cache) (Listing, error) {
 	var l Listing
 	accounts := map[string]*AccountInfo{}
 	for i, p := range parts {
-		s, err := c.impl.load(ctx, p)
+		s, err := c.impl.read(ctx, p)
 		if err != nil {
 			return Listing{}, err
 		}
@@ -139,7 +139,7 @@ func Clear(ctx context.Context, c Cache) error {
 	}
 	all := func(*msalcache.Entry) bool { return true }
 	for _, p := range parts {
-		err := c.impl.update(ctx, p, func(d *msalcache.Document) {
+		err := c.impl.apply(ctx, p, func(d *msalcache.Document) {
 			for _, k := range []msalcache.Kind{msalcache.AccessToken, msalcache.RefreshToken, msalcache.IDToken, msalcache.Account, msalcache.AppMetadata} {
 				d.Delete(k, all)
 			}
@@ -178,7 +178,7 @@ func Forget(ctx context.Context, c Cache, k AccountKey) (int, error) {
 	}
 	n := 0
 	for _, p := range parts {
-		err := c.impl.update(ctx, p, func(d *msalcache.Document) {
+		err := c.impl.apply(ctx, p, func(d *msalcache.Document) {
 			n += d.Delete(msalcache.RefreshToken, mine)
 			n += d.Delete(msalcache.IDToken, mine)
 			n += d.Delete(msalcache.AccessToken, mine)

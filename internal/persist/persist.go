@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/azid-go/azid/internal/msalcache"
+	"github.com/azid-go/azid/internal/persist/file"
 	"github.com/azid-go/azid/internal/tokencache"
 )
 
@@ -121,6 +122,9 @@ type partition struct {
 	// good is the latest snapshot that was read or written successfully,
 	// the base of a write that replaces unreadable data.
 	good atomic.Pointer[snapshot]
+	// blocked is set once a directory in the partition's place has been
+	// reported, so that it is reported once, not on every miss.
+	blocked atomic.Bool
 }
 
 // snapshot is an immutable decoded copy of a partition's data.
@@ -203,14 +207,45 @@ func (i *impl) where(p *partition) string {
 	return p.name
 }
 
-// load returns p's current snapshot, re-reading the storage only when its
-// version changed (or it has none).
+// load is read for the engine's stores: a directory in the partition's
+// place is reported once (the first call returns its error) and then read
+// as an empty partition until it is gone, instead of failing every miss.
 func (i *impl) load(ctx context.Context, p *partition) (*snapshot, error) {
+	s, err := i.read(ctx, p)
+	if err != nil {
+		if err = i.reportOnce(p, err); err == nil {
+			return newSnapshot(msalcache.New(), "", [32]byte{}), nil
+		}
+	}
+	return s, err
+}
+
+// reportOnce returns err, except for a [file.NotAFileError] that was
+// already reported for p: then nil.
+func (i *impl) reportOnce(p *partition, err error) error {
+	var nf *file.NotAFileError
+	if err == nil || !errors.As(err, &nf) {
+		return err
+	}
+	if p.blocked.Swap(true) {
+		return nil
+	}
+	return err
+}
+
+// read returns p's current snapshot, re-reading the storage only when its
+// version changed (or it has none).
+func (i *impl) read(ctx context.Context, p *partition) (*snapshot, error) {
 	cur := p.snap.Load()
 	var version string
 	if i.ver != nil {
 		v, err := i.ver.Version(ctx, p.name)
+		var nf *file.NotAFileError
+		if errors.As(err, &nf) {
+			return nil, err
+		}
 		if err == nil {
+			p.blocked.Store(false)
 			if cur != nil && v != "" && v == cur.version {
 				return cur, nil
 			}
@@ -221,6 +256,7 @@ func (i *impl) load(ctx context.Context, p *partition) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.blocked.Store(false)
 	sum := sha256.Sum256(data)
 	if cur != nil && sum == cur.sum {
 		// Touched but unchanged (another process rewrote the same data).
@@ -270,10 +306,16 @@ func (i *impl) lock(ctx context.Context, p *partition) (func(), error) {
 	return func() { unlock(); <-p.sem }, nil
 }
 
-// update applies change to p's stored document: under the lock, re-read,
+// update is apply for the engine's stores: a directory in the partition's
+// place is reported once (see load), then the write is skipped quietly.
+func (i *impl) update(ctx context.Context, p *partition, change func(*msalcache.Document)) error {
+	return i.reportOnce(p, i.apply(ctx, p, change))
+}
+
+// apply applies change to p's stored document: under the lock, re-read,
 // change, write. Unreadable data is replaced (starting from the last good
 // view this process had).
-func (i *impl) update(ctx context.Context, p *partition, change func(*msalcache.Document)) error {
+func (i *impl) apply(ctx context.Context, p *partition, change func(*msalcache.Document)) error {
 	if !held(ctx, p) {
 		unlock, err := i.lock(ctx, p)
 		if err != nil {
@@ -282,7 +324,7 @@ func (i *impl) update(ctx context.Context, p *partition, change func(*msalcache.
 		defer unlock()
 	}
 	base := msalcache.New()
-	s, err := i.load(ctx, p)
+	s, err := i.read(ctx, p)
 	switch {
 	case err == nil:
 		base = s.doc

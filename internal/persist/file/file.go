@@ -9,6 +9,15 @@
 // What goes into a file is decided by a [Codec]: a JWE sealed with a key
 // from the keyring, DPAPI, or nothing (plain JSON, for unencrypted
 // storage).
+//
+// The directory may hold things this package did not put there. Nothing
+// at a cache or lock path can block a call or redirect a write: files are
+// opened without following a symbolic link in their last component and
+// without waiting (a FIFO's open would wait for a writer), and their type
+// is checked before a byte is read. A FIFO, socket, device or symbolic
+// link at a cache path is damaged data (the next write replaces it); at a
+// lock path it is replaced by a lock file. A directory at either path is
+// not replaced (it may hold someone's files): it is a [*NotAFileError].
 package file
 
 import (
@@ -31,6 +40,49 @@ type Codec interface {
 	// Open decrypts a file's content. Data that cannot be decrypted is an
 	// error wrapping persist.ErrUnreadable.
 	Open(ctx context.Context, partition string, data []byte) ([]byte, error)
+}
+
+// NotAFileError reports a directory where a cache file or its lock file
+// belongs. Nothing is stored there until it is removed or renamed.
+type NotAFileError struct {
+	// Path is the cache or lock file's path.
+	Path string
+}
+
+func (e *NotAFileError) Error() string {
+	return fmt.Sprintf("the token cache path %s is a directory, not a file: remove or rename it (tokens are kept in memory only until then)", e.Path)
+}
+
+// damaged describes what is at path when it is neither a regular file nor
+// a directory ("a FIFO"), or "" when it is one of those or cannot be
+// examined. It never follows a symbolic link.
+func damaged(path string) string {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return ""
+	}
+	return kindOf(fi.Mode())
+}
+
+func kindOf(m os.FileMode) string {
+	switch {
+	case m.IsRegular(), m.IsDir():
+		return ""
+	case m&os.ModeSymlink != 0:
+		return "a symbolic link"
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a regular file"
+}
+
+func isDir(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.IsDir()
 }
 
 // MaxFileSize bounds what Read accepts.
@@ -80,6 +132,14 @@ func (s *Store) Read(ctx context.Context, partition string) ([]byte, error) {
 		return nil, nil
 	}
 	if err != nil {
+		// A symbolic link (ELOOP) or a socket (ENXIO) cannot be opened
+		// this way: say what it is.
+		if isDir(p) {
+			return nil, &NotAFileError{Path: p}
+		}
+		if kind := damaged(p); kind != "" {
+			return nil, fmt.Errorf("%w: %s is %s, not a file; the next write replaces it", s.Unreadable, p, kind)
+		}
 		return nil, fmt.Errorf("reading the token cache %s: %w", p, err)
 	}
 	defer f.Close()
@@ -87,8 +147,11 @@ func (s *Store) Read(ctx context.Context, partition string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the token cache %s: %w", p, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("reading the token cache %s: it is not a regular file (%s); remove it", p, fi.Mode().Type())
+	if fi.IsDir() {
+		return nil, &NotAFileError{Path: p}
+	}
+	if kind := kindOf(fi.Mode()); kind != "" {
+		return nil, fmt.Errorf("%w: %s is %s, not a file; the next write replaces it", s.Unreadable, p, kind)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
@@ -124,8 +187,11 @@ func (s *Store) Write(ctx context.Context, partition string, data []byte, _ time
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return fmt.Errorf("creating the token cache directory: %w", err)
 	}
+	if isDir(p) {
+		return &NotAFileError{Path: p}
+	}
 	s.removeStaleTemps(partition)
-	tmp, err := os.CreateTemp(s.Dir, "."+partition+".tmp-*")
+	tmp, err := createTemp(s.Dir, "."+partition+".tmp-")
 	if err != nil {
 		return fmt.Errorf("writing the token cache %s: %w", p, err)
 	}
@@ -151,6 +217,9 @@ func (s *Store) Write(ctx context.Context, partition string, data []byte, _ time
 		return fmt.Errorf("writing the token cache %s: %w", p, err)
 	}
 	if err := replace(ctx, tmp.Name(), p); err != nil {
+		if isDir(p) {
+			return &NotAFileError{Path: p}
+		}
 		return fmt.Errorf("replacing the token cache %s: %w", p, err)
 	}
 	ok = true
@@ -185,18 +254,23 @@ func (s *Store) Delete(_ context.Context, partition string) error {
 }
 
 // Version returns a string that changes whenever partition's file does:
-// device, inode, size and modification time.
+// device, inode, size and modification time (of a symbolic link itself,
+// which Read does not follow). A directory at the path is a
+// [*NotAFileError].
 func (s *Store) Version(_ context.Context, partition string) (string, error) {
 	p, err := s.Path(partition)
 	if err != nil {
 		return "", err
 	}
-	fi, err := os.Stat(p)
+	fi, err := os.Lstat(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return "absent", nil
 	}
 	if err != nil {
 		return "", err
+	}
+	if fi.IsDir() {
+		return "", &NotAFileError{Path: p}
 	}
 	return version(fi), nil
 }
@@ -205,7 +279,10 @@ func (s *Store) Version(_ context.Context, partition string) (string, error) {
 // file azidentity/cache uses, so that azid and azidentity writers exclude
 // each other. The file is never deleted (deleting a lock file lets two
 // holders in); if another program deletes it while this one waits, Lock
-// notices and locks the new file.
+// notices and locks the new file. Something other than a regular file at
+// the lock path (a FIFO, a socket, a device, a symbolic link, dangling or
+// not) is removed and replaced by a lock file, never followed or waited
+// on; a directory there is a [*NotAFileError].
 func (s *Store) Lock(ctx context.Context, partition string) (func(), error) {
 	p, err := s.Path(partition)
 	if err != nil {

@@ -98,3 +98,9 @@ func retryBusy(ctx context.Context, op func() error) error {
 		wait *= 2
 	}
 }
+
+// createTemp creates a new file for an atomic replace: exclusive (so never
+// through anything already at the name).
+func createTemp(dir, prefix string) (*os.File, error) {
+	return os.CreateTemp(dir, prefix+"*")
+}
