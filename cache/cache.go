@@ -64,6 +64,18 @@ type Options struct {
 	// unreadable file) with the file's path; tokens are never logged. Nil
 	// discards them.
 	Logger *slog.Logger
+
+	// MaxPartitions bounds how many partitions the cache keeps decoded in
+	// memory, so that a miss need not read and decode storage again when
+	// nothing changed. A file storage has two partitions (Name and its
+	// CAE sibling); a partitioned storage such as Redis has one per
+	// application resource, signed-in user and on-behalf-of user
+	// assertion, which would otherwise accumulate for the life of the
+	// process. Past the bound, the least recently used partition is
+	// dropped from memory (never from storage) and read again when next
+	// needed. Hits are served by the credentials' own memory and are not
+	// affected. Default 1,000.
+	MaxPartitions int
 }
 
 // ErrStorageUnavailable is wrapped by [New]'s error when this machine has
@@ -98,7 +110,7 @@ func New(o *Options) (Cache, error) {
 			return Cache{}, err
 		}
 	}
-	return persist.New(s, persist.Options{Name: opts.Name, Logger: opts.Logger}), nil
+	return persist.New(s, persist.Options{Name: opts.Name, Logger: opts.Logger, MaxPartitions: opts.MaxPartitions}), nil
 }
 
 // cacheDir is the directory of the cache files: $XDG_CACHE_HOME (or

@@ -12,6 +12,7 @@
 package persist
 
 import (
+	"container/list"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -95,7 +96,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for pruning expired tokens; nil is time.Now.
 	Now func() time.Time
+	// MaxPartitions bounds how many partitions' decoded documents are
+	// kept in memory (see cache.Options.MaxPartitions); 0 means
+	// DefaultMaxPartitions.
+	MaxPartitions int
 }
+
+// DefaultMaxPartitions is the default of Options.MaxPartitions.
+const DefaultMaxPartitions = 1000
 
 // impl is the persistent cache's state, shared by every credential given
 // the same Cache.
@@ -108,8 +116,15 @@ type impl struct {
 	log  *slog.Logger
 	now  func() time.Time
 
+	// parts holds the partitions in use, least recently used at the back
+	// of lru; past max, the least recently used one that nobody has
+	// locked is dropped with its snapshots (it is read again if needed).
+	// A partitioned storage (Redis) has one partition per user or OBO
+	// assertion, which would otherwise pile up for the life of the process.
 	mu    sync.Mutex
-	parts map[string]*partition
+	parts map[string]*list.Element // of *partition
+	lru   list.List
+	max   int
 }
 
 // partition is one blob of the storage and this process's view of it.
@@ -160,7 +175,10 @@ func New(s Storage, o Options) Cache {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	i := &impl{st: s, name: o.Name, log: o.Logger, now: o.Now, parts: map[string]*partition{}}
+	if o.MaxPartitions <= 0 {
+		o.MaxPartitions = DefaultMaxPartitions
+	}
+	i := &impl{st: s, name: o.Name, log: o.Logger, now: o.Now, parts: map[string]*list.Element{}, max: o.MaxPartitions}
 	i.lk, _ = s.(Locker)
 	i.ver, _ = s.(Versioner)
 	i.part, _ = s.(Partitioner)
@@ -192,12 +210,57 @@ func UserStore(c Cache) tokencache.UserStore {
 func (i *impl) partition(name string) *partition {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	p := i.parts[name]
-	if p == nil {
-		p = &partition{name: name, sem: make(chan struct{}, 1)}
-		i.parts[name] = p
+	if el := i.parts[name]; el != nil {
+		i.lru.MoveToFront(el)
+		return el.Value.(*partition)
+	}
+	p := &partition{name: name, sem: make(chan struct{}, 1)}
+	i.parts[name] = i.lru.PushFront(p)
+	if i.lru.Len() > i.max {
+		i.evict()
 	}
 	return p
+}
+
+// evict drops the least recently used partition that is not locked. A
+// locked one stays: its holder's writes must find the same semaphore. A
+// caller that still holds an evicted partition only loses the snapshot
+// cache (the next call reads again); held compares names, so a lock
+// taken through it is still recognised. Called with mu held.
+func (i *impl) evict() {
+	n := 0
+	for el := i.lru.Back(); el != nil && n < 16; el, n = el.Prev(), n+1 {
+		p := el.Value.(*partition)
+		if len(p.sem) > 0 {
+			continue
+		}
+		i.lru.Remove(el)
+		delete(i.parts, p.name)
+		return
+	}
+}
+
+// readopt puts a locked partition that was evicted while its caller was
+// on the way to its lock back in the map, so that later callers queue on
+// its semaphore. (Should another caller have made the partition anew in
+// that window, the two do not exclude each other in this process; the
+// storage's Locker, which every built-in storage has, still does.)
+func (i *impl) readopt(p *partition) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if _, ok := i.parts[p.name]; !ok {
+		i.parts[p.name] = i.lru.PushFront(p)
+		if i.lru.Len() > i.max {
+			i.evict()
+		}
+	}
+}
+
+// heldPartitions is how many partitions are kept in memory (for tests).
+func (i *impl) heldPartitions() int {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.lru.Len()
 }
 
 func (i *impl) where(p *partition) string {
@@ -280,12 +343,18 @@ func (i *impl) read(ctx context.Context, p *partition) (*snapshot, error) {
 
 // heldKey marks, in a context, the partitions whose locks the caller holds
 // (see tokenStore.Lock), so that a save under that lock does not take it
-// again.
+// again. It names the partition rather than pointing at it: the partition
+// may have been evicted and made anew in between.
 type heldKey struct{}
 
-func held(ctx context.Context, p *partition) bool {
-	h, _ := ctx.Value(heldKey{}).(*partition)
-	return h == p
+type heldLock struct {
+	i    *impl
+	name string
+}
+
+func (i *impl) held(ctx context.Context, p *partition) bool {
+	h, _ := ctx.Value(heldKey{}).(heldLock)
+	return h.i == i && h.name == p.name
 }
 
 // lock takes p's in-process and cross-process locks.
@@ -295,6 +364,7 @@ func (i *impl) lock(ctx context.Context, p *partition) (func(), error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for the persistent cache's lock: %w", context.Cause(ctx))
 	}
+	i.readopt(p)
 	if i.lk == nil {
 		return func() { <-p.sem }, nil
 	}
@@ -316,7 +386,7 @@ func (i *impl) update(ctx context.Context, p *partition, change func(*msalcache.
 // change, write. Unreadable data is replaced (starting from the last good
 // view this process had).
 func (i *impl) apply(ctx context.Context, p *partition, change func(*msalcache.Document)) error {
-	if !held(ctx, p) {
+	if !i.held(ctx, p) {
 		unlock, err := i.lock(ctx, p)
 		if err != nil {
 			return err
@@ -480,7 +550,7 @@ func (t tokenStore) Lock(ctx context.Context, k tokencache.Key) (context.Context
 	if err != nil {
 		return ctx, nil, err
 	}
-	return context.WithValue(ctx, heldKey{}, p), unlock, nil
+	return context.WithValue(ctx, heldKey{}, heldLock{i: t.i, name: p.name}), unlock, nil
 }
 
 var (
