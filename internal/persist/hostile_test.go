@@ -1,12 +1,17 @@
 package persist
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/azid-go/azid/internal/persist/file"
+	"github.com/azid-go/azid/internal/tokencache"
 )
 
 // A directory in the cache file's place is reported once, as a
@@ -47,3 +52,74 @@ func TestDirectoryReportedOnce(t *testing.T) {
 		t.Fatalf("Load from a fresh cache: %+v %v %v", got, ok, err)
 	}
 }
+
+// Past MaxPartitions the least recently used partition is dropped from
+// memory, never one whose lock is held; a save under a held lock still
+// recognises it after other partitions came and went; a dropped partition
+// is read again from storage.
+func TestPartitionLRU(t *testing.T) {
+	mem := &memStorage{m: map[string][]byte{}}
+	c := New(mem, Options{MaxPartitions: 2})
+	ts := TokenStore(c).(tokenStore)
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	lctx, unlock, err := ts.Lock(cctx, oboKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for u := 2; u <= 6; u++ {
+		if err := ts.Save(cctx, oboKey(u), stored(fmt.Sprint("tok-", u))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := c.impl.heldPartitions(); n > 2 {
+		t.Fatalf("%d partitions held, bound 2", n)
+	}
+	if _, ok := c.impl.parts["user-000001"]; !ok {
+		t.Fatal("the locked partition was dropped")
+	}
+	// Under the held lock: must not wait for itself.
+	if err := ts.Save(lctx, oboKey(1), stored("tok-1")); err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	for u := 1; u <= 6; u++ {
+		got, ok, err := ts.Load(cctx, oboKey(u))
+		if err != nil || !ok || got.AccessToken != fmt.Sprint("tok-", u) {
+			t.Fatalf("user %d: %+v %v %v", u, got, ok, err)
+		}
+	}
+	if n := c.impl.heldPartitions(); n > 2 {
+		t.Fatalf("%d partitions held, bound 2", n)
+	}
+}
+
+func oboKey(user int) tokencache.Key {
+	k := key("api://downstream/.default")
+	k.AssertionHash = fmt.Sprintf("user-%06d", user)
+	return k
+}
+
+// memStorage is an in-memory Partitioner storage, to render one OBO
+// partition's stored form.
+type memStorage struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (s *memStorage) Read(_ context.Context, p string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[p], nil
+}
+
+func (s *memStorage) Write(_ context.Context, p string, d []byte, _ time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[p] = d
+	return nil
+}
+
+func (s *memStorage) Delete(_ context.Context, p string) error { return nil }
+
+func (s *memStorage) Partition(k PartitionKey) string { return k.UserAssertionHash }
