@@ -123,3 +123,65 @@ func (s *memStorage) Write(_ context.Context, p string, d []byte, _ time.Time) e
 func (s *memStorage) Delete(_ context.Context, p string) error { return nil }
 
 func (s *memStorage) Partition(k PartitionKey) string { return k.UserAssertionHash }
+
+// A writer that replaces the whole file from a copy read before others
+// wrote (azidentity does) drops their tokens; the process that saved them
+// puts them back at its next load or save that re-reads the file, unless
+// the cache was cleared or the token replaced by a newer one.
+func TestOwnTokensRestored(t *testing.T) {
+	for _, via := range []string{"load", "save", "cleared", "replaced"} {
+		t.Run(via, func(t *testing.T) {
+			dir := t.TempDir()
+			a, _ := newFileCache(t, dir, nil)
+			ts := TokenStore(a)
+			path := filepath.Join(dir, "test.cache")
+			if err := ts.Save(ctx, key("api://one/.default"), stored("one")); err != nil {
+				t.Fatal(err)
+			}
+			stale, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ts.Save(ctx, key("api://two/.default"), stored("two")); err != nil {
+				t.Fatal(err)
+			}
+			// The other program's whole-file write from its stale copy.
+			foreign, _ := newFileCache(t, t.TempDir(), nil)
+			switch via {
+			case "cleared":
+				stale = []byte(`{"AccessToken":{}}`)
+			case "replaced":
+				// It also got a newer token for "two".
+				fs := TokenStore(foreign)
+				fs.Save(ctx, key("api://one/.default"), stored("one"))
+				fs.Save(ctx, key("api://two/.default"), stored("two-newer"))
+				stale, _ = os.ReadFile(filepath.Join(foreign.impl.st.(*countingStorage).Dir, "test.cache"))
+			}
+			if err := os.WriteFile(path+".new", stale, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(path+".new", path); err != nil {
+				t.Fatal(err)
+			}
+			switch via {
+			case "save":
+				if err := ts.Save(ctx, key("api://three/.default"), stored("three")); err != nil {
+					t.Fatal(err)
+				}
+			default:
+				if _, _, err := ts.Load(ctx, key("api://three/.default")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fresh, _ := newFileCache(t, dir, nil)
+			got, ok, err := TokenStore(fresh).Load(ctx, key("api://two/.default"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{"load": "two", "save": "two", "cleared": "", "replaced": "two-newer"}[via]
+			if got.AccessToken != want || ok != (want != "") {
+				t.Fatalf("token two after the stale write: %q (found %v), want %q", got.AccessToken, ok, want)
+			}
+		})
+	}
+}

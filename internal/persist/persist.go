@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -140,6 +141,18 @@ type partition struct {
 	// blocked is set once a directory in the partition's place has been
 	// reported, so that it is reported once, not on every miss.
 	blocked atomic.Bool
+
+	// own are the app tokens this process saved here and has not seen
+	// replaced, by ownKey: re-saved when another program's write dropped
+	// them (see restore).
+	ownMu sync.Mutex
+	own   map[string]ownToken
+}
+
+// ownToken is a token this process saved.
+type ownToken struct {
+	key tokencache.Key
+	tok tokencache.Stored
 }
 
 // snapshot is an immutable decoded copy of a partition's data.
@@ -274,13 +287,105 @@ func (i *impl) where(p *partition) string {
 // place is reported once (the first call returns its error) and then read
 // as an empty partition until it is gone, instead of failing every miss.
 func (i *impl) load(ctx context.Context, p *partition) (*snapshot, error) {
+	prev := p.snap.Load()
 	s, err := i.read(ctx, p)
 	if err != nil {
 		if err = i.reportOnce(p, err); err == nil {
 			return newSnapshot(msalcache.New(), "", [32]byte{}), nil
 		}
+		return nil, err
 	}
-	return s, err
+	if prev != nil && s.doc != prev.doc {
+		s = i.restore(ctx, p, s)
+	}
+	return s, nil
+}
+
+func ownKey(k tokencache.Key) string {
+	return strings.Join([]string{k.Authority, k.ClientID, k.TenantID, k.ScopeString(), k.AssertionHash, k.Identity, strconv.FormatBool(k.CAE)}, "\x00")
+}
+
+// remember records a token this process saved. User tokens are not
+// remembered: a sign-out in another process (which deletes them) must not
+// be undone.
+func (p *partition) remember(k tokencache.Key, tok tokencache.Stored) {
+	if k.Account != "" {
+		return
+	}
+	p.ownMu.Lock()
+	defer p.ownMu.Unlock()
+	if p.own == nil {
+		p.own = map[string]ownToken{}
+	}
+	p.own[ownKey(k)] = ownToken{key: k, tok: tok}
+}
+
+func (p *partition) forget(k tokencache.Key) {
+	p.ownMu.Lock()
+	defer p.ownMu.Unlock()
+	delete(p.own, ownKey(k))
+}
+
+// missingOwn returns this process's tokens that doc, a document another
+// writer just changed, no longer holds. azidentity (MSAL's cache
+// extension) writes the whole file from a copy it read before its token
+// request, outside the lock, so its write drops what others stored
+// meanwhile; the caller puts them back. A token replaced by another (a
+// newer one for the same key) is forgotten instead, and so are expired
+// ones. A document without any access token was cleared on purpose (azid
+// cache clear): everything is forgotten.
+func (i *impl) missingOwn(p *partition, doc *msalcache.Document, ix *msalcache.Index) []ownToken {
+	p.ownMu.Lock()
+	defer p.ownMu.Unlock()
+	if len(p.own) == 0 {
+		return nil
+	}
+	if doc.Len(msalcache.AccessToken) == 0 {
+		p.own = nil
+		return nil
+	}
+	now := i.now()
+	var missing []ownToken
+	for ok, o := range p.own {
+		e := ix.Find(query(o.key))
+		switch {
+		case !o.tok.ExpiresOn.After(now):
+			delete(p.own, ok)
+		case e == nil:
+			missing = append(missing, o)
+		case e.Secret != o.tok.AccessToken:
+			delete(p.own, ok)
+		}
+	}
+	return missing
+}
+
+// restore re-saves (see missingOwn) this process's tokens that s, just
+// re-read, lacks, and returns the snapshot to use.
+func (i *impl) restore(ctx context.Context, p *partition, s *snapshot) *snapshot {
+	missing := i.missingOwn(p, s.doc, s.index())
+	if len(missing) == 0 {
+		return s
+	}
+	err := i.update(ctx, p, func(d *msalcache.Document) {
+		ix := msalcache.NewIndex(d)
+		for _, o := range missing {
+			if ix.Find(query(o.key)) == nil { // not stored again meanwhile
+				d.Put(msalcache.AccessToken, entryOf(o.key, o.tok))
+			}
+		}
+	})
+	if err != nil {
+		i.log.LogAttrs(ctx, slog.LevelWarn, "could not re-save tokens another program's write dropped from the persistent token cache",
+			slog.String("path", i.where(p)), slog.Any("error", err))
+		return s
+	}
+	i.log.LogAttrs(ctx, slog.LevelInfo, "re-saved tokens another program's write dropped from the persistent token cache",
+		slog.String("path", i.where(p)), slog.Int("tokens", len(missing)))
+	if ns := p.snap.Load(); ns != nil {
+		return ns
+	}
+	return s
 }
 
 // reportOnce returns err, except for a [file.NotAFileError] that was
@@ -394,10 +499,15 @@ func (i *impl) apply(ctx context.Context, p *partition, change func(*msalcache.D
 		defer unlock()
 	}
 	base := msalcache.New()
+	prev := p.snap.Load()
 	s, err := i.read(ctx, p)
+	var missing []ownToken
 	switch {
 	case err == nil:
 		base = s.doc
+		if prev != nil && s.doc != prev.doc {
+			missing = i.missingOwn(p, s.doc, s.index())
+		}
 	case errors.Is(err, ErrUnreadable):
 		i.log.LogAttrs(ctx, slog.LevelWarn, "the persistent token cache is unreadable; replacing it", slog.String("path", i.where(p)), slog.Any("error", err))
 		if g := p.good.Load(); g != nil {
@@ -407,6 +517,9 @@ func (i *impl) apply(ctx context.Context, p *partition, change func(*msalcache.D
 		return err
 	}
 	d := base.Clone()
+	for _, o := range missing {
+		d.Put(msalcache.AccessToken, entryOf(o.key, o.tok))
+	}
 	change(d)
 	now := i.now().Unix()
 	d.PruneExpired(now)
@@ -494,8 +607,8 @@ func (t tokenStore) Load(ctx context.Context, k tokencache.Key) (tokencache.Stor
 	return st, true, nil
 }
 
-// Save implements tokencache.Store.
-func (t tokenStore) Save(ctx context.Context, k tokencache.Key, tok tokencache.Stored) error {
+// entryOf is the MSAL entry of k's token.
+func entryOf(k tokencache.Key, tok tokencache.Stored) *msalcache.Entry {
 	e := &msalcache.Entry{
 		HomeAccountID: k.Account, Environment: k.Authority, Realm: k.TenantID, ClientID: k.ClientID,
 		CredentialType: "AccessToken", Secret: tok.AccessToken, Target: k.ScopeString(),
@@ -509,20 +622,32 @@ func (t tokenStore) Save(ctx context.Context, k tokencache.Key, tok tokencache.S
 		id, _ := json.Marshal(k.Identity)
 		e.Extra = map[string]json.RawMessage{msalcache.IdentityField: id}
 	}
+	return e
+}
+
+// Save implements tokencache.Store.
+func (t tokenStore) Save(ctx context.Context, k tokencache.Key, tok tokencache.Stored) error {
+	e := entryOf(k, tok)
 	q := query(k)
-	return t.i.update(ctx, t.partitionOf(k), func(d *msalcache.Document) {
+	p := t.partitionOf(k)
+	err := t.i.update(ctx, p, func(d *msalcache.Document) {
 		// Drop other entries with the same identity (written by another
 		// program under another scope order or letter case) so that exactly
 		// one remains.
 		d.Delete(msalcache.AccessToken, q.Matches)
 		d.Put(msalcache.AccessToken, e)
 	})
+	if err == nil {
+		p.remember(k, tok)
+	}
+	return err
 }
 
 // Delete implements tokencache.DeletingStore: it drops k's stored token if
 // it is still token (a resource rejected it), and keeps a newer one.
 func (t tokenStore) Delete(ctx context.Context, k tokencache.Key, token string) error {
 	p := t.partitionOf(k)
+	p.forget(k)
 	s, err := t.i.load(ctx, p)
 	if err != nil {
 		return err
