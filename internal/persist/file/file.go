@@ -179,11 +179,39 @@ func (s *Store) Write(ctx context.Context, partition string, data []byte, _ time
 	if err != nil {
 		return err
 	}
-	if s.Codec != nil {
-		if data, err = s.Codec.Seal(ctx, partition, data); err != nil {
+	if s.Codec == nil {
+		return s.write(ctx, partition, p, data)
+	}
+	kc, _ := s.Codec.(KeyChecker)
+	for attempt := 0; ; attempt++ {
+		sealed, err := s.Codec.Seal(ctx, partition, data)
+		if err != nil {
 			return fmt.Errorf("encrypting the token cache %s: %w", p, err)
 		}
+		if err := s.write(ctx, partition, p, sealed); err != nil {
+			return err
+		}
+		if kc == nil || attempt == 3 || kc.Current(ctx, partition, sealed) {
+			return nil
+		}
 	}
+}
+
+// KeyChecker is implemented by codecs whose key another program may
+// replace while a write is under way. azidentity creates the kernel
+// keyring key without a reliable lock (it deletes its lock file on unlock,
+// so two processes can both believe they hold it): at a cold start an
+// azidentity process may replace the key azid just created, making the
+// file azid wrote unreadable to everyone. After each write the store asks
+// whether the data was sealed with the key now in the key store, and seals
+// and writes again when it was not.
+type KeyChecker interface {
+	// Current reports whether sealed opens with partition's current key.
+	// Errors (no key store) count as current: nothing better can be done.
+	Current(ctx context.Context, partition string, sealed []byte) bool
+}
+
+func (s *Store) write(ctx context.Context, partition, p string, data []byte) error {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return fmt.Errorf("creating the token cache directory: %w", err)
 	}
