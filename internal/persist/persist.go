@@ -160,6 +160,10 @@ type snapshot struct {
 	doc     *msalcache.Document
 	version string
 	sum     [32]byte
+	// absent: the storage held nothing (no file, or an empty one, which
+	// is also what a reader sees in the middle of azidentity's in-place
+	// write).
+	absent bool
 
 	// The index is built on the first lookup: a writer under contention
 	// re-reads documents it never searches.
@@ -333,14 +337,17 @@ func (p *partition) forget(k tokencache.Key) {
 // meanwhile; the caller puts them back. A token replaced by another (a
 // newer one for the same key) is forgotten instead, and so are expired
 // ones. A document without any access token was cleared on purpose (azid
-// cache clear): everything is forgotten.
-func (i *impl) missingOwn(p *partition, doc *msalcache.Document, ix *msalcache.Index) []ownToken {
+// cache clear): everything is forgotten. No document at all (an empty or
+// deleted file) is not a clear: azidentity rewrites the file in place, so
+// a reader may find it empty for a moment.
+func (i *impl) missingOwn(p *partition, s *snapshot) []ownToken {
+	doc, ix := s.doc, s.index()
 	p.ownMu.Lock()
 	defer p.ownMu.Unlock()
 	if len(p.own) == 0 {
 		return nil
 	}
-	if doc.Len(msalcache.AccessToken) == 0 {
+	if doc.Len(msalcache.AccessToken) == 0 && !s.absent {
 		p.own = nil
 		return nil
 	}
@@ -363,7 +370,7 @@ func (i *impl) missingOwn(p *partition, doc *msalcache.Document, ix *msalcache.I
 // restore re-saves (see missingOwn) this process's tokens that s, just
 // re-read, lacks, and returns the snapshot to use.
 func (i *impl) restore(ctx context.Context, p *partition, s *snapshot) *snapshot {
-	missing := i.missingOwn(p, s.doc, s.index())
+	missing := i.missingOwn(p, s)
 	if len(missing) == 0 {
 		return s
 	}
@@ -441,6 +448,7 @@ func (i *impl) read(ctx context.Context, p *partition) (*snapshot, error) {
 			slog.String("path", i.where(p)), slog.String("section", pr.Section), slog.String("entry", pr.Key), slog.String("reason", pr.Reason))
 	}
 	s := newSnapshot(doc, version, sum)
+	s.absent = len(data) == 0
 	p.snap.Store(s)
 	p.good.Store(s)
 	return s, nil
@@ -498,25 +506,22 @@ func (i *impl) apply(ctx context.Context, p *partition, change func(*msalcache.D
 		}
 		defer unlock()
 	}
-	base := msalcache.New()
-	prev := p.snap.Load()
+	base := newSnapshot(msalcache.New(), "", [32]byte{})
 	s, err := i.read(ctx, p)
-	var missing []ownToken
 	switch {
 	case err == nil:
-		base = s.doc
-		if prev != nil && s.doc != prev.doc {
-			missing = i.missingOwn(p, s.doc, s.index())
-		}
+		base = s
 	case errors.Is(err, ErrUnreadable):
 		i.log.LogAttrs(ctx, slog.LevelWarn, "the persistent token cache is unreadable; replacing it", slog.String("path", i.where(p)), slog.Any("error", err))
 		if g := p.good.Load(); g != nil {
-			base = g.doc
+			base = g
 		}
 	default:
 		return err
 	}
-	d := base.Clone()
+	// Whatever the base, this process's tokens go back in if it lacks them.
+	missing := i.missingOwn(p, base)
+	d := base.doc.Clone()
 	for _, o := range missing {
 		d.Put(msalcache.AccessToken, entryOf(o.key, o.tok))
 	}

@@ -241,8 +241,10 @@ func (s *Store) write(ctx context.Context, partition, p string, data []byte) err
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("writing the token cache %s: %w", p, err)
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing the token cache %s: %w", p, err)
+	if closeBeforeReplace {
+		if err := tmp.Close(); err != nil {
+			return fmt.Errorf("writing the token cache %s: %w", p, err)
+		}
 	}
 	if err := replace(ctx, tmp.Name(), p); err != nil {
 		if isDir(p) {
@@ -251,16 +253,24 @@ func (s *Store) write(ctx context.Context, partition, p string, data []byte) err
 		return fmt.Errorf("replacing the token cache %s: %w", p, err)
 	}
 	ok = true
+	if !closeBeforeReplace {
+		tmp.Close()
+	}
 	syncDir(s.Dir)
 	return nil
 }
 
 // removeStaleTemps deletes temporary files a killed writer left behind. It
-// runs with the partition's lock held, so no live writer owns them.
+// runs with the partition's lock held, but that does not prove that no
+// live writer owns them: azidentity deletes the lock file when it unlocks,
+// and a process that locked that file a moment before and one that then
+// creates a new lock file both hold "the" lock. So a writer keeps its
+// temporary file locked until the rename (on Unix), and a locked one is
+// left alone.
 func (s *Store) removeStaleTemps(partition string) {
 	matches, _ := filepath.Glob(filepath.Join(s.Dir, "."+globEscape(partition)+".tmp-*"))
 	for _, m := range matches {
-		os.Remove(m)
+		removeIfStale(m)
 	}
 }
 

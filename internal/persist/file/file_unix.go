@@ -60,9 +60,45 @@ func createTemp(dir, prefix string) (*os.File, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Held until the file is closed after its rename: see
+		// removeIfStale. A cleaner may have found the file in the moment
+		// before it was locked, locked it and removed it: then use
+		// another name.
+		if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			unix.Close(fd)
+			if errors.Is(err, unix.EWOULDBLOCK) {
+				continue
+			}
+			os.Remove(path)
+			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil || st.Nlink == 0 {
+			unix.Close(fd)
+			continue
+		}
 		return os.NewFile(uintptr(fd), path), nil
 	}
 	return nil, fmt.Errorf("creating a temporary file in %s: too many name collisions", dir)
+}
+
+// closeBeforeReplace: on Unix the temporary file stays open (and locked)
+// until it has been renamed.
+const closeBeforeReplace = false
+
+// removeIfStale removes the temporary file at path unless a live writer
+// holds its lock (the kernel releases a dead writer's). The removal
+// happens under the lock, so a writer that locks the file afterwards sees
+// that it was unlinked.
+func removeIfStale(path string) {
+	fd, err := openNoFollow(path, unix.O_RDONLY)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) == nil {
+		os.Remove(path)
+	}
 }
 
 // replace renames src over dst atomically.

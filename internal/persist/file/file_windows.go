@@ -104,3 +104,12 @@ func retryBusy(ctx context.Context, op func() error) error {
 func createTemp(dir, prefix string) (*os.File, error) {
 	return os.CreateTemp(dir, prefix+"*")
 }
+
+// closeBeforeReplace: Windows does not rename a file that is open without
+// delete sharing.
+const closeBeforeReplace = true
+
+// removeIfStale removes the temporary file at path: Windows refuses to
+// delete a file another process has open, which protects a live writer's
+// temporary file while it writes.
+func removeIfStale(path string) { os.Remove(path) }

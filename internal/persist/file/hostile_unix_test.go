@@ -231,3 +231,27 @@ func TestCreateTempRefusesLinks(t *testing.T) {
 		t.Fatal("the link's target was created")
 	}
 }
+
+// Stale temporary files are removed, but not one a live writer holds: two
+// processes can both believe they hold the partition's lock when
+// azidentity deletes the lock file just after one of them locked it.
+func TestStaleTempsSpareLiveWriters(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	live, err := createTemp(s.Dir, ".c.tmp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, err := createTemp(s.Dir, ".c.tmp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead.Close() // its writer died: the kernel dropped its lock
+	s.removeStaleTemps("c")
+	if _, err := os.Stat(live.Name()); err != nil {
+		t.Fatal("a live writer's temporary file was removed")
+	}
+	if _, err := os.Stat(dead.Name()); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a dead writer's temporary file was kept")
+	}
+	live.Close()
+}
