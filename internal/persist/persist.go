@@ -507,6 +507,7 @@ func (i *impl) apply(ctx context.Context, p *partition, change func(*msalcache.D
 		defer unlock()
 	}
 	base := newSnapshot(msalcache.New(), "", [32]byte{})
+	base.absent = true // not a clear: nothing readable to start from
 	s, err := i.read(ctx, p)
 	switch {
 	case err == nil:
