@@ -22,6 +22,18 @@ func syncDir(string) {}
 
 func lockFile(ctx context.Context, path string) (func(), error) {
 	return pollLock(ctx, path, func() (func(), bool, error) {
+		// Never open through a link (its target would be created) and
+		// never take a directory for the lock file.
+		if fi, err := os.Lstat(path); err == nil {
+			switch {
+			case fi.IsDir():
+				return nil, false, &NotAFileError{Path: path}
+			case !fi.Mode().IsRegular():
+				if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return nil, false, err
+				}
+			}
+		}
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 		if err != nil {
 			if errors.Is(err, windows.ERROR_SHARING_VIOLATION) || errors.Is(err, os.ErrPermission) {
