@@ -330,11 +330,11 @@ func (p *partition) forget(k tokencache.Key) {
 	delete(p.own, ownKey(k))
 }
 
-// missingOwn returns this process's tokens that doc, a document another
-// writer just changed, no longer holds. azidentity (MSAL's cache
-// extension) writes the whole file from a copy it read before its token
-// request, outside the lock, so its write drops what others stored
-// meanwhile; the caller puts them back. A token replaced by another (a
+// missingOwn returns this process's tokens that s (a document read back
+// from storage) no longer holds. azidentity (MSAL's cache extension)
+// writes the whole file from a copy it read before its token request,
+// outside the lock, so its write drops what others stored meanwhile; the
+// caller puts them back. A token replaced by another (a
 // newer one for the same key) is forgotten instead, and so are expired
 // ones. A document without any access token was cleared on purpose (azid
 // cache clear): everything is forgotten. No document at all (an empty or
