@@ -15,6 +15,53 @@
 // hit is served from memory (the file is read only when a token is missing
 // and another process may have stored it), a damaged file never fails a
 // GetToken, and concurrent processes never lose each other's tokens.
+//
+// # Damaged and hostile paths
+//
+// Whatever is found at the cache file's path or its lock file's path, a
+// GetToken neither blocks nor writes outside the cache directory: files are
+// opened without waiting and without following a symbolic link, and their
+// type is checked before anything is read. A FIFO, socket, device or link
+// in the cache file's place is treated as damaged data and replaced by the
+// next write; in the lock file's place it is replaced by a lock file. A
+// directory in either place is left alone and reported once, as a
+// [*NotAFileError] naming it (credentials log it as a warning); tokens are
+// then kept in memory only until it is removed or renamed.
+//
+// # Sharing the cache with azidentity
+//
+// azid and azidentity/cache processes may use one cache, with two limits
+// that come from azidentity's side:
+//
+//   - azidentity writes the whole file from the copy it read before its
+//     token request, and reads without the lock. Each of its writes
+//     therefore drops the tokens other processes stored while its request
+//     was under way. When azid, at a later miss or save, finds that tokens
+//     it stored are gone, it stores them again (app and on-behalf-of
+//     tokens; a signed-in user's tokens are not put back, so that a
+//     sign-out elsewhere holds). Until then, a process starting in the
+//     meantime asks Entra for a token it could have read. A user's refresh
+//     token that azidentity drops this way is not restored either: that
+//     user signs in again.
+//   - azidentity deletes the lock file when it unlocks, so its lock does
+//     not always exclude other writers, and it keeps the encryption key it
+//     first used in memory. On Linux, at a cold start (no key in the
+//     keyring yet), an azidentity process can replace the key azid just
+//     created. azid checks after each write that the file opens with the
+//     key now in the keyring and writes it again if not, so a file azid
+//     wrote never becomes unreadable; a file an azidentity process wrote
+//     with a key it no longer shares is unreadable to everyone, and azid
+//     replaces it (with its own tokens) on its next write.
+//
+// Fleets of azid processes alone lose nothing: their writes merge under a
+// lock that excludes each other, and the first of them creates the key
+// under it.
+//
+// # Memory
+//
+// The cache keeps the partitions it used last decoded in memory (bounded
+// by [Options.MaxPartitions]), so that a miss re-reads storage only when
+// another process changed it.
 package cache
 
 import (
@@ -73,6 +120,18 @@ type Options struct {
 	// unreadable file) with the file's path; tokens are never logged. Nil
 	// discards them.
 	Logger *slog.Logger
+
+	// MaxPartitions bounds how many partitions the cache keeps decoded in
+	// memory, so that a miss need not read and decode storage again when
+	// nothing changed. A file storage has two partitions (Name and its
+	// CAE sibling); a partitioned storage such as Redis has one per
+	// application resource, signed-in user and on-behalf-of user
+	// assertion, which would otherwise accumulate for the life of the
+	// process. Past the bound, the least recently used partition is
+	// dropped from memory (never from storage) and read again when next
+	// needed. Hits are served by the credentials' own memory and are not
+	// affected. Default 1,000.
+	MaxPartitions int
 }
 
 // ErrStorageUnavailable is wrapped by [New]'s error when this machine has
@@ -107,7 +166,7 @@ func New(o *Options) (Cache, error) {
 			return Cache{}, err
 		}
 	}
-	return Cache(persist.New(s, persist.Options{Name: opts.Name, Logger: opts.Logger})), nil
+	return Cache(persist.New(s, persist.Options{Name: opts.Name, Logger: opts.Logger, MaxPartitions: opts.MaxPartitions})), nil
 }
 
 // cacheDir is the directory of the cache files: $XDG_CACHE_HOME (or

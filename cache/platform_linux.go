@@ -269,3 +269,14 @@ func (c *keyringCodec) Open(ctx context.Context, name string, data []byte) ([]by
 	c.mu.Unlock()
 	return pt, nil
 }
+
+// Current implements file.KeyChecker: whether sealed opens with the key
+// now in the keyring (another program may have replaced it since Seal).
+func (c *keyringCodec) Current(_ context.Context, name string, sealed []byte) bool {
+	k, _, err := c.findKey(name)
+	if err != nil {
+		return true
+	}
+	_, err = jwe.Decrypt(k, sealed)
+	return err == nil
+}

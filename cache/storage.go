@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/azid-go/azid/internal/persist"
+	"github.com/azid-go/azid/internal/persist/file"
 )
 
 // Storage keeps a persistent cache's data by partition name. Write is
@@ -82,3 +83,9 @@ type Versioner interface {
 // it is not a token cache. The cache carries on with the network and
 // replaces the data on its next write.
 var ErrUnreadable = persist.ErrUnreadable
+
+// NotAFileError reports a directory where the cache file (or its lock
+// file) belongs: the cache keeps tokens in memory only until the directory
+// is removed or renamed. A credential reports it once (its first store
+// error), not on every miss. Path names the directory.
+type NotAFileError = file.NotAFileError

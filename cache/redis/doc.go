@@ -26,6 +26,11 @@
 // every write. Any go-redis [goredis.UniversalClient] works: a single node,
 // Sentinel or Cluster (each operation touches one key).
 //
+// The persistent cache keeps the partitions it used last decoded in memory,
+// at most [cache.Options.MaxPartitions] of them (default 1,000), so a
+// service with 100,000 on-behalf-of users holds a bounded number, not one
+// per user for the life of the process.
+//
 // # Encryption
 //
 // With [Options.EncryptionKeys] set, values are sealed with AES-GCM under

@@ -71,7 +71,7 @@ func List[C CacheValue](ctx context.Context, cv C) (Listing, error) {
 	var l Listing
 	accounts := map[string]*AccountInfo{}
 	for i, p := range parts {
-		s, err := c.impl.load(ctx, p)
+		s, err := c.impl.read(ctx, p, true)
 		if err != nil {
 			return Listing{}, err
 		}
@@ -148,7 +148,7 @@ func Clear[C CacheValue](ctx context.Context, cv C) error {
 		if s, err := c.impl.load(ctx, p); err == nil && !hasEntries(s.doc, kinds) {
 			continue
 		}
-		err := c.impl.update(ctx, p, func(d *msalcache.Document) {
+		err := c.impl.apply(ctx, p, func(d *msalcache.Document) {
 			for _, k := range kinds {
 				d.Delete(k, all)
 			}
@@ -242,7 +242,7 @@ func Forget[C CacheValue](ctx context.Context, cv C, k AccountKey) (int, error) 
 	}
 	n := 0
 	for _, p := range parts {
-		err := c.impl.update(ctx, p, func(d *msalcache.Document) {
+		err := c.impl.apply(ctx, p, func(d *msalcache.Document) {
 			n += d.Delete(msalcache.RefreshToken, mine)
 			n += d.Delete(msalcache.IDToken, mine)
 			n += d.Delete(msalcache.AccessToken, mine)

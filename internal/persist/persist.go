@@ -12,18 +12,21 @@
 package persist
 
 import (
+	"container/list"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/azid-go/azid/internal/msalcache"
+	"github.com/azid-go/azid/internal/persist/file"
 	"github.com/azid-go/azid/internal/tokencache"
 )
 
@@ -102,7 +105,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for pruning expired tokens; nil is time.Now.
 	Now func() time.Time
+	// MaxPartitions bounds how many partitions' decoded documents are
+	// kept in memory (see cache.Options.MaxPartitions); 0 means
+	// DefaultMaxPartitions.
+	MaxPartitions int
 }
+
+// DefaultMaxPartitions is the default of Options.MaxPartitions.
+const DefaultMaxPartitions = 1000
 
 // impl is the persistent cache's state, shared by every credential given
 // the same Cache.
@@ -115,8 +125,15 @@ type impl struct {
 	log  *slog.Logger
 	now  func() time.Time
 
+	// parts holds the partitions in use, least recently used at the back
+	// of lru; past max, the least recently used one that nobody has
+	// locked is dropped with its snapshots (it is read again if needed).
+	// A partitioned storage (Redis) has one partition per user or OBO
+	// assertion, which would otherwise pile up for the life of the process.
 	mu    sync.Mutex
-	parts map[string]*partition
+	parts map[string]*list.Element // of *partition
+	lru   list.List
+	max   int
 }
 
 // partition is one blob of the storage and this process's view of it.
@@ -129,6 +146,21 @@ type partition struct {
 	// good is the latest snapshot that was read or written successfully,
 	// the base of a write that replaces unreadable data.
 	good atomic.Pointer[snapshot]
+	// blocked is set once a directory in the partition's place has been
+	// reported, so that it is reported once, not on every miss.
+	blocked atomic.Bool
+
+	// own are the app tokens this process saved here and has not seen
+	// replaced, by ownKey: re-saved when another program's write dropped
+	// them (see restore).
+	ownMu sync.Mutex
+	own   map[string]ownToken
+}
+
+// ownToken is a token this process saved.
+type ownToken struct {
+	key tokencache.Key
+	tok tokencache.Stored
 }
 
 // snapshot is an immutable decoded copy of a partition's data.
@@ -136,6 +168,10 @@ type snapshot struct {
 	doc     *msalcache.Document
 	version string
 	sum     [32]byte
+	// absent: the storage held nothing (no file, or an empty one, which
+	// is also what a reader sees in the middle of azidentity's in-place
+	// write).
+	absent bool
 
 	// The index is built on the first lookup: a writer under contention
 	// re-reads documents it never searches.
@@ -164,7 +200,10 @@ func New(s Storage, o Options) Cache {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	i := &impl{st: s, name: o.Name, log: o.Logger, now: o.Now, parts: map[string]*partition{}}
+	if o.MaxPartitions <= 0 {
+		o.MaxPartitions = DefaultMaxPartitions
+	}
+	i := &impl{st: s, name: o.Name, log: o.Logger, now: o.Now, parts: map[string]*list.Element{}, max: o.MaxPartitions}
 	i.lk, _ = s.(Locker)
 	i.ver, _ = s.(Versioner)
 	i.part, _ = s.(Partitioner)
@@ -198,12 +237,57 @@ func UserStore[C CacheValue](cv C) tokencache.UserStore {
 func (i *impl) partition(name string) *partition {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	p := i.parts[name]
-	if p == nil {
-		p = &partition{name: name, sem: make(chan struct{}, 1)}
-		i.parts[name] = p
+	if el := i.parts[name]; el != nil {
+		i.lru.MoveToFront(el)
+		return el.Value.(*partition)
+	}
+	p := &partition{name: name, sem: make(chan struct{}, 1)}
+	i.parts[name] = i.lru.PushFront(p)
+	if i.lru.Len() > i.max {
+		i.evict()
 	}
 	return p
+}
+
+// evict drops the least recently used partition that is not locked. A
+// locked one stays: its holder's writes must find the same semaphore. A
+// caller that still holds an evicted partition only loses the snapshot
+// cache (the next call reads again); held compares names, so a lock
+// taken through it is still recognised. Called with mu held.
+func (i *impl) evict() {
+	n := 0
+	for el := i.lru.Back(); el != nil && n < 16; el, n = el.Prev(), n+1 {
+		p := el.Value.(*partition)
+		if len(p.sem) > 0 {
+			continue
+		}
+		i.lru.Remove(el)
+		delete(i.parts, p.name)
+		return
+	}
+}
+
+// readopt puts a locked partition that was evicted while its caller was
+// on the way to its lock back in the map, so that later callers queue on
+// its semaphore. (Should another caller have made the partition anew in
+// that window, the two do not exclude each other in this process; the
+// storage's Locker, which every built-in storage has, still does.)
+func (i *impl) readopt(p *partition) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if _, ok := i.parts[p.name]; !ok {
+		i.parts[p.name] = i.lru.PushFront(p)
+		if i.lru.Len() > i.max {
+			i.evict()
+		}
+	}
+}
+
+// heldPartitions is how many partitions are kept in memory (for tests).
+func (i *impl) heldPartitions() int {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.lru.Len()
 }
 
 func (i *impl) where(p *partition) string {
@@ -213,8 +297,9 @@ func (i *impl) where(p *partition) string {
 	return p.name
 }
 
-// load returns p's current snapshot, re-reading the storage only when its
-// version changed (or it has none).
+// load is read for the engine's stores: a directory in the partition's
+// place is reported once (the first call returns its error) and then read
+// as an empty partition until it is gone, instead of failing every miss.
 func (i *impl) load(ctx context.Context, p *partition) (*snapshot, error) {
 	return i.loadVersioned(ctx, p, true)
 }
@@ -223,11 +308,136 @@ func (i *impl) load(ctx context.Context, p *partition) (*snapshot, error) {
 // when the version is unchanged (a file's version can repeat when a rewrite
 // of the same size reuses the inode within the clock's granularity).
 func (i *impl) loadVersioned(ctx context.Context, p *partition, trustVersion bool) (*snapshot, error) {
+	prev := p.snap.Load()
+	s, err := i.read(ctx, p, trustVersion)
+	if err != nil {
+		if err = i.reportOnce(p, err); err == nil {
+			return newSnapshot(msalcache.New(), "", [32]byte{}), nil
+		}
+		return nil, err
+	}
+	if prev != nil && s.doc != prev.doc {
+		s = i.restore(ctx, p, s)
+	}
+	return s, nil
+}
+
+func ownKey(k tokencache.Key) string {
+	return strings.Join([]string{k.Authority, k.ClientID, k.TenantID, k.ScopeString(), k.AssertionHash, k.Identity, strconv.FormatBool(k.CAE)}, "\x00")
+}
+
+// remember records a token this process saved. User tokens are not
+// remembered: a sign-out in another process (which deletes them) must not
+// be undone.
+func (p *partition) remember(k tokencache.Key, tok tokencache.Stored) {
+	if k.Account != "" {
+		return
+	}
+	p.ownMu.Lock()
+	defer p.ownMu.Unlock()
+	if p.own == nil {
+		p.own = map[string]ownToken{}
+	}
+	p.own[ownKey(k)] = ownToken{key: k, tok: tok}
+}
+
+func (p *partition) forget(k tokencache.Key) {
+	p.ownMu.Lock()
+	defer p.ownMu.Unlock()
+	delete(p.own, ownKey(k))
+}
+
+// missingOwn returns this process's tokens that s (a document read back
+// from storage) no longer holds. azidentity (MSAL's cache extension)
+// writes the whole file from a copy it read before its token request,
+// outside the lock, so its write drops what others stored meanwhile; the
+// caller puts them back. A token replaced by another (a
+// newer one for the same key) is forgotten instead, and so are expired
+// ones. A document without any access token was cleared on purpose (azid
+// cache clear): everything is forgotten. No document at all (an empty or
+// deleted file) is not a clear: azidentity rewrites the file in place, so
+// a reader may find it empty for a moment.
+func (i *impl) missingOwn(p *partition, s *snapshot) []ownToken {
+	doc, ix := s.doc, s.index()
+	p.ownMu.Lock()
+	defer p.ownMu.Unlock()
+	if len(p.own) == 0 {
+		return nil
+	}
+	if doc.Len(msalcache.AccessToken) == 0 && !s.absent {
+		p.own = nil
+		return nil
+	}
+	now := i.now()
+	var missing []ownToken
+	for ok, o := range p.own {
+		e := ix.Find(query(o.key))
+		switch {
+		case !o.tok.ExpiresOn.After(now):
+			delete(p.own, ok)
+		case e == nil:
+			missing = append(missing, o)
+		case e.Secret != o.tok.AccessToken:
+			delete(p.own, ok)
+		}
+	}
+	return missing
+}
+
+// restore re-saves (see missingOwn) this process's tokens that s, just
+// re-read, lacks, and returns the snapshot to use.
+func (i *impl) restore(ctx context.Context, p *partition, s *snapshot) *snapshot {
+	missing := i.missingOwn(p, s)
+	if len(missing) == 0 {
+		return s
+	}
+	err := i.update(ctx, p, func(d *msalcache.Document) {
+		ix := msalcache.NewIndex(d)
+		for _, o := range missing {
+			if ix.Find(query(o.key)) == nil { // not stored again meanwhile
+				d.Put(msalcache.AccessToken, entryOf(o.key, o.tok))
+			}
+		}
+	})
+	if err != nil {
+		i.log.LogAttrs(ctx, slog.LevelWarn, "could not re-save tokens another program's write dropped from the persistent token cache",
+			slog.String("path", i.where(p)), slog.Any("error", err))
+		return s
+	}
+	i.log.LogAttrs(ctx, slog.LevelInfo, "re-saved tokens another program's write dropped from the persistent token cache",
+		slog.String("path", i.where(p)), slog.Int("tokens", len(missing)))
+	if ns := p.snap.Load(); ns != nil {
+		return ns
+	}
+	return s
+}
+
+// reportOnce returns err, except for a [file.NotAFileError] that was
+// already reported for p: then nil.
+func (i *impl) reportOnce(p *partition, err error) error {
+	var nf *file.NotAFileError
+	if err == nil || !errors.As(err, &nf) {
+		return err
+	}
+	if p.blocked.Swap(true) {
+		return nil
+	}
+	return err
+}
+
+// read returns p's current snapshot, re-reading the storage only when its
+// version changed (or it has none, or trustVersion is false).
+func (i *impl) read(ctx context.Context, p *partition, trustVersion bool) (*snapshot, error) {
 	cur := p.snap.Load()
 	var version string
 	if i.ver != nil {
 		v, err := i.ver.Version(ctx, p.name)
+		var nf *file.NotAFileError
+		if errors.As(err, &nf) {
+			return nil, err
+		}
 		if err == nil {
+			p.blocked.Store(false)
 			if trustVersion && cur != nil && v != "" && v == cur.version {
 				return cur, nil
 			}
@@ -238,6 +448,7 @@ func (i *impl) loadVersioned(ctx context.Context, p *partition, trustVersion boo
 	if err != nil {
 		return nil, err
 	}
+	p.blocked.Store(false)
 	sum := sha256.Sum256(data)
 	if cur != nil && sum == cur.sum {
 		// Touched but unchanged (another process rewrote the same data).
@@ -254,6 +465,7 @@ func (i *impl) loadVersioned(ctx context.Context, p *partition, trustVersion boo
 			slog.String("path", i.where(p)), slog.String("section", pr.Section), slog.String("entry", pr.Key), slog.String("reason", pr.Reason))
 	}
 	s := newSnapshot(doc, version, sum)
+	s.absent = len(data) == 0
 	p.snap.Store(s)
 	p.good.Store(s)
 	return s, nil
@@ -261,12 +473,18 @@ func (i *impl) loadVersioned(ctx context.Context, p *partition, trustVersion boo
 
 // heldKey marks, in a context, the partitions whose locks the caller holds
 // (see tokenStore.Lock), so that a save under that lock does not take it
-// again.
+// again. It names the partition rather than pointing at it: the partition
+// may have been evicted and made anew in between.
 type heldKey struct{}
 
-func held(ctx context.Context, p *partition) bool {
-	h, _ := ctx.Value(heldKey{}).(*partition)
-	return h == p
+type heldLock struct {
+	i    *impl
+	name string
+}
+
+func (i *impl) held(ctx context.Context, p *partition) bool {
+	h, _ := ctx.Value(heldKey{}).(heldLock)
+	return h.i == i && h.name == p.name
 }
 
 // lock takes p's in-process and cross-process locks.
@@ -276,6 +494,7 @@ func (i *impl) lock(ctx context.Context, p *partition) (func(), error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for the persistent cache's lock: %w", context.Cause(ctx))
 	}
+	i.readopt(p)
 	if i.lk == nil {
 		return func() { <-p.sem }, nil
 	}
@@ -287,36 +506,53 @@ func (i *impl) lock(ctx context.Context, p *partition) (func(), error) {
 	return func() { unlock(); <-p.sem }, nil
 }
 
-// update applies change to p's stored document: under the lock, re-read,
+// update is apply for the engine's stores: a directory in the partition's
+// place is reported once (see load), then the write is skipped quietly.
+func (i *impl) update(ctx context.Context, p *partition, change func(*msalcache.Document)) error {
+	return i.reportOnce(p, i.apply(ctx, p, change))
+}
+
+// updateHeld is update for a caller that holds p's lock.
+func (i *impl) updateHeld(ctx context.Context, p *partition, change func(*msalcache.Document)) error {
+	return i.reportOnce(p, i.applyHeld(ctx, p, change))
+}
+
+// apply applies change to p's stored document: under the lock, re-read,
 // change, write. Unreadable data is replaced (starting from the last good
 // view this process had).
-func (i *impl) update(ctx context.Context, p *partition, change func(*msalcache.Document)) error {
-	if !held(ctx, p) {
+func (i *impl) apply(ctx context.Context, p *partition, change func(*msalcache.Document)) error {
+	if !i.held(ctx, p) {
 		unlock, err := i.lock(ctx, p)
 		if err != nil {
 			return err
 		}
 		defer unlock()
 	}
-	return i.updateHeld(ctx, p, change)
+	return i.applyHeld(ctx, p, change)
 }
 
-// updateHeld is update for a caller that holds p's lock.
-func (i *impl) updateHeld(ctx context.Context, p *partition, change func(*msalcache.Document)) error {
-	base := msalcache.New()
-	s, err := i.load(ctx, p)
+// applyHeld is apply for a caller that holds p's lock.
+func (i *impl) applyHeld(ctx context.Context, p *partition, change func(*msalcache.Document)) error {
+	base := newSnapshot(msalcache.New(), "", [32]byte{})
+	base.absent = true // not a clear: nothing readable to start from
+	s, err := i.read(ctx, p, true)
 	switch {
 	case err == nil:
-		base = s.doc
+		base = s
 	case errors.Is(err, ErrUnreadable):
 		i.log.LogAttrs(ctx, slog.LevelWarn, "the persistent token cache is unreadable; replacing it", slog.String("path", i.where(p)), slog.Any("error", err))
 		if g := p.good.Load(); g != nil {
-			base = g.doc
+			base = g
 		}
 	default:
 		return err
 	}
-	d := base.Clone()
+	// Whatever the base, this process's tokens go back in if it lacks them.
+	missing := i.missingOwn(p, base)
+	d := base.doc.Clone()
+	for _, o := range missing {
+		d.Put(msalcache.AccessToken, entryOf(o.key, o.tok))
+	}
 	change(d)
 	now := i.now().Unix()
 	d.PruneExpired(now)
@@ -404,8 +640,8 @@ func (t tokenStore) Load(ctx context.Context, k tokencache.Key) (tokencache.Stor
 	return st, true, nil
 }
 
-// Save implements tokencache.Store.
-func (t tokenStore) Save(ctx context.Context, k tokencache.Key, tok tokencache.Stored) error {
+// entryOf is the MSAL entry of k's token.
+func entryOf(k tokencache.Key, tok tokencache.Stored) *msalcache.Entry {
 	e := &msalcache.Entry{
 		HomeAccountID: k.Account, Environment: k.Authority, Realm: k.TenantID, ClientID: k.ClientID,
 		CredentialType: "AccessToken", Secret: tok.AccessToken, Target: k.ScopeString(),
@@ -419,20 +655,32 @@ func (t tokenStore) Save(ctx context.Context, k tokencache.Key, tok tokencache.S
 		id, _ := json.Marshal(k.Identity)
 		e.Extra = map[string]json.RawMessage{msalcache.IdentityField: id}
 	}
+	return e
+}
+
+// Save implements tokencache.Store.
+func (t tokenStore) Save(ctx context.Context, k tokencache.Key, tok tokencache.Stored) error {
+	e := entryOf(k, tok)
 	q := query(k)
-	return t.i.update(ctx, t.partitionOf(k), func(d *msalcache.Document) {
+	p := t.partitionOf(k)
+	err := t.i.update(ctx, p, func(d *msalcache.Document) {
 		// Drop other entries with the same identity (written by another
 		// program under another scope order or letter case) so that exactly
 		// one remains.
 		d.Delete(msalcache.AccessToken, q.Matches)
 		d.Put(msalcache.AccessToken, e)
 	})
+	if err == nil {
+		p.remember(k, tok)
+	}
+	return err
 }
 
 // Delete implements tokencache.DeletingStore: it drops k's stored token if
 // it is still token (a resource rejected it), and keeps a newer one.
 func (t tokenStore) Delete(ctx context.Context, k tokencache.Key, token string) error {
 	p := t.partitionOf(k)
+	p.forget(k)
 	s, err := t.i.load(ctx, p)
 	if err != nil {
 		return err
@@ -460,7 +708,7 @@ func (t tokenStore) Lock(ctx context.Context, k tokencache.Key) (context.Context
 	if err != nil {
 		return ctx, nil, err
 	}
-	return context.WithValue(ctx, heldKey{}, p), unlock, nil
+	return context.WithValue(ctx, heldKey{}, heldLock{i: t.i, name: p.name}), unlock, nil
 }
 
 var (

@@ -118,7 +118,7 @@ func (u userStore) DeleteUser(ctx context.Context, k tokencache.UserKey) error {
 func (u userStore) LockUser(ctx context.Context, k tokencache.UserKey) (tokencache.UserLock, error) {
 	p := u.partitionOf(k)
 	l := &userLock{u: u, k: k, p: p, unlock: func() {}}
-	if !held(ctx, p) {
+	if !u.i.held(ctx, p) {
 		unlock, err := u.i.lock(ctx, p)
 		if err != nil {
 			return nil, err

@@ -22,6 +22,18 @@ func syncDir(string) {}
 
 func lockFile(ctx context.Context, path string) (func(), error) {
 	return pollLock(ctx, path, func() (func(), bool, error) {
+		// Never open through a link (its target would be created) and
+		// never take a directory for the lock file.
+		if fi, err := os.Lstat(path); err == nil {
+			switch {
+			case fi.IsDir():
+				return nil, false, &NotAFileError{Path: path}
+			case !fi.Mode().IsRegular():
+				if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return nil, false, err
+				}
+			}
+		}
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 		if err != nil {
 			if errors.Is(err, windows.ERROR_SHARING_VIOLATION) || errors.Is(err, os.ErrPermission) {
@@ -98,3 +110,18 @@ func retryBusy(ctx context.Context, op func() error) error {
 		wait *= 2
 	}
 }
+
+// createTemp creates a new file for an atomic replace: exclusive (so never
+// through anything already at the name).
+func createTemp(dir, prefix string) (*os.File, error) {
+	return os.CreateTemp(dir, prefix+"*")
+}
+
+// closeBeforeReplace: Windows does not rename a file that is open without
+// delete sharing.
+const closeBeforeReplace = true
+
+// removeIfStale removes the temporary file at path: Windows refuses to
+// delete a file another process has open, which protects a live writer's
+// temporary file while it writes.
+func removeIfStale(path string) { os.Remove(path) }
