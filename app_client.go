@@ -85,15 +85,7 @@ func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	copts := o.ClientOptions
-	// Token requests and responses carry secrets and tokens: never log
-	// their bodies, whatever the caller asked of its other clients.
-	copts.Logging.IncludeBody = false
-	// Bound every response azcore reads, error pages included.
-	copts.Transport = sts.LimitResponseBodies(copts.Transport)
-	az, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
-		Tracing: runtime.TracingOptions{Namespace: "Microsoft.Entra"},
-	}, &copts)
+	pl, err := newTokenPipeline(o.ClientOptions)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -104,10 +96,9 @@ func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions)
 		host:     host,
 		allowed:  authority.NormalizeAllowedTenants(o.AdditionallyAllowedTenants),
 		grant:    grant,
-		sts:      sts.NewClient(az.Pipeline(), sts.ClientOptions{}),
+		sts:      sts.NewClient(pl, sts.ClientOptions{}),
 	}
 	if !o.DisableInstanceDiscovery {
-		pl := az.Pipeline()
 		a.discovery = authority.NewDiscovery(func(r *http.Request) (*http.Response, error) {
 			return doRaw(pl, r)
 		}, o.discoveryHost)

@@ -214,15 +214,13 @@ func newManagedIdentityCredential(options *ManagedIdentityCredentialOptions, s m
 	if copts.Transport, err = mi.Transport(copts.Transport); err != nil {
 		return nil, fmt.Errorf("%s: %w", credNameManagedIdentity, err)
 	}
-	az, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
-		Tracing: runtime.TracingOptions{Namespace: "Microsoft.Entra"},
-	}, &copts)
+	pl, err := newTokenPipeline(copts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", credNameManagedIdentity, err)
 	}
 	c := &ManagedIdentityCredential{
 		mi:           mi,
-		pl:           az.Pipeline(),
+		pl:           pl,
 		identity:     id.Value,
 		probeTimeout: s.probeTimeout,
 	}

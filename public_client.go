@@ -146,11 +146,7 @@ func newPublicClient(name, tenantID, clientID string, flow userFlow, o publicOpt
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	copts := o.ClientOptions
-	copts.Transport = sts.LimitResponseBodies(copts.Transport)
-	az, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
-		Tracing: runtime.TracingOptions{Namespace: "Microsoft.Entra"},
-	}, &copts)
+	pl, err := newTokenPipeline(o.ClientOptions)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -169,11 +165,10 @@ func newPublicClient(name, tenantID, clientID string, flow userFlow, o publicOpt
 		disableAuto:  o.DisableAutomaticAuthentication,
 		defaultScope: defaultScope(o.Cloud, host),
 		logger:       logger,
-		pl:           az.Pipeline(),
-		sts:          sts.NewClient(az.Pipeline(), sts.ClientOptions{}),
+		pl:           pl,
+		sts:          sts.NewClient(pl, sts.ClientOptions{}),
 	}
 	if !o.DisableInstanceDiscovery {
-		pl := az.Pipeline()
 		p.discovery = authority.NewDiscovery(func(r *http.Request) (*http.Response, error) {
 			return doRaw(pl, r)
 		}, o.discoveryHost)
