@@ -52,9 +52,9 @@ type BearerTokenTransportOptions struct {
 // The transport authorizes every request it is given, whatever the host, as
 // oauth2.Transport does: use it only in clients that call the API the
 // scopes are for. As the [http.RoundTripper] contract requires, it never
-// modifies the caller's request: the header goes on a copy, so one request
-// (or requests sharing one Header map) may go through it from many
-// goroutines at once.
+// modifies the caller's request: the header goes on a copy, so requests
+// that share one Header map, or one request without a body, may go through
+// it from many goroutines at once.
 type BearerTokenTransport struct {
 	cred      azcore.TokenCredential
 	base      http.RoundTripper
