@@ -1,7 +1,12 @@
 package azid
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -25,5 +30,40 @@ func TestTokenLogOptions(t *testing.T) {
 	}
 	if !caller.IncludeBody || !reflect.DeepEqual(caller.AllowedHeaders, before) {
 		t.Errorf("the caller's options changed: %+v", caller)
+	}
+}
+
+// Every pipeline a credential sends secrets through is built by
+// newTokenPipeline, so that forcing bodies and secret headers out of the
+// logs cannot drift between credentials again: no other file of the
+// package builds an azcore client or pipeline of its own.
+func TestTokenPipelinesBuiltInOnePlace(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") || name == "token_pipeline.go" {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			sel, ok := n.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			pkg, ok := sel.X.(*ast.Ident)
+			if !ok {
+				return true
+			}
+			if (pkg.Name == "azcore" && sel.Sel.Name == "NewClient") || (pkg.Name == "runtime" && sel.Sel.Name == "NewPipeline") {
+				t.Errorf("%s: %s.%s: build the pipeline with newTokenPipeline, which keeps secrets out of azcore's logs", fset.Position(sel.Pos()), pkg.Name, sel.Sel.Name)
+			}
+			return true
+		})
 	}
 }
