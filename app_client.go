@@ -88,15 +88,7 @@ func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions)
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	copts := o.ClientOptions
-	// Token requests and responses carry secrets and tokens: never log
-	// their bodies, whatever the caller asked of its other clients.
-	copts.Logging.IncludeBody = false
-	// Bound every response azcore reads, error pages included.
-	// A host that does not resolve fails at once, not after every retry.
-	copts.Transport = authority.FailFastOnUnknownHost(sts.LimitResponseBodies(copts.Transport))
-	az, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
-		Tracing: runtime.TracingOptions{Namespace: "Microsoft.Entra"},
-	}, &copts)
+	az, err := newTokenPipeline(copts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

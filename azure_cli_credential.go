@@ -55,8 +55,9 @@ type AzureCLICredentialOptions struct {
 // once, not every time, concurrent callers share one az process, and the
 // cached tokens are dropped the moment the Azure CLI signs in as another
 // account or switches subscription (it watches the files under
-// AZURE_CONFIG_DIR, by default ~/.azure). Each az run is bounded by the
-// caller's context deadline, or 10 seconds when there is none.
+// AZURE_CONFIG_DIR, by default ~/.azure). Each az run lasts at most 10
+// seconds or, when the caller that starts it has a later context deadline,
+// until about a second before that deadline, however far away it is.
 type AzureCLICredential struct {
 	c            *toolClient
 	subscription string

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -307,6 +308,38 @@ func TestAzureCLICredentialCallerDeadline(t *testing.T) {
 	// The process was given the caller's 1.5 s, not the default 50 ms.
 	if strings.Contains(err.Error(), "50ms") {
 		t.Fatalf("error %q: az was not given the caller's deadline", err)
+	}
+}
+
+// A caller whose deadline is further away than the engine's acquisition
+// limit gets the whole of it: az answers after 1.5 s, past this
+// credential's limit (a 200 ms tool timeout plus a 1 s grace, standing in
+// for the default 10 s + 1 s and the engine's usual minute), and the token
+// arrives. Without a deadline the same az is stopped at 200 ms.
+func TestAzureCLICredentialDeadlineBeyondEngineLimit(t *testing.T) {
+	for _, disableCache := range []bool{false, true} {
+		t.Run(fmt.Sprintf("DisableInMemoryCache=%v", disableCache), func(t *testing.T) {
+			ft := newFakeAz(t)
+			ft.setMode("sleep")
+			ft.write("fake_sleep", "1.5")
+			c := newAzCred(t, ft, &AzureCLICredentialOptions{DisableInMemoryCache: disableCache}, func(h *toolHooks) { h.timeout = 200 * time.Millisecond })
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			tok, err := c.GetToken(ctx, armOpts)
+			if err != nil {
+				t.Fatalf("with a 30 s deadline: %v", err)
+			}
+			if !strings.HasPrefix(tok.Token, "fake-alice-") {
+				t.Fatalf("token %q", tok.Token)
+			}
+
+			other := newAzCred(t, ft, &AzureCLICredentialOptions{DisableInMemoryCache: disableCache}, func(h *toolHooks) { h.timeout = 200 * time.Millisecond })
+			_, err = other.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"https://vault.azure.net/.default"}})
+			const want = "AzureCLICredential authentication failed: az did not finish within 200ms and was stopped"
+			if !errors.Is(err, context.DeadlineExceeded) || err.Error() != want {
+				t.Fatalf("without a deadline: %v, want %q", err, want)
+			}
+		})
 	}
 }
 

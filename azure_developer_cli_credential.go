@@ -45,8 +45,9 @@ type AzureDeveloperCLICredentialOptions struct {
 //
 // Unlike azidentity's, it caches tokens in memory, shares one azd process
 // among concurrent callers, and drops its tokens when azd signs in as
-// someone else. Each azd run is bounded by the caller's context deadline,
-// or 10 seconds when there is none.
+// someone else. Each azd run lasts at most 10 seconds or, when the caller
+// that starts it has a later context deadline, until about a second before
+// that deadline, however far away it is.
 type AzureDeveloperCLICredential struct {
 	c *toolClient
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
-	"github.com/azid-go/azid/internal/sts"
 )
 
 const credNameAzurePipelines = "AzurePipelinesCredential"
@@ -112,11 +111,9 @@ func NewAzurePipelinesCredential(tenantID, clientID, serviceConnectionID, system
 	copts := options.ClientOptions
 	// Azure DevOps' identification of a failed request is worth logging.
 	copts.Logging.AllowedHeaders = append(append([]string(nil), copts.Logging.AllowedHeaders...), headerMSEdgeRef, headerVSSE2EID)
-	// The OIDC answer is a token: never log bodies.
-	copts.Logging.IncludeBody = false
-	oidcOpts := copts
-	oidcOpts.Transport = sts.LimitResponseBodies(oidcOpts.Transport)
-	az, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{}, &oidcOpts)
+	// The OIDC request carries the system access token and its answer is
+	// a token: the same protections as a token request.
+	az, err := newTokenPipeline(copts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", credNameAzurePipelines, err)
 	}

@@ -50,8 +50,9 @@ type AzurePowerShellCredentialOptions struct {
 //
 // Unlike azidentity's, it caches tokens in memory, shares one PowerShell
 // process among concurrent callers, and drops its tokens when Azure
-// PowerShell signs in as someone else. Each run is bounded by the caller's
-// context deadline, or 10 seconds when there is none.
+// PowerShell signs in as someone else. Each run lasts at most 10 seconds
+// or, when the caller that starts it has a later context deadline, until
+// about a second before that deadline, however far away it is.
 type AzurePowerShellCredential struct {
 	c *toolClient
 }

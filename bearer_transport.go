@@ -51,9 +51,10 @@ type BearerTokenTransportOptions struct {
 //
 // The transport authorizes every request it is given, whatever the host, as
 // oauth2.Transport does: use it only in clients that call the API the
-// scopes are for. It sets the header on the request itself (see
-// RoundTrip), so requests that share one Header map, such as a request and
-// its copy from req.WithContext, must not go through it concurrently.
+// scopes are for. As the [http.RoundTripper] contract requires, it never
+// modifies the caller's request: the header goes on a copy, so requests
+// that share one Header map, or one request without a body, may go through
+// it from many goroutines at once.
 type BearerTokenTransport struct {
 	cred      azcore.TokenCredential
 	base      http.RoundTripper
@@ -94,12 +95,9 @@ func NewBearerTokenTransport(cred azcore.TokenCredential, scopes []string, base 
 	}, nil
 }
 
-// RoundTrip sends req with an Authorization header.
-//
-// Unlike most RoundTrippers it sets the header on req itself rather than on
-// a copy: copying a request costs several allocations, which is most of the
-// transport's budget. The header is the only change, and it is replaced on
-// every round trip, so reusing a request (sequentially) is safe.
+// RoundTrip sends a copy of req with an Authorization header; req itself
+// is not modified. Its body is closed, as the RoundTripper contract asks,
+// also when no request is sent.
 func (t *BearerTokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := t.checkScheme(req); err != nil {
 		closeBody(req)
@@ -110,28 +108,36 @@ func (t *BearerTokenTransport) RoundTrip(req *http.Request) (*http.Response, err
 		closeBody(req)
 		return nil, fmt.Errorf("azid: getting a token for %s: %w", req.URL.Host, err)
 	}
-	t.authorize(req, tok.Token)
-	resp, err := t.base.RoundTrip(req)
+	resp, err := t.base.RoundTrip(t.authorized(req, req.Body, tok.Token))
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
 	return t.retry(req, resp, tok.Token)
 }
 
-// authorize sets req's Authorization header to tok, reusing the header
-// value built for the same token by an earlier request.
-func (t *BearerTokenTransport) authorize(req *http.Request, tok string) {
+// authorized returns a copy of req with body and an Authorization header
+// for tok, as x/oauth2's Transport makes one: a shallow copy of the
+// request and a new Header map, the cheapest copy that leaves req as it
+// was. The header values are shared with req, capped at their length so
+// that an append by a later transport copies instead of writing into the
+// caller's arrays. The Authorization value built for the same token by an
+// earlier request is reused, so a request with a cached token allocates
+// only the copy.
+func (t *BearerTokenTransport) authorized(req *http.Request, body io.ReadCloser, tok string) *http.Request {
 	a := t.auth.Load()
 	if a == nil || a.token != tok {
 		a = &authHeader{token: tok, values: []string{"Bearer " + tok}}
 		t.auth.Store(a)
 	}
-	if req.Header == nil {
-		req.Header = make(http.Header, 1)
+	r2 := new(http.Request)
+	*r2 = *req
+	r2.Body = body
+	r2.Header = make(http.Header, len(req.Header)+1)
+	for k, v := range req.Header {
+		r2.Header[k] = v[:len(v):len(v)]
 	}
-	// Cap 1 makes an append by later code copy rather than write into the
-	// shared value.
-	req.Header["Authorization"] = a.values[:1:1]
+	r2.Header["Authorization"] = a.values[:1:1]
+	return r2
 }
 
 // retry handles a 401: one more attempt with a CAE challenge's claims, or
@@ -162,16 +168,17 @@ func (t *BearerTokenTransport) retry(req *http.Request, resp *http.Response, rej
 		// would only fail again.
 		return resp, nil
 	}
-	r2 := req.Clone(req.Context())
-	if req.Body != nil && req.Body != http.NoBody {
-		if r2.Body, err = req.GetBody(); err != nil {
+	// The first attempt's body was consumed and closed by the base
+	// transport: the retry sends a fresh one from GetBody.
+	body := req.Body
+	if body != nil && body != http.NoBody {
+		if body, err = req.GetBody(); err != nil {
 			drain(resp)
 			return nil, fmt.Errorf("azid: rewinding the request body to retry after a 401: %w", err)
 		}
 	}
-	t.authorize(r2, tok.Token)
 	drain(resp)
-	return t.base.RoundTrip(r2)
+	return t.base.RoundTrip(t.authorized(req, body, tok.Token))
 }
 
 // checkScheme refuses to put a token on a request that is not https, unless

@@ -6,10 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -516,5 +518,121 @@ func BenchmarkBearerTransportCredentialHit(b *testing.B) {
 		if _, err := cred.GetToken(ctx, opts); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// passthrough records the requests the bearer transport hands to its base
+// and sends them on with http.DefaultTransport.
+type passthrough struct {
+	mu   sync.Mutex
+	seen []*http.Request
+}
+
+func (p *passthrough) RoundTrip(r *http.Request) (*http.Response, error) {
+	p.mu.Lock()
+	p.seen = append(p.seen, r)
+	p.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// One request template sent through the transport from 50 goroutines at
+// once, while the resource rejects the cached token (so the 401 retry path
+// runs too): every request is authorized, the template's headers are as
+// the caller left them, and the base transport never gets the caller's
+// request. Run under -race, a write to the shared request is a failure.
+func TestBearerTransportLeavesRequestUntouched(t *testing.T) {
+	srv := newEmulator(t, nil)
+	res := newResource(t, srv)
+	cred := newSecretCred(t, srv, nil)
+	tok, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{resourceScope}, EnableCAE: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.reject(tok.Token)
+	base := &passthrough{}
+	tr, err := NewBearerTokenTransport(cred, []string{resourceScope}, base, &BearerTokenTransportOptions{InsecureAllowLoopbackHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	template, err := http.NewRequestWithContext(ctx, http.MethodGet, res.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	template.Header.Set("X-Caller", "mine")
+	template.Header["X-Multi"] = append(make([]string, 0, 4), "a", "b") // room to append into
+	want := template.Header.Clone()
+
+	const n = 50
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			resp, err := tr.RoundTrip(template)
+			if err != nil {
+				t.Errorf("request %d: %v", i, err)
+				return
+			}
+			drain(resp)
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("request %d: status %d", i, resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	if !reflect.DeepEqual(template.Header, want) {
+		t.Fatalf("the caller's headers changed:\n%v\nwant\n%v", template.Header, want)
+	}
+	if got := res.requests.Load(); got <= n {
+		t.Fatalf("the resource got %d requests for %d round trips: the 401 retry path did not run", got, n)
+	}
+	base.mu.Lock()
+	defer base.mu.Unlock()
+	for _, r := range base.seen {
+		if r == template {
+			t.Fatal("the base transport got the caller's request itself")
+		}
+		if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") || r.Header.Get("X-Caller") != "mine" || len(r.Header["X-Multi"]) != 2 {
+			t.Fatalf("a sent request's headers: %v", r.Header)
+		}
+	}
+}
+
+// After a 401 the retry sends the whole body again, from GetBody, and the
+// caller's request keeps its headers and its own body.
+func TestBearerTransportRetryBodyAndCallerRequest(t *testing.T) {
+	srv := newEmulator(t, nil)
+	res := newResource(t, srv)
+	cred := newSecretCred(t, srv, nil)
+	tok, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{resourceScope}, EnableCAE: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.reject(tok.Token)
+	tr := newTestTransport(t, cred, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const body = "the whole body, sent twice"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, res.URL, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "text/plain")
+	callerBody := req.Body
+	want := req.Header.Clone()
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || string(got) != body {
+		t.Fatalf("status %d, body %q; want the retry to send %q", resp.StatusCode, got, body)
+	}
+	if res.requests.Load() != 2 {
+		t.Fatalf("%d requests, want 2 (the 401 and the retry)", res.requests.Load())
+	}
+	if !reflect.DeepEqual(req.Header, want) || req.Body != callerBody {
+		t.Fatalf("the caller's request changed: headers %v, body replaced %v", req.Header, req.Body != callerBody)
 	}
 }

@@ -105,7 +105,15 @@ func newToolClient(cfg toolConfig) (*toolClient, error) {
 		c.timeout = devtool.DefaultTimeout
 	}
 	if !cfg.disableCache {
-		c.cache = tokencache.New(c, tokencache.Options{Authority: cfg.name, ClientID: ""})
+		// The engine's bound follows the tool's: a tool run may take its
+		// whole timeout, or a longer caller deadline (see Acquire), and
+		// must not be cut by the engine's general 1-minute limit.
+		c.cache = tokencache.New(c, tokencache.Options{
+			Authority:              cfg.name,
+			ClientID:               "",
+			AcquireTimeout:         c.timeout + toolStopGrace,
+			ExtendToCallerDeadline: true,
+		})
 		files := cfg.stateFiles(c.getenv)
 		c.watcher = devtool.NewWatcher(files, func() { c.cache.Clear() }, h.watch)
 	}
@@ -141,10 +149,11 @@ func homeDir(getenv func(string) string) string {
 	return h
 }
 
-// callerDeadlineKey carries the deadline of the GetToken call that may start
-// a tool process. The engine runs acquisitions detached from callers'
-// contexts, so the deadline travels as a value.
-type callerDeadlineKey struct{}
+// toolStopGrace is how long before the end of an acquisition the tool's
+// own timeout fires: room to kill its process group and collect it, so the
+// caller gets the tool's timeout error (naming the tool and its time)
+// rather than a bare deadline.
+const toolStopGrace = time.Second
 
 func (c *toolClient) getToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	if len(opts.Scopes) == 0 {
@@ -166,9 +175,6 @@ func (c *toolClient) getToken(ctx context.Context, opts policy.TokenRequestOptio
 			return azcore.AccessToken{}, err
 		}
 		return azcore.AccessToken{}, c.claimsError(tenant, opts.Scopes, opts.Claims)
-	}
-	if d, ok := ctx.Deadline(); ok {
-		ctx = context.WithValue(ctx, callerDeadlineKey{}, d)
 	}
 	if c.cache == nil {
 		tok, err := c.Acquire(ctx, tokencache.Request{TenantID: tenant, Scopes: opts.Scopes, Claims: opts.Claims})
@@ -231,10 +237,13 @@ func (c *toolClient) Acquire(ctx context.Context, r tokencache.Request) (tokenca
 	}
 	timeout := c.timeout
 	// A caller who allowed more time than the default gets it, as with
-	// azidentity; a shorter deadline only stops that caller waiting, the
-	// tool keeps its time for the others sharing this run.
-	if d, ok := ctx.Value(callerDeadlineKey{}).(time.Time); ok {
-		if left := time.Until(d); left > timeout {
+	// azidentity, however long: the engine gives the acquisition the
+	// deadline of the caller that started it when that is later than its
+	// own bound (c.timeout plus the grace), and ctx carries it here. A
+	// shorter deadline only stops that caller waiting; the tool keeps its
+	// time for the others sharing this run.
+	if d, ok := ctx.Deadline(); ok {
+		if left := time.Until(d) - toolStopGrace; left > timeout {
 			timeout = left
 		}
 	}

@@ -20,11 +20,14 @@ import (
 // does for you: it replaces any listener set before, including one set with
 // azlog.SetListener or by another library.
 //
-// azcore removes Authorization headers and query parameters from what it
-// logs, and azid's credentials never let azcore log token request or
-// response bodies, so tokens and secrets do not reach logger. Your own
-// clients' bodies are logged if their ClientOptions.Logging.IncludeBody is
-// set.
+// azcore prints the values only of the headers and query parameters it
+// allows, and azid's credentials (application, user and managed identity
+// alike) never let azcore log token request or response bodies, nor the
+// values of headers that carry a credential (Authorization,
+// X-IDENTITY-HEADER, secret, cookies), even when ClientOptions.Logging
+// asks for bodies or lists those headers in AllowedHeaders; so tokens and
+// secrets do not reach logger. Your own clients' bodies are logged if their
+// ClientOptions.Logging.IncludeBody is set.
 //
 // For azid's own events (token acquisitions, background refreshes, refresh
 // failures and their backoff, storage problems), set the credential's

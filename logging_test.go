@@ -5,6 +5,9 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	azlog "github.com/Azure/azure-sdk-for-go/sdk/azcore/log"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/azid-go/azid/entratest"
 	"github.com/azid-go/azid/internal/tokencache"
 )
@@ -42,6 +46,15 @@ type secretCase struct {
 	// serial marks a case that sets environment variables, which a
 	// parallel test may not.
 	serial bool
+	// echo is the endpoint whose Echo fault the credential's requests meet
+	// (the token endpoint unless offEntra); noEcho skips that step, for
+	// credentials that send no HTTP request or whose first request of an
+	// acquisition carries no secret (Azure Arc's challenge).
+	echo   entratest.Endpoint
+	noEcho bool
+	// extraSecrets, when set, returns secrets known only after the run
+	// (Azure Arc's key file).
+	extraSecrets func(t *testing.T) []string
 }
 
 var credentialLogCases = []secretCase{
@@ -63,6 +76,19 @@ var credentialLogCases = []secretCase{
 
 func init() {
 	credentialLogCases = append(credentialLogCases, moreCredentialLogCases...)
+	for _, src := range []struct {
+		name string
+		ep   entratest.Endpoint
+	}{
+		{"IMDS", entratest.EndpointIMDS},
+		{"App Service", entratest.EndpointAppService},
+		{"Service Fabric", entratest.EndpointServiceFabric},
+		{"Azure ML", entratest.EndpointAzureML},
+		{"Cloud Shell", entratest.EndpointCloudShell},
+		{"Azure Arc", entratest.EndpointAzureArc},
+	} {
+		credentialLogCases = append(credentialLogCases, miLogCase(src.name, src.ep))
+	}
 	credentialLogCases = append(credentialLogCases, toolLogCases...)
 }
 
@@ -129,16 +155,6 @@ var moreCredentialLogCases = []secretCase{
 		},
 	},
 	{
-		name:     credNameManagedIdentity + " (App Service)",
-		offEntra: true,
-		new: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
-			host := newMIHost(t, srv)
-			env := host.Env(entratest.EndpointAppService)
-			c, err := tryMICred(host, entratest.EndpointAppService, func(m *miTest) { m.opts.Logger = l })
-			return must(t, c, err), []string{env["IDENTITY_HEADER"]}
-		},
-	},
-	{
 		name: credNameDeviceCode,
 		new: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
 			srv.SetDeviceCodePolicy(entratest.DeviceCodePolicy{Interval: time.Second})
@@ -178,6 +194,47 @@ var moreCredentialLogCases = []secretCase{
 			return must(t, c, err), []string{code, webSecret}
 		},
 	},
+}
+
+// miLogCase is the log-leak case of one managed identity source. The
+// caller's logging options reach the credential's pipeline; the source's
+// secret (the identity header, Azure ML's secret, Azure Arc's key) is what
+// must not leak.
+func miLogCase(source string, ep entratest.Endpoint) secretCase {
+	var arcKeyDir string
+	return secretCase{
+		name:     credNameManagedIdentity + " (" + source + ")",
+		offEntra: true,
+		echo:     ep,
+		// Arc's challenge comes first and carries nothing secret; an echo
+		// of it ends the acquisition before the key is sent.
+		noEcho: ep == entratest.EndpointAzureArc,
+		new: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
+			host := newMIHost(t, srv)
+			env := host.Env(ep)
+			arcKeyDir = host.ArcKeyDir()
+			c, err := tryMICred(host, ep, func(m *miTest) { m.opts.Logger = l; m.opts.Logging = o.Logging })
+			return must(t, c, err), []string{env["IDENTITY_HEADER"], env["MSI_SECRET"]}
+		},
+		extraSecrets: func(t *testing.T) []string {
+			if ep != entratest.EndpointAzureArc {
+				return nil
+			}
+			files, err := os.ReadDir(arcKeyDir)
+			if err != nil || len(files) == 0 {
+				t.Fatalf("no Azure Arc key file in %s (%v)", arcKeyDir, err)
+			}
+			var keys []string
+			for _, f := range files {
+				b, err := os.ReadFile(filepath.Join(arcKeyDir, f.Name()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				keys = append(keys, strings.TrimSpace(string(b)))
+			}
+			return keys
+		},
+	}
 }
 
 // userSecrets returns the refresh token and id_token a user credential
@@ -298,8 +355,12 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 		}
 	})
 	azLogs := azBuf.String()
-	if !strings.Contains(azLogs, "event=Request") {
-		t.Errorf("azcore's logs lack event=Request; the test did not exercise what it claims:\n%s", azLogs)
+	// The secret headers were sent (and allowed by the caller), yet azcore
+	// printed no value for them.
+	for _, want := range []string{"event=Request", "X-Identity-Header: REDACTED", "Secret: REDACTED", "Authorization: REDACTED"} {
+		if !strings.Contains(azLogs, want) {
+			t.Errorf("azcore's logs lack %q; the test did not exercise what it claims:\n%s", want, azLogs)
+		}
 	}
 	checkLeaks(t, allLeaks, []string{azLogs})
 }
@@ -313,7 +374,10 @@ func runLogCase(t *testing.T, tc secretCase) (leaks, errTexts []string, logs str
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := newEmulator(t, &entratest.Options{Token: entratest.TokenPolicy{RefreshIn: time.Second}})
 	o := emulatorOptions(srv)
-	o.Logging.IncludeBody = true // a user asking for bodies must still not get secrets
+	// A user asking for bodies and for the secret headers' values must
+	// still get no secret.
+	o.Logging.IncludeBody = true
+	o.Logging.AllowedHeaders = []string{"Authorization", "X-Identity-Header", "secret", "Cookie", "Client-Request-Id"}
 	ctx := context.Background()
 
 	cred, secrets := tc.new(t, srv, o, logger)
@@ -331,6 +395,9 @@ func runLogCase(t *testing.T, tc secretCase) (leaks, errTexts []string, logs str
 		testRefreshAndOutage(t, srv, cred, tok, &buf, &leaks)
 	}
 	leaks = append(leaks, userSecrets(t, cred)...)
+	if tc.extraSecrets != nil {
+		leaks = append(leaks, tc.extraSecrets(t)...)
+	}
 
 	if tc.bad != nil {
 		bad, secrets := tc.bad(t, srv, o, logger)
@@ -340,6 +407,9 @@ func runLogCase(t *testing.T, tc secretCase) (leaks, errTexts []string, logs str
 		} else {
 			errTexts = append(errTexts, err.Error())
 		}
+	}
+	if ep, ok := tc.echoEndpoint(); ok {
+		errTexts = append(errTexts, echoStep(t, srv, ep, tc, o, logger, cred, &leaks)...)
 	}
 
 	logs = buf.String()
@@ -356,6 +426,58 @@ func runLogCase(t *testing.T, tc secretCase) (leaks, errTexts []string, logs str
 		}
 	}
 	return leaks, errTexts, logs
+}
+
+// echoEndpoint is the endpoint whose Echo fault tc's credentials meet.
+func (tc secretCase) echoEndpoint() (entratest.Endpoint, bool) {
+	switch {
+	case tc.noEcho:
+		return "", false
+	case tc.echo != "":
+		return tc.echo, true
+	case tc.offEntra:
+		return "", false
+	}
+	return entratest.EndpointToken, true
+}
+
+// echoScope is a scope no earlier step asked for, so that the echo step
+// goes to the network.
+var echoScope = policy.TokenRequestOptions{Scopes: []string{"api://echo/.default"}}
+
+// echoStep makes ep quote every request back in its error (form and
+// headers: the client secret, assertion, refresh token, password, identity
+// header…) and asks cred, and a fresh bad credential when tc has one, for a
+// token: each must fail with the echo's error, its text free of secrets.
+func echoStep(t *testing.T, srv *entratest.Server, ep entratest.Endpoint, tc secretCase, o azcore.ClientOptions, l *slog.Logger, cred azcore.TokenCredential, leaks *[]string) (errTexts []string) {
+	srv.SetFault(ep, entratest.Fault{Echo: true})
+	defer srv.SetFault(ep, entratest.Fault{})
+	creds := []azcore.TokenCredential{cred}
+	if tc.bad != nil {
+		bad, secrets := tc.bad(t, srv, o, l)
+		*leaks = append(*leaks, secrets...)
+		creds = append(creds, bad)
+	}
+	for i, c := range creds {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := c.GetToken(ctx, echoScope)
+		cancel()
+		if err == nil {
+			t.Fatalf("credential %d got a token from an endpoint that echoes", i)
+		}
+		// The echo's code proves the request reached the echo, and its
+		// text is what would carry a secret.
+		if !strings.Contains(err.Error(), "900144") {
+			t.Errorf("credential %d: the error is not the echo's: %v", i, err)
+		}
+		errTexts = append(errTexts, err.Error(), fmt.Sprintf("%+v", err))
+		var afe *AuthenticationFailedError
+		if errors.As(err, &afe) && afe.RawResponse != nil {
+			body, _ := io.ReadAll(afe.RawResponse.Body)
+			errTexts = append(errTexts, string(body))
+		}
+	}
+	return errTexts
 }
 
 // checkLeaks fails t if any text holds one of leaks or anything JWT-shaped.

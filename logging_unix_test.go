@@ -26,4 +26,30 @@ var toolLogCases = []secretCase{
 			return newAzCred(t, ft, nil, nil), nil
 		},
 	},
+	{
+		name:     credNameAzureDeveloperCLI,
+		offEntra: true,
+		quiet:    true,
+		new: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
+			return newAzdCred(t, newFakeAzd(t), nil, nil), nil
+		},
+		bad: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
+			ft := newFakeAzd(t)
+			ft.setMode("garbage")
+			return newAzdCred(t, ft, nil, nil), nil
+		},
+	},
+	{
+		name:     credNameAzurePowerShell,
+		offEntra: true,
+		quiet:    true,
+		new: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
+			return newPwshCred(t, newFakePwsh(t), nil, nil), nil
+		},
+		bad: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
+			ft := newFakePwsh(t)
+			ft.setMode("garbage")
+			return newPwshCred(t, ft, nil, nil), nil
+		},
+	},
 }

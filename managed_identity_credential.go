@@ -219,9 +219,7 @@ func newManagedIdentityCredential(options *ManagedIdentityCredentialOptions, s m
 	if copts.Transport, err = mi.Transport(copts.Transport); err != nil {
 		return nil, fmt.Errorf("%s: %w", credNameManagedIdentity, err)
 	}
-	az, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
-		Tracing: runtime.TracingOptions{Namespace: "Microsoft.Entra"},
-	}, &copts)
+	az, err := newTokenPipeline(copts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", credNameManagedIdentity, err)
 	}

@@ -155,11 +155,7 @@ func newPublicClient(name, tenantID, clientID string, flow userFlow, o publicOpt
 		}
 	}
 	copts := o.ClientOptions
-	// A host that does not resolve fails at once, not after every retry.
-	copts.Transport = authority.FailFastOnUnknownHost(sts.LimitResponseBodies(copts.Transport))
-	az, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
-		Tracing: runtime.TracingOptions{Namespace: "Microsoft.Entra"},
-	}, &copts)
+	az, err := newTokenPipeline(copts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

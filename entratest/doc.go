@@ -35,7 +35,8 @@
 // from the cache" or "the credential asked for CAE".
 //
 // To test the unhappy paths, [Server.SetFault] injects latency, error statuses
-// with Retry-After, dropped connections and malformed bodies per endpoint, and
+// with Retry-After, dropped connections, malformed bodies and errors that echo
+// the request back (to test that secrets stay out of logs) per endpoint, and
 // [Server.SetOutage] makes the whole service answer 503 as Entra does during
 // an incident. Token lifetimes ([TokenPolicy]) and the clock ([Options.Now])
 // are adjustable so refresh logic can be tested without waiting an hour.

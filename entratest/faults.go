@@ -1,8 +1,12 @@
 package entratest
 
 import (
+	"fmt"
+	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -51,6 +55,15 @@ type Fault struct {
 	// "application/json; charset=utf-8", so the body must be rejected for
 	// what it is, not for its header.
 	ContentType string
+
+	// Echo answers with an error that quotes the whole request back, as a
+	// misconfigured gateway or a debugging proxy does: an Entra-shaped
+	// JSON error (status Status, 400 when 0) whose error_description holds
+	// the method, the URL with its query, every header (secret ones such
+	// as Authorization and X-IDENTITY-HEADER included) and the body as
+	// sent, form-encoded. It is for testing that a client keeps its
+	// secrets out of logs and error texts whatever the server says.
+	Echo bool
 
 	// Times limits the fault to the next Times requests of the endpoint,
 	// after which the endpoint heals by itself: Times 1 with Status 503 is
@@ -112,7 +125,7 @@ func (s *Server) SetFault(ep Endpoint, f Fault) {
 }
 
 func isZeroFault(f Fault) bool {
-	return f.Latency <= 0 && f.Status == 0 && f.RetryAfter <= 0 && !f.Drop && !f.Hang && f.Body == nil
+	return f.Latency <= 0 && f.Status == 0 && f.RetryAfter <= 0 && !f.Drop && !f.Hang && f.Body == nil && !f.Echo
 }
 
 // ClearFaults removes every fault; the outage switch is separate.
@@ -155,10 +168,17 @@ func (s *Server) applyFault(x *exchange, f Fault) (answered bool) {
 		// the connection is closed (HTTP/1) or the stream reset (HTTP/2).
 		panic(http.ErrAbortHandler)
 	}
-	if f.RetryAfter > 0 && (f.Status != 0 || f.Body != nil) {
+	if f.RetryAfter > 0 && (f.Status != 0 || f.Body != nil || f.Echo) {
 		x.w.Header().Set("Retry-After", formatSeconds(f.RetryAfter))
 	}
 	switch {
+	case f.Echo:
+		status := f.Status
+		if status == 0 {
+			status = http.StatusBadRequest
+		}
+		x.writeEcho(status)
+		return true
 	case f.Body != nil:
 		status := f.Status
 		if status == 0 {
@@ -181,4 +201,41 @@ func (s *Server) applyFault(x *exchange, f Fault) (answered bool) {
 // a compliant client never comes back early.
 func formatSeconds(d time.Duration) string {
 	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+}
+
+// writeEcho answers with an Entra-shaped error quoting the request: what
+// an Echo fault sends.
+func (x *exchange) writeEcho(status int) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "AADSTS900144: request echoed by a gateway:\r\n%s %s\r\n", x.r.Method, x.r.URL.RequestURI())
+	names := make([]string, 0, len(x.r.Header))
+	for k := range x.r.Header {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		for _, v := range x.r.Header[k] {
+			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+		}
+	}
+	b.WriteString("\r\n")
+	if x.form != nil {
+		// The token endpoint has parsed the body already.
+		b.WriteString(x.form.Encode())
+	} else if x.r.Body != nil {
+		body, _ := io.ReadAll(io.LimitReader(x.r.Body, maxFormBytes))
+		b.Write(body)
+	}
+	if x.entry != nil {
+		x.entry.ErrorCode = 900144
+	}
+	x.setNoCache()
+	x.writeJSON(status, entraErrorBody{
+		Error:            "invalid_request",
+		ErrorDescription: b.String(),
+		ErrorCodes:       []int{900144},
+		Timestamp:        x.s.now().UTC().Format(entraTimestamp),
+		TraceID:          x.traceID,
+		CorrelationID:    x.correlationID,
+	})
 }

@@ -3,7 +3,9 @@ package entratest
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -328,5 +330,54 @@ func TestFaultHang(t *testing.T) {
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("held request: err = %v, want context.Canceled", err)
+	}
+}
+
+// An Echo fault quotes the request back, form and headers, in an Entra
+// error, and counts as the endpoint's fault like any other.
+func TestFaultEcho(t *testing.T) {
+	srv := newTestServer(t, nil)
+	srv.SetFault(EndpointToken, Fault{Echo: true, Times: 1})
+	form := ccForm()
+	r := postForm(t, srv, tokenPath(DefaultTenantID)+"?x=1", form)
+	if r.status != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400: %s", r.status, r.raw)
+	}
+	var body struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+		Codes       []int  `json:"error_codes"`
+	}
+	if err := json.Unmarshal(r.raw, &body); err != nil {
+		t.Fatalf("%v: %s", err, r.raw)
+	}
+	for _, want := range []string{"POST /" + DefaultTenantID + "/oauth2/v2.0/token?x=1", "Content-Type: application/x-www-form-urlencoded", form.Encode()} {
+		if !strings.Contains(body.Description, want) {
+			t.Errorf("the echo lacks %q:\n%s", want, body.Description)
+		}
+	}
+	if body.Error != "invalid_request" || len(body.Codes) != 1 || body.Codes[0] != 900144 {
+		t.Errorf("error %q codes %v", body.Error, body.Codes)
+	}
+	// Times 1: the endpoint healed.
+	if r := postForm(t, srv, tokenPath(DefaultTenantID), form); r.status != http.StatusOK {
+		t.Fatalf("after the echo: %d %s", r.status, r.raw)
+	}
+
+	// On another endpoint the body is read as it came, headers included.
+	srv.SetFault(EndpointKeys, Fault{Echo: true, Status: http.StatusUnauthorized})
+	req, err := http.NewRequest(http.MethodGet, srv.URL()+"/common/discovery/keys", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Identity-Header", "identity-secret-value")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), "X-Identity-Header: identity-secret-value") {
+		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
 }

@@ -110,10 +110,14 @@ func Run(ctx context.Context, c Command) ([]byte, error) {
 		return nil, &OutputTooLargeError{Name: c.Name}
 	}
 	if err != nil && tctx.Err() != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s was stopped: %w", c.Name, context.Cause(ctx))
+		// Whichever ended first decides: the tool's own timeout, or ctx
+		// (which may have ended too by the time the killed process is
+		// collected).
+		var te *TimeoutError
+		if errors.As(context.Cause(tctx), &te) {
+			return nil, te
 		}
-		return nil, context.Cause(tctx)
+		return nil, fmt.Errorf("%s was stopped: %w", c.Name, context.Cause(ctx))
 	}
 	if errors.Is(err, exec.ErrWaitDelay) && stdout.Len() > 0 {
 		// The tool exited but something it started kept stdout open. What

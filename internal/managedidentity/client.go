@@ -309,15 +309,10 @@ func oneLine(s string) string {
 	return s
 }
 
-// scrub removes secrets (of four bytes or more) from s.
+// scrub removes secrets from s, in every encoding internal/sts looks for:
+// an endpoint that echoes its request may quote the secret header escaped.
 func scrub(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, "[REDACTED]")
-			s = strings.ReplaceAll(s, url.QueryEscape(sec), "[REDACTED]")
-		}
-	}
-	return s
+	return sts.Scrub(s, secrets...)
 }
 
 // parseEndpoint checks an endpoint URL from the environment or options.

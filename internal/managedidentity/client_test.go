@@ -43,4 +43,9 @@ func TestScrub(t *testing.T) {
 	if got := scrub("a sec+ret b sec%2Bret abc", []string{"sec+ret", "abc"}); got != "a [REDACTED] b [REDACTED] abc" {
 		t.Fatal(got)
 	}
+	// An endpoint that echoes its request may escape the secret header
+	// as JSON or HTML does.
+	if got := scrub(`h=a<b&c "a\u003cb\u0026c" a&lt;b&amp;c`, []string{"a<b&c"}); strings.Contains(got, "a<b") || strings.Contains(got, `\u003cb`) || strings.Contains(got, "a&lt;b") {
+		t.Fatal(got)
+	}
 }

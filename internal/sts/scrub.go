@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"html"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -68,27 +69,28 @@ func jsonEscaped(s string, escapeHTML bool) string {
 // active reports whether the scrubber has any secret to remove.
 func (s scrubber) active() bool { return s.r != nil }
 
-// String returns v with every secret replaced.
+// String returns v with every secret, and anything shaped like a JSON Web
+// Token, replaced.
 func (s scrubber) String(v string) string {
-	if s.r == nil || v == "" {
+	if v == "" {
 		return v
 	}
-	return s.r.Replace(v)
-}
-
-// found reports whether v contains a secret.
-func (s scrubber) found(v string) bool {
-	return s.r != nil && s.r.Replace(v) != v
-}
-
-// foundInDecodedViews reports whether a secret appears in v once v is decoded the
-// way a reader might decode it: HTML entities resolved, form escaping undone,
-// whitespace collapsed. Literal scrubbing cannot remove such an echo in place,
-// so a caller that gets true should drop the text.
-func (s scrubber) foundInDecodedViews(v string) bool {
-	if s.r == nil {
-		return false
+	if s.r != nil {
+		v = s.r.Replace(v)
 	}
+	return redactJWTs(v)
+}
+
+// found reports whether v contains a secret or a JWT.
+func (s scrubber) found(v string) bool {
+	return s.String(v) != v
+}
+
+// foundInDecodedViews reports whether a secret or a JWT appears in v once v
+// is decoded the way a reader might decode it: HTML entities resolved, form
+// escaping undone, whitespace collapsed. Literal scrubbing cannot remove
+// such an echo in place, so a caller that gets true should drop the text.
+func (s scrubber) foundInDecodedViews(v string) bool {
 	unescaped := html.UnescapeString(v)
 	views := []string{unescaped, oneLine(v), oneLine(unescaped)}
 	if q, err := url.QueryUnescape(v); err == nil {
@@ -102,15 +104,38 @@ func (s scrubber) foundInDecodedViews(v string) bool {
 	return false
 }
 
-// Bytes returns b with every secret replaced. It returns b itself when nothing
-// changes.
+// Bytes returns b with every secret and JWT replaced. It returns b itself
+// when nothing changes.
 func (s scrubber) Bytes(b []byte) []byte {
-	if s.r == nil || len(b) == 0 {
+	if len(b) == 0 {
 		return b
 	}
-	out := s.r.Replace(string(b))
+	out := s.String(string(b))
 	if out == string(b) {
 		return b
 	}
 	return []byte(out)
+}
+
+// jwtShaped matches a compact JWS or JWT (a header that starts as JSON's
+// "{" does in base64url, then at least a payload). An error page may quote
+// a token the request never carried as a secret of its own (an access
+// token from elsewhere, an id_token), and none belongs in an error text.
+var jwtShaped = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}(\.[A-Za-z0-9_-]*)?`)
+
+// redactJWTs replaces every JWT-shaped run of v.
+func redactJWTs(v string) string {
+	if !strings.Contains(v, "eyJ") {
+		return v
+	}
+	return jwtShaped.ReplaceAllString(v, redactedSecret)
+}
+
+// Scrub returns text with every one of secrets (of at least four bytes)
+// replaced by "[REDACTED]", in each encoding an echo is likely to use
+// (form and path escaping, JSON and HTML escaping), as Token does for its
+// own errors. It is for errors built outside this package from an answer
+// to a request that carried secrets, such as a managed identity endpoint's.
+func Scrub(text string, secrets ...string) string {
+	return newScrubber(secrets).String(text)
 }

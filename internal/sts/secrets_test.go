@@ -168,3 +168,38 @@ func TestScrubberVariants(t *testing.T) {
 		t.Error("the zero scrubber must be a no-op")
 	}
 }
+
+// A token the request did not carry (an access token or id_token from
+// elsewhere, quoted by a gateway) is not a secret Token knows, but no
+// JWT-shaped text may reach an error text or a kept body either.
+func TestErrorRedactsTokensItDidNotSend(t *testing.T) {
+	const jwt = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJhcGk6Ly9kZW1vIn0.c2lnbmF0dXJl"
+	for _, body := range []string{
+		`{"error":"invalid_request","error_description":"AADSTS50000: the bearer ` + jwt + ` is not accepted"}`,
+		`{"error":{"code":"Unauthorized","message":"token ` + jwt + `"}}`,
+		"<html><title>rejected " + jwt + "</title></html>",
+		"plain: " + jwt,
+	} {
+		e := ParseError(response(400, nil, body), []byte(body), secret)
+		raw, err := runtime.Payload(e.RawResponse)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for where, s := range map[string]string{"Error()": e.Error(), "Description": e.Description, "Message": e.Message, "RawResponse body": string(raw)} {
+			if strings.Contains(s, "eyJ0eXAi") || strings.Contains(s, "c2lnbmF0dXJl") {
+				t.Errorf("body %.30q: %s keeps the token: %s", body, where, s)
+			}
+		}
+	}
+}
+
+func TestScrubExported(t *testing.T) {
+	text := "you sent " + secret + ", " + url.QueryEscape(secret) + ", " + jsonEscaped(secret, true) + " and " + unicodeEscaped("x")
+	got := Scrub(text, secret)
+	if strings.Contains(got, "s3cr3t") {
+		t.Fatalf("Scrub kept the secret: %s", got)
+	}
+	if Scrub("nothing secret", secret) != "nothing secret" {
+		t.Fatal("clean text changed")
+	}
+}

@@ -64,6 +64,13 @@ type Options struct {
 	// AcquireTimeout bounds one acquisition; 0 means 1 minute. Callers can
 	// always stop waiting earlier through their own context.
 	AcquireTimeout time.Duration
+	// ExtendToCallerDeadline lets a caller that starts an acquisition with
+	// a deadline further away than AcquireTimeout give it until that
+	// deadline: for sources whose answer may rightly take longer than the
+	// engine's bound, and whose callers say so (a developer tool asked
+	// with a 5-minute context). Background refreshes, and callers that
+	// join an acquisition already started, keep AcquireTimeout.
+	ExtendToCallerDeadline bool
 	// Store is an optional second level (persistent or distributed cache).
 	Store Store
 	// Logger receives engine events; nil discards them. Tokens are never

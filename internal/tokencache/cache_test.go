@@ -531,3 +531,51 @@ func TestSystemClockTracksWallClock(t *testing.T) {
 		t.Fatalf("after resync the clock is off by %v", time.Duration(d))
 	}
 }
+
+// With ExtendToCallerDeadline, the caller that starts an acquisition gives
+// it its own deadline when that is further away than AcquireTimeout; a
+// nearer deadline, no deadline, or the option off keep AcquireTimeout.
+func TestExtendToCallerDeadline(t *testing.T) {
+	const limit = time.Minute
+	for _, tc := range []struct {
+		name   string
+		extend bool
+		caller time.Duration // 0: no deadline
+		// wantAtLeast/wantAtMost bound the acquisition's deadline, from
+		// the moment GetToken is called.
+		wantAtLeast, wantAtMost time.Duration
+	}{
+		{"extended", true, 2 * time.Hour, 2*time.Hour - 10*time.Minute, 2 * time.Hour},
+		{"nearer deadline", true, time.Second, limit - 10*time.Second, limit},
+		{"no deadline", true, 0, limit - 10*time.Second, limit},
+		{"option off", false, 2 * time.Hour, limit - 10*time.Second, limit},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var deadline atomic.Int64
+			c := newTestCache(t, AcquirerFunc(func(ctx context.Context, _ Request) (Token, error) {
+				d, ok := ctx.Deadline()
+				if !ok {
+					return Token{}, errors.New("the acquisition has no deadline")
+				}
+				deadline.Store(d.UnixNano())
+				return Token{AccessToken: "t", ExpiresIn: time.Hour}, nil
+			}), newFakeClock(), func(o *Options) { o.AcquireTimeout = limit; o.ExtendToCallerDeadline = tc.extend })
+			ctx := context.Background()
+			if tc.caller > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.caller)
+				defer cancel()
+			}
+			start := time.Now()
+			if _, err := c.GetToken(ctx, &req); err != nil {
+				t.Fatal(err)
+			}
+			// A second of slack above: the engine reads the time after
+			// start.
+			left := time.Unix(0, deadline.Load()).Sub(start)
+			if left < tc.wantAtLeast || left > tc.wantAtMost+time.Second {
+				t.Fatalf("the acquisition had %v, want between %v and %v", left, tc.wantAtLeast, tc.wantAtMost)
+			}
+		})
+	}
+}

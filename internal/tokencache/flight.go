@@ -50,15 +50,22 @@ func (c *Cache) flightLocked(ctx context.Context, e *entry, claims string, backg
 	if background {
 		c.n.backgroundRefreshes.Add(1)
 	}
-	go c.fly(context.WithoutCancel(ctx), e, f, claims, background)
+	// Context deadlines are wall-clock times, whatever the engine's Clock.
+	deadline := time.Now().Add(c.opts.AcquireTimeout)
+	if c.opts.ExtendToCallerDeadline && !background {
+		if d, ok := ctx.Deadline(); ok && d.After(deadline) {
+			deadline = d
+		}
+	}
+	go c.fly(context.WithoutCancel(ctx), e, f, claims, background, deadline)
 	return f, true
 }
 
-// fly performs one acquisition: the Store first (not for claims, which must
-// reach the service), then the network; for a network token it writes the
-// Store, then lands the result.
-func (c *Cache) fly(parent context.Context, e *entry, f *flight, claims string, background bool) {
-	ctx, cancel := context.WithTimeout(parent, c.opts.AcquireTimeout)
+// fly performs one acquisition, until deadline: the Store first (not
+// for claims, which must reach the service), then the network; for a
+// network token it writes the Store, then lands the result.
+func (c *Cache) fly(parent context.Context, e *entry, f *flight, claims string, background bool, deadline time.Time) {
+	ctx, cancel := context.WithDeadline(parent, deadline)
 	defer cancel()
 	start := time.Unix(0, c.now())
 
