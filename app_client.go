@@ -96,6 +96,8 @@ func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions)
 	copts.Transport = authority.FailFastOnUnknownHost(sts.LimitResponseBodies(copts.Transport))
 	az, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
 		Tracing: runtime.TracingOptions{Namespace: "Microsoft.Entra"},
+		// Signs a new client assertion for every retry (TokenOptions.Resign).
+		PerRetry: []policy.Policy{sts.ResignPolicy()},
 	}, &copts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -242,7 +244,7 @@ func (a *appClient) Acquire(ctx context.Context, r tokencache.Request) (tokencac
 		return tokencache.Token{}, fmt.Errorf("%s: %w", a.name, err)
 	}
 	ctx = a.sts.AttemptContext(ctx, r.Background)
-	resp, err := a.sts.Token(ctx, endpoint, form, secrets...)
+	resp, err := a.sts.TokenWithOptions(ctx, endpoint, form, sts.TokenOptions{Resign: resignFor(a.grant, form, endpoint)}, secrets...)
 	if err != nil {
 		return tokencache.Token{}, newAuthenticationFailedError(a.name, err)
 	}
