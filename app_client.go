@@ -234,7 +234,7 @@ func (a *appClient) Acquire(ctx context.Context, r tokencache.Request) (tokencac
 		return tokencache.Token{}, fmt.Errorf("%s: %w", a.name, err)
 	}
 	ctx = a.sts.AttemptContext(ctx, r.Background)
-	resp, err := a.sts.Token(ctx, endpoint, form, secrets...)
+	resp, err := a.sts.TokenWithOptions(ctx, endpoint, form, sts.TokenOptions{Resign: resignFor(a.grant, form, endpoint)}, secrets...)
 	if err != nil {
 		return tokencache.Token{}, newAuthenticationFailedError(a.name, err)
 	}

@@ -11,9 +11,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/azid-go/azid/internal/sts"
 )
 
 // clientAuthenticator proves an application's identity in a token request
@@ -27,6 +30,39 @@ type clientAuthenticator interface {
 	authenticateClient(ctx context.Context, form url.Values, endpoint string) (secrets []string, err error)
 }
 
+// perTryAuthenticator is a clientAuthenticator whose proof must be made
+// anew for every HTTP try of a token request, retries included: a server
+// may record a signed assertion's jti as soon as it reads the request,
+// then fail or lose the answer, and refuse the retry as a replay.
+type perTryAuthenticator interface {
+	clientAuthenticator
+	newForEveryTry()
+}
+
+// clientAuthGrant is an appGrant that names its client authenticator.
+type clientAuthGrant interface {
+	clientAuth() clientAuthenticator
+}
+
+// resignFor returns the hook that gives a retry of the token request form
+// (built for endpoint by grant) a new client assertion, or nil when the
+// grant's client credential is resent as it is.
+func resignFor(grant appGrant, form url.Values, endpoint string) sts.Resign {
+	g, ok := grant.(clientAuthGrant)
+	if !ok {
+		return nil
+	}
+	auth, ok := g.clientAuth().(perTryAuthenticator)
+	if !ok {
+		return nil
+	}
+	return func(ctx context.Context) (url.Values, []string, error) {
+		next := maps.Clone(form) // Set replaces values, so the first form stays as sent
+		secrets, err := auth.authenticateClient(ctx, next, endpoint)
+		return next, secrets, err
+	}
+}
+
 // clientCredentialsGrant is the client credentials grant with any client
 // authentication: the app acting as itself.
 type clientCredentialsGrant struct{ auth clientAuthenticator }
@@ -35,6 +71,8 @@ func (g clientCredentialsGrant) authenticate(ctx context.Context, form url.Value
 	form.Set("grant_type", "client_credentials")
 	return g.auth.authenticateClient(ctx, form, endpoint)
 }
+
+func (g clientCredentialsGrant) clientAuth() clientAuthenticator { return g.auth }
 
 // secretAuth authenticates with a client secret (client_secret_post).
 type secretAuth string
@@ -50,6 +88,12 @@ const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bea
 // callbackAuth authenticates with an assertion the application supplies
 // (ClientAssertionCredential, workload identity). The callback runs only
 // when the engine needs the network, on the acquisition's context.
+//
+// Unlike a certificate assertion, it is not made anew for each retry of a
+// request: such an assertion is a token another platform issued (a
+// Kubernetes service account token, an Azure Pipelines OIDC token, the
+// caller's own), which the workload presents as often as it likes until it
+// rotates, and Entra accepts it each time.
 type callbackAuth func(context.Context) (string, error)
 
 func (f callbackAuth) authenticateClient(ctx context.Context, form url.Values, _ string) ([]string, error) {
@@ -74,7 +118,8 @@ func (f callbackAuth) authenticateClient(ctx context.Context, form url.Values, _
 const assertionLifetime = 10 * time.Minute
 
 // certAuth authenticates with a JWT signed by a certificate's key, a new one
-// for every token request: a server may refuse a jti it has seen (OpenID
+// for every token request and for every retry of one (it is a
+// perTryAuthenticator): a server may refuse a jti it has seen (OpenID
 // Connect Core §9, RFC 7523 §3), and at such a server an assertion copied
 // from a request after the fact is already spent.
 //
@@ -99,6 +144,9 @@ func newCertAuth(clientID string, cert *certCredential, now func() time.Time) *c
 	}
 	return &certAuth{clientID: clientID, cert: cert, now: now}
 }
+
+// newForEveryTry marks certAuth as a perTryAuthenticator.
+func (*certAuth) newForEveryTry() {}
 
 // authenticateClient signs a new assertion for this request. Signing is a
 // millisecond or so of RSA, small beside a token request's round trip, and

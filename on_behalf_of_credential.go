@@ -246,6 +246,8 @@ type oboGrant struct {
 	fam  *oboFamily
 }
 
+func (g oboGrant) clientAuth() clientAuthenticator { return g.auth }
+
 func (g oboGrant) authenticate(context.Context, url.Values, string) ([]string, error) {
 	return nil, errors.New("on-behalf-of needs the request's user assertion") // Acquire uses authenticateRequest
 }

@@ -30,6 +30,10 @@ func newTokenPipeline(o azcore.ClientOptions) (*azcore.Client, error) {
 	o.Transport = authority.FailFastOnUnknownHost(sts.LimitResponseBodies(o.Transport))
 	return azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
 		Tracing: runtime.TracingOptions{Namespace: "Microsoft.Entra"},
+		// A certificate credential's retried request gets a newly signed
+		// client assertion (sts.TokenOptions.Resign); other requests pass
+		// through untouched.
+		PerRetry: []policy.Policy{sts.ResignPolicy()},
 	}, &o)
 }
 

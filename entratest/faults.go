@@ -105,7 +105,10 @@ func (t *faultTable) take(ep Endpoint) (Fault, bool) {
 // SetFault makes endpoint ep misbehave as f describes, replacing any fault
 // already set on it. Faults apply before the endpoint's normal handling and
 // take precedence over it, but [Server.SetOutage] takes precedence over
-// faults. Faulted requests are counted by [Server.Requests]. A zero Fault
+// faults. With Options.OneTimeClientAssertions, a token request that a
+// fault answers (or holds, or drops) still spends its certificate-signed
+// client assertion, as at a server that records a jti when it reads the
+// request and fails afterwards: the client's retry needs a new one. Faulted requests are counted by [Server.Requests]. A zero Fault
 // (or Times < 0) clears the endpoint's fault.
 func (s *Server) SetFault(ep Endpoint, f Fault) {
 	s.faults.mu.Lock()
@@ -122,6 +125,12 @@ func (s *Server) SetFault(ep Endpoint, f Fault) {
 		f.Body = nil
 	}
 	s.faults.faults[ep] = &activeFault{f: f, remaining: f.Times}
+}
+
+// answers reports whether f answers the request itself (or never does)
+// rather than delaying the normal handling.
+func (f Fault) answers() bool {
+	return f.Hang || f.Drop || f.Status != 0 || f.Body != nil
 }
 
 func isZeroFault(f Fault) bool {

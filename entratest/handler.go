@@ -105,8 +105,13 @@ func (s *Server) endpoint(ep Endpoint, h handlerFunc) http.Handler {
 			x.writeError(errTemporarilyUnavailable())
 			return
 		}
-		if f, ok := s.faults.take(ep); ok && s.applyFault(x, f) {
-			return
+		if f, ok := s.faults.take(ep); ok {
+			if ep == EndpointToken && f.answers() {
+				s.spendAssertion(x)
+			}
+			if s.applyFault(x, f) {
+				return
+			}
 		}
 		h(x)
 	})

@@ -97,6 +97,21 @@ func (s *Server) checkOneTime(app App, j *parsedJWT) *entraError {
 	return nil
 }
 
+// spendAssertion records the jti of a token request's certificate-signed
+// client assertion before a fault answers the request. A strict server
+// records a jti once it has read and verified the assertion, and what goes
+// wrong after that (a 5xx, a lost answer, a stuck backend) does not give
+// the jti back: the client's retry of the same body is a replay. The
+// assertion is verified as the token endpoint would verify it, so a
+// forged or malformed one spends nothing; its errors are dropped because
+// the fault answers instead.
+func (s *Server) spendAssertion(x *exchange) {
+	if s.usedAssertions == nil || x.r.Method != http.MethodPost || x.form.Get("client_assertion") == "" {
+		return
+	}
+	_, _ = s.authenticateClient(x, strings.ToLower(x.r.PathValue("tenant")))
+}
+
 // Entra does not enforce one-time assertions, so it has no code of its own
 // for a replay. The emulator answers as Entra answers every other client
 // assertion it refuses after parsing it: invalid_client, AADSTS700027,

@@ -38,6 +38,11 @@ type TokenRequest struct {
 	Status int
 	// ErrorCode is the AADSTS code of an Entra error answer, 0 otherwise.
 	ErrorCode int
+	// AssertionID is the jti claim of the request's client assertion,
+	// read without verifying it, or "" when there is none: for tests
+	// that check a client sends a new assertion on every request and
+	// retry. A jti alone authenticates nothing.
+	AssertionID string
 }
 
 // maxTokenLog bounds the log so a long-running emulator or a load test
@@ -125,7 +130,21 @@ func (x *exchange) startTokenLog() {
 		Scope:         scope,
 		Claims:        x.form.Get("claims"),
 		CorrelationID: x.correlationID,
+		AssertionID:   assertionID(x.form.Get("client_assertion")),
 	}
+}
+
+// assertionID returns the jti of a client assertion for the log, "" when
+// it has none or does not parse.
+func assertionID(assertion string) string {
+	if assertion == "" {
+		return ""
+	}
+	j, err := parseJWT(assertion)
+	if err != nil {
+		return ""
+	}
+	return j.claims.Jti
 }
 
 // finishTokenLog records the entry with the status answered.

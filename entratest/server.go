@@ -79,7 +79,12 @@ type Options struct {
 	// that enforces OpenID Connect Core §9 and RFC 7523 §3 does. Entra
 	// does not enforce this, so the default is off; turn it on in tests so
 	// that a client reusing an assertion fails there rather than against
-	// a stricter server. Federated tokens (workload identity) are exempt:
+	// a stricter server. The jti is spent as soon as the request is read,
+	// also when a fault ([Server.SetFault]) then answers 5xx, drops the
+	// connection or holds the request: a client that retries the same
+	// body is refused, one that signs a new assertion for every HTTP try
+	// is not. (The outage switch answers before reading anything and
+	// spends nothing.) Federated tokens (workload identity) are exempt:
 	// their issuer hands the workload one token to present until it
 	// rotates, and Entra accepts it each time.
 	OneTimeClientAssertions bool

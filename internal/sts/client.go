@@ -34,7 +34,9 @@ type ClientOptions struct {
 // NewClient returns a Client that sends requests through pl, typically
 // azcore.NewClient(...).Pipeline(), so that token requests get azcore's retry,
 // logging, tracing and the user's transport. Build that client with
-// Transport: LimitResponseBodies(...) to bound what azcore itself reads.
+// Transport: LimitResponseBodies(...) to bound what azcore itself reads,
+// and with [ResignPolicy] among its PerRetry policies when requests use
+// [TokenOptions.Resign].
 func NewClient(pl runtime.Pipeline, o ClientOptions) *Client {
 	return &Client{pl: pl, opts: o}
 }
@@ -58,6 +60,12 @@ func (c *Client) AttemptContext(ctx context.Context, background bool) context.Co
 // endpoint was refused before sending, or the transport failed, and the error
 // wraps the cause (so errors.Is(err, context.Canceled) works).
 func (c *Client) Token(ctx context.Context, endpoint string, form url.Values, secrets ...string) (*TokenResponse, error) {
+	return c.TokenWithOptions(ctx, endpoint, form, TokenOptions{}, secrets...)
+}
+
+// TokenWithOptions is [Client.Token] with options. With o.Resign, the
+// secrets every try's form carried are scrubbed, not only those of form.
+func (c *Client) TokenWithOptions(ctx context.Context, endpoint string, form url.Values, o TokenOptions, secrets ...string) (*TokenResponse, error) {
 	u, err := checkEndpoint(endpoint, c.opts.AllowInsecureLoopback)
 	if err != nil {
 		return nil, err
@@ -67,7 +75,17 @@ func (c *Client) Token(ctx context.Context, endpoint string, form url.Values, se
 	if err != nil {
 		return nil, newRequestError(u, "could not build the token request", err, sc)
 	}
+	var st *resignState
+	if o.Resign != nil {
+		st = &resignState{resign: o.Resign}
+		req.SetOperationValue(st)
+	}
 	resp, err := c.pl.Do(req)
+	if st != nil {
+		if more := st.allSecrets(); len(more) > 0 {
+			sc = newScrubber(append(append([]string(nil), secrets...), more...))
+		}
+	}
 	if err != nil {
 		if resp != nil && resp.Body != nil {
 			_ = resp.Body.Close()
