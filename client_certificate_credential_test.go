@@ -342,6 +342,10 @@ func TestReplayedCertificateAssertionIsRefused(t *testing.T) {
 	if strings.Contains(err.Error(), signed) {
 		t.Fatal("the error quotes the assertion")
 	}
+	// The advice names the replay, not an unregistered certificate.
+	if msg := err.Error(); !strings.Contains(msg, "seen before") || strings.Contains(msg, "upload the certificate") {
+		t.Fatalf("replay advice: %v", err)
+	}
 
 	// The certificate credential itself, many scopes at once: every
 	// request is accepted.

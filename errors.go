@@ -63,7 +63,7 @@ func (e *AuthenticationFailedError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s authentication failed: %v", e.CredentialType, e.err)
 	for _, code := range e.ErrorCodes {
-		if hint := aadstsHint(code); hint != "" {
+		if hint := aadstsHint(code, e.Description); hint != "" {
 			b.WriteString(". ")
 			b.WriteString(hint)
 			break
@@ -92,8 +92,9 @@ func (e *AuthenticationFailedError) RetryAfterDuration() time.Duration {
 }
 
 // aadstsHint gives the next step for the Entra errors users meet most. The
-// codes are Entra's; the advice is ours.
-func aadstsHint(code int) string {
+// codes are Entra's; the advice is ours. description refines a code that
+// covers several causes.
+func aadstsHint(code int, description string) string {
 	switch code {
 	case 7000215:
 		return "Check the client secret: use the secret's value, not its ID, and make sure it has not expired"
@@ -110,6 +111,11 @@ func aadstsHint(code int) string {
 	case 700024:
 		return "The client assertion is not within its valid time range: check this machine's clock"
 	case 700027:
+		if d := strings.ToLower(description); strings.Contains(d, "already used") || strings.Contains(d, "replay") {
+			// A server that refuses a replayed jti answers with the
+			// general assertion code; the certificate is fine.
+			return "The server refused a client assertion it had seen before: azid signs a new one for every request, so check that nothing between this program and the token endpoint (a proxy, a retrying gateway) resends requests"
+		}
 		return "The client assertion's certificate is not registered on the app, or the key does not match it: upload the certificate (its public part) to the app registration"
 	case 70021:
 		return "No federated identity credential of the app matches the token's issuer, subject and audience: check the app's federated credentials"
