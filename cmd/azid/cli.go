@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode"
 )
 
 // The conventions every azid command follows, written once so a new
@@ -92,7 +94,10 @@ func usageError(e *env, cmd, format string, args ...any) int {
 // are spelled with two dashes, as the help shows them, and an unknown one
 // gets the nearest known name.
 func flagErrorMessage(fs *flag.FlagSet, err error) string {
-	msg := err.Error()
+	// The flag package quotes nothing: a flag or value holding a newline
+	// or a control character would break the message over lines or into
+	// the terminal, so they are shown escaped.
+	msg := escapeControls(err.Error())
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
 		name = strings.TrimLeft(name, "-")
 		out := fmt.Sprintf("unknown flag --%s", name)
@@ -105,6 +110,24 @@ func flagErrorMessage(fs *flag.FlagSet, err error) string {
 		return fmt.Sprintf("--%s needs a value", strings.TrimLeft(name, "-"))
 	}
 	return strings.NewReplacer("flag -", "flag --", "for -", "for --").Replace(msg)
+}
+
+// escapeControls writes s's non-printable characters as Go escapes
+// ("\n", "\x00").
+func escapeControls(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsPrint(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r)
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
 }
 
 // suggestFlag is the defined flag nearest to name, or "".
