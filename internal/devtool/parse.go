@@ -207,6 +207,11 @@ func unixField(tool, name string, raw json.RawMessage) (t time.Time, ok bool, er
 // shorten bounds a quoted value in an error and removes anything in it
 // that looks like a token.
 func shorten(s string) string {
+	if strings.Contains(s, "eyJ") {
+		// base64url of `{"`: the start of a token, perhaps one cut short
+		// or without its dots, which jwtLike would not recognise.
+		return "[REDACTED]"
+	}
 	s = jwtLike.ReplaceAllString(s, "[REDACTED]")
 	const n = 64
 	if len(s) <= n {
