@@ -10,12 +10,48 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/azid-go/azid/internal/persist"
 	"github.com/godbus/dbus/v5"
 )
+
+// busConfig is a private session bus's configuration: anyone on this
+// machine's user may connect and own names, and nothing is activated.
+const busConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:tmpdir=/tmp</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+`
+
+// lockedBuffer is a bytes.Buffer that a child process's output copier and
+// the test may use at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
 
 // startSecretService starts a private D-Bus session and gnome-keyring's
 // Secret Service on it (its login collection unlocked with a password),
@@ -31,7 +67,16 @@ func startSecretService(t *testing.T) string {
 	env := append(os.Environ(), "HOME="+home, "XDG_DATA_HOME="+filepath.Join(home, "data"), "XDG_RUNTIME_DIR="+filepath.Join(home, "run"))
 	os.MkdirAll(filepath.Join(home, "run"), 0o700)
 
-	bus := exec.Command("dbus-daemon", "--session", "--fork", "--print-address=1", "--print-pid=1")
+	// A session bus without service directories: the standard session
+	// configuration would let a probe sent before our daemon owns its name
+	// activate another gnome-keyring-daemon, one with no unlocked login
+	// collection, and ours would then exit ("another secret service is
+	// running").
+	conf := filepath.Join(home, "bus.conf")
+	if err := os.WriteFile(conf, []byte(busConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bus := exec.Command("dbus-daemon", "--config-file="+conf, "--fork", "--print-address=1", "--print-pid=1")
 	bus.Env = env
 	out, err := bus.Output()
 	if err != nil {
@@ -52,8 +97,8 @@ func startSecretService(t *testing.T) string {
 	gk := exec.Command("gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets")
 	gk.Env = append(env, "DBUS_SESSION_BUS_ADDRESS="+addr)
 	gk.Stdin = strings.NewReader("test-password")
-	var logs bytes.Buffer
-	gk.Stdout, gk.Stderr = &logs, &logs
+	logs := &lockedBuffer{}
+	gk.Stdout, gk.Stderr = logs, logs
 	if err := gk.Start(); err != nil {
 		t.Fatalf("starting gnome-keyring-daemon: %v", err)
 	}
