@@ -119,14 +119,19 @@ func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions)
 	return a, nil
 }
 
-// getToken is GetToken for every application credential.
-func (a *appClient) getToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	tok, _, err := a.getTokenFor(ctx, opts, "")
+// getToken is GetToken for every application credential, inside a span
+// named span when a tracing provider is configured. Without one it calls
+// getTokenCached directly: this is the hit path (see traceGetToken).
+func (a *appClient) getToken(ctx context.Context, span string, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	if a.tracer.Enabled() {
+		return traceGetToken(ctx, &a.tracer, span, opts, a.getTokenCached)
+	}
+	tok, _, err := a.getTokenCached(ctx, opts)
 	return tok, err
 }
 
-// getTokenCached is getToken that also reports whether the token came from
-// the cache, for tracing.
+// getTokenCached is getToken, also reporting whether the token came from
+// the cache.
 func (a *appClient) getTokenCached(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, bool, error) {
 	return a.getTokenFor(ctx, opts, "")
 }

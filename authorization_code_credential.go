@@ -147,7 +147,7 @@ func (c *AuthorizationCodeCredential) authenticate(ctx context.Context, opts *po
 // GetToken returns an access token for opts.Scopes: the first call
 // redeems the code, later ones use the cache or the refresh token.
 func (c *AuthorizationCodeCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return traceGetToken(ctx, c.client.tracer, spanAuthCode, opts, c.client.getTokenCached)
+	return c.client.getToken(ctx, spanAuthCode, opts)
 }
 
 // CacheStats reports what the credential's token cache has done so far.

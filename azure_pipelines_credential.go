@@ -150,7 +150,7 @@ func pipelinesOIDCEndpoint(oidcURI, serviceConnectionID string) (string, error) 
 // holds a usable one. Azure SDK clients call it for you. opts.TenantID,
 // opts.EnableCAE and opts.Claims work as for [ClientSecretCredential.GetToken].
 func (c *AzurePipelinesCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return traceGetToken(ctx, c.app.tracer, spanAzurePipelines, opts, c.app.getTokenCached)
+	return c.app.getToken(ctx, spanAzurePipelines, opts)
 }
 
 // CacheStats reports what the credential's token cache has done so far.

@@ -90,7 +90,7 @@ func NewClientAssertionCredential(tenantID, clientID string, getAssertion func(c
 // holds a usable one. Azure SDK clients call it for you. opts.TenantID,
 // opts.EnableCAE and opts.Claims work as for [ClientSecretCredential.GetToken].
 func (c *ClientAssertionCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return traceGetToken(ctx, c.app.tracer, spanAssertion, opts, c.app.getTokenCached)
+	return c.app.getToken(ctx, spanAssertion, opts)
 }
 
 // CacheStats reports what the credential's token cache has done so far.

@@ -96,7 +96,7 @@ func NewClientCertificateCredential(tenantID, clientID string, certs []*x509.Cer
 // holds a usable one. Azure SDK clients call it for you. opts.TenantID,
 // opts.EnableCAE and opts.Claims work as for [ClientSecretCredential.GetToken].
 func (c *ClientCertificateCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return traceGetToken(ctx, c.app.tracer, spanCert, opts, c.app.getTokenCached)
+	return c.app.getToken(ctx, spanCert, opts)
 }
 
 // CacheStats reports what the credential's token cache has done so far.

@@ -226,7 +226,7 @@ func TestClientCertificateCredentialRejections(t *testing.T) {
 	cc, _ := newCertCredential([]*x509.Certificate{a.cert}, a.key, false)
 	past := func() time.Time { return time.Now().Add(-time.Hour) }
 	app := newAppForTest(t, srv, credNameCert, certClientID, clientCredentialsGrant{newCertAuth(certClientID, cc, past)})
-	_, err = app.getToken(ctx, demoScope)
+	_, err = app.getToken(ctx, spanCert, demoScope)
 	if !errors.As(err, &afe) || afe.ErrorCodes[0] != 700024 || !strings.Contains(err.Error(), "clock") {
 		t.Fatalf("expired assertion: %v", err)
 	}

@@ -95,7 +95,7 @@ func NewClientSecretCredential(tenantID, clientID, clientSecret string, options 
 // resource, bypasses the cache and the token it returns replaces the cached
 // one.
 func (c *ClientSecretCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return traceGetToken(ctx, c.app.tracer, spanSecret, opts, c.app.getTokenCached)
+	return c.app.getToken(ctx, spanSecret, opts)
 }
 
 // CacheStats reports what the credential's token cache has done so far.

@@ -137,7 +137,7 @@ func (c *DeviceCodeCredential) Authenticate(ctx context.Context, opts *policy.To
 // silently with the refresh token, else by prompting the user (unless
 // DisableAutomaticAuthentication). Azure SDK clients call it for you.
 func (c *DeviceCodeCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return traceGetToken(ctx, c.client.tracer, spanDeviceCode, opts, c.client.getTokenCached)
+	return c.client.getToken(ctx, spanDeviceCode, opts)
 }
 
 // CacheStats reports what the credential's token cache has done so far.

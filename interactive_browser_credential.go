@@ -135,7 +135,7 @@ func (c *InteractiveBrowserCredential) Authenticate(ctx context.Context, opts *p
 // silently with the refresh token, else by opening the browser (unless
 // DisableAutomaticAuthentication).
 func (c *InteractiveBrowserCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return traceGetToken(ctx, c.client.tracer, spanBrowser, opts, c.client.getTokenCached)
+	return c.client.getToken(ctx, spanBrowser, opts)
 }
 
 // CacheStats reports what the credential's token cache has done so far.

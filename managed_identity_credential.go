@@ -277,7 +277,12 @@ func setIMDSRetryDefaults(o *policy.RetryOptions, delay time.Duration) {
 // you. opts.Claims bypasses the cache; opts.TenantID and opts.EnableCAE do
 // not apply to managed identities and are ignored, as in azidentity.
 func (c *ManagedIdentityCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return traceGetToken(ctx, c.tracer, spanManagedIdentity, opts, c.getTokenCached)
+	if c.tracer.Enabled() {
+		return traceGetToken(ctx, &c.tracer, spanManagedIdentity, opts, c.getTokenCached)
+	}
+	// The hit path: a direct call (see traceGetToken).
+	tok, _, err := c.getTokenCached(ctx, opts)
+	return tok, err
 }
 
 // getTokenCached is GetToken that also reports whether the token came from

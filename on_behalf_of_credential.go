@@ -214,7 +214,14 @@ func (f *oboFamily) assertionFor(hash string) (string, bool) {
 // opts.TenantID, opts.EnableCAE and opts.Claims work as for
 // [ClientSecretCredential.GetToken].
 func (c *OnBehalfOfCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	tok, err := traceGetToken(ctx, c.fam.app.tracer, spanOBO, opts, c.getTokenCached)
+	var tok azcore.AccessToken
+	var err error
+	if c.fam.app.tracer.Enabled() {
+		tok, err = traceGetToken(ctx, &c.fam.app.tracer, spanOBO, opts, c.getTokenCached)
+	} else {
+		// The hit path: a direct call (see traceGetToken).
+		tok, _, err = c.getTokenCached(ctx, opts)
+	}
 	// The assertion must outlive the acquisition this call may wait for.
 	runtime.KeepAlive(c)
 	return tok, err

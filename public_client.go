@@ -278,7 +278,12 @@ func accountTenant(tenant string, rec *AuthenticationRecord) string {
 // getToken is GetToken for every user credential: silently for the
 // signed-in account when possible, else interactively (or, with
 // DisableAutomaticAuthentication, an *AuthenticationRequiredError).
-func (p *publicClient) getToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+// It runs inside a span named span when a tracing provider is configured;
+// without one it calls getTokenCached directly (see traceGetToken).
+func (p *publicClient) getToken(ctx context.Context, span string, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	if p.tracer.Enabled() {
+		return traceGetToken(ctx, &p.tracer, span, opts, p.getTokenCached)
+	}
 	tok, _, err := p.getTokenCached(ctx, opts)
 	return tok, err
 }

@@ -261,11 +261,12 @@ func TestTracingInsideAnOperation(t *testing.T) {
 	}
 }
 
-// TestTracingDisabled: without a TracingProvider nothing is traced and
-// errors still come back unchanged.
+// TestTracingDisabled: traceGetToken given a disabled tracer (credentials
+// call it only with an enabled one) still hands back the getter's token and
+// error unchanged.
 func TestTracingDisabled(t *testing.T) {
 	calls := 0
-	tok, err := traceGetToken(context.Background(), tracing.Tracer{}, "X.GetToken", demoScope,
+	tok, err := traceGetToken(context.Background(), &tracing.Tracer{}, "X.GetToken", demoScope,
 		func(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, bool, error) {
 			calls++
 			return azcore.AccessToken{Token: "t"}, true, nil
@@ -274,7 +275,7 @@ func TestTracingDisabled(t *testing.T) {
 		t.Fatalf("got %v, %v after %d calls", tok, err, calls)
 	}
 	boom := errors.New("boom")
-	if _, err := traceGetToken(context.Background(), tracing.Tracer{}, "X.GetToken", demoScope,
+	if _, err := traceGetToken(context.Background(), &tracing.Tracer{}, "X.GetToken", demoScope,
 		func(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, bool, error) {
 			return azcore.AccessToken{}, false, boom
 		}); err != boom {

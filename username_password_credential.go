@@ -100,7 +100,7 @@ func (c *UsernamePasswordCredential) Authenticate(ctx context.Context, opts *pol
 // GetToken returns an access token for opts.Scopes: from the cache, else
 // with the refresh token, else with the password.
 func (c *UsernamePasswordCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return traceGetToken(ctx, c.client.tracer, spanUserPassword, opts, c.client.getTokenCached)
+	return c.client.getToken(ctx, spanUserPassword, opts)
 }
 
 // CacheStats reports what the credential's token cache has done so far.

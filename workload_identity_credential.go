@@ -160,7 +160,7 @@ func NewWorkloadIdentityCredential(options *WorkloadIdentityCredentialOptions) (
 // holds a usable one. Azure SDK clients call it for you. opts.TenantID,
 // opts.EnableCAE and opts.Claims work as for [ClientSecretCredential.GetToken].
 func (w *WorkloadIdentityCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return traceGetToken(ctx, w.app.tracer, spanWorkloadIdentity, opts, w.app.getTokenCached)
+	return w.app.getToken(ctx, spanWorkloadIdentity, opts)
 }
 
 // CacheStats reports what the credential's token cache has done so far.
