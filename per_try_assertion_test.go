@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,7 +31,7 @@ const perTryAPIID = "0b0b0000-0000-4000-8000-000000000b0d"
 type perTryFixture struct {
 	srv   *entratest.Server
 	rec   *formRecorder
-	logs  *lockedBuffer
+	logs  *syncBuffer
 	creds map[string]func(t *testing.T) azcore.TokenCredential
 }
 
@@ -48,7 +47,7 @@ func newPerTryFixture(t *testing.T, maxRetries int32) *perTryFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &perTryFixture{srv: srv, rec: &formRecorder{next: srv.Client()}, logs: &lockedBuffer{}}
+	f := &perTryFixture{srv: srv, rec: &formRecorder{next: srv.Client()}, logs: &syncBuffer{}}
 	co := emulatorOptions(srv)
 	co.Transport = f.rec
 	co.Retry.MaxRetries = maxRetries
@@ -80,24 +79,6 @@ func scopeFor(name string) string {
 		return "https://graph.microsoft.com/User.Read"
 	}
 	return "api://per-try/.default"
-}
-
-// lockedBuffer is a log sink safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // A server that records a jti as soon as it reads the request (the
@@ -217,7 +198,7 @@ func (e echoAssertions) Do(req *http.Request) (*http.Response, error) {
 // tries, though the server echoed all of them.
 func TestCertificateAssertionsOfEveryTryScrubbed(t *testing.T) {
 	f := newPerTryFixture(t, 2)
-	var azlogs lockedBuffer
+	var azlogs syncBuffer
 	azlog.SetListener(func(ev azlog.Event, msg string) { fmt.Fprintf(&azlogs, "%s: %s\n", ev, msg) })
 	t.Cleanup(func() { azlog.SetListener(nil) })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
