@@ -251,19 +251,25 @@ func (h *Handler) serve(r *http.Request, ev *Event) (azcore.AccessToken, request
 		return azcore.AccessToken{}, request{}, &refusal{status: http.StatusMethodNotAllowed,
 			message: "The request method is not supported; use GET.", reason: "method not allowed"}
 	}
-	if len(r.URL.RawQuery) > maxQuery {
-		return azcore.AccessToken{}, request{}, &refusal{status: http.StatusBadRequest,
-			message: "The query string is too long.", reason: "query too long"}
-	}
-	q, qerr := ParseQuery(r.URL.RawQuery)
 	// The secret is checked before anything about the query is said, so
-	// a caller without it learns nothing but 401.
+	// a caller without it learns nothing but 401; an over-long query is
+	// not parsed at all, and the secret may then be in either header.
+	tooLong := len(r.URL.RawQuery) > maxQuery
+	var q Query
+	var qerr error
+	if !tooLong {
+		q, qerr = ParseQuery(r.URL.RawQuery)
+	}
 	if !h.secretOK(r, q.APIVersion) {
 		msg := "The X-IDENTITY-HEADER header is missing or does not match IDENTITY_HEADER."
 		if q.APIVersion == APIVersion2017 {
 			msg = "The secret header is missing or does not match MSI_SECRET."
 		}
 		return azcore.AccessToken{}, request{}, &refusal{status: http.StatusUnauthorized, message: msg, reason: "missing or wrong secret"}
+	}
+	if tooLong {
+		return azcore.AccessToken{}, request{}, &refusal{status: http.StatusBadRequest,
+			message: "The query string is too long.", reason: "query too long"}
 	}
 	if qerr != nil {
 		return azcore.AccessToken{}, request{}, &refusal{status: http.StatusBadRequest, message: qerr.Error(), reason: qerr.Error()}
