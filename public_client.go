@@ -86,7 +86,7 @@ type publicOptions struct {
 
 	// Test seams, settable only from this package's tests.
 	clock         tokencache.Clock
-	users         tokencache.UserStore
+	users         account.UserStore
 	discoveryHost string
 }
 
@@ -113,7 +113,7 @@ type publicClient struct {
 	sts       *sts.Client
 	discovery *authority.Discovery
 	cache     *tokencache.Cache
-	users     tokencache.UserStore
+	users     account.UserStore
 
 	// record is the signed-in account; nil until the first sign-in (or
 	// the AuthenticationRecord option). Read on every GetToken, so atomic.
@@ -129,7 +129,7 @@ type publicClient struct {
 	signIns atomic.Uint64
 	// accounts serialises the redemptions of each account's refresh token
 	// in this credential (see lockAccount).
-	accounts tokencache.AccountLocks
+	accounts account.AccountLocks
 	// handoffs holds interactively acquired tokens on their way into the
 	// engine (see handoffPrefix), by nonce.
 	handoffs sync.Map
@@ -192,7 +192,7 @@ func newPublicClient(name, tenantID, clientID string, flow userFlow, o publicOpt
 		p.users = persist.UserStore(o.Cache)
 	}
 	if p.users == nil {
-		p.users = &tokencache.MemoryUserStore{}
+		p.users = &account.MemoryUserStore{}
 	}
 	p.cache = tokencache.New(p, tokencache.Options{
 		Authority: host.Host,
@@ -429,19 +429,19 @@ func (p *publicClient) authenticateLocked(ctx context.Context, tenant string, op
 }
 
 // accountOf reads who signed in from a token response.
-func (p *publicClient) accountOf(resp *sts.TokenResponse) (AuthenticationRecord, tokencache.UserTokens, error) {
+func (p *publicClient) accountOf(resp *sts.TokenResponse) (AuthenticationRecord, account.UserTokens, error) {
 	var idt account.IDToken
 	if resp.IDToken != "" {
 		var err error
 		if idt, err = account.ParseIDToken(resp.IDToken); err != nil {
-			return AuthenticationRecord{}, tokencache.UserTokens{}, fmt.Errorf("the token response's id_token: %w", err)
+			return AuthenticationRecord{}, account.UserTokens{}, fmt.Errorf("the token response's id_token: %w", err)
 		}
 	}
 	var hid, uid, utid string
 	if resp.ClientInfo != "" {
 		ci, err := account.ParseClientInfo(resp.ClientInfo)
 		if err != nil {
-			return AuthenticationRecord{}, tokencache.UserTokens{}, fmt.Errorf("the token response's client_info: %w", err)
+			return AuthenticationRecord{}, account.UserTokens{}, fmt.Errorf("the token response's client_info: %w", err)
 		}
 		hid, uid, utid = ci.HomeAccountID(), ci.UID, ci.UTID
 	} else if idt.ObjectID != "" && idt.TenantID != "" {
@@ -450,7 +450,7 @@ func (p *publicClient) accountOf(resp *sts.TokenResponse) (AuthenticationRecord,
 		uid, utid = idt.ObjectID, idt.TenantID
 		hid = uid + "." + utid
 	} else {
-		return AuthenticationRecord{}, tokencache.UserTokens{}, errors.New("the token response names no account: it has neither client_info nor an id_token with oid and tid")
+		return AuthenticationRecord{}, account.UserTokens{}, errors.New("the token response names no account: it has neither client_info nor an id_token with oid and tid")
 	}
 	tenant := idt.TenantID
 	if tenant == "" {
@@ -468,8 +468,8 @@ func (p *publicClient) accountOf(resp *sts.TokenResponse) (AuthenticationRecord,
 		Username:      idt.Username(),
 		Version:       supportedRecordVersion,
 	}
-	ut := tokencache.UserTokens{
-		Account: tokencache.Account{
+	ut := account.UserTokens{
+		Account: account.Account{
 			HomeAccountID:  hid,
 			Environment:    p.host.Host,
 			Realm:          tenant,
@@ -482,8 +482,8 @@ func (p *publicClient) accountOf(resp *sts.TokenResponse) (AuthenticationRecord,
 	return rec, ut, nil
 }
 
-func (p *publicClient) userKey(homeAccountID string) tokencache.UserKey {
-	return tokencache.UserKey{Authority: p.host.Host, ClientID: p.clientID, HomeAccountID: homeAccountID}
+func (p *publicClient) userKey(homeAccountID string) account.UserKey {
+	return account.UserKey{Authority: p.host.Host, ClientID: p.clientID, HomeAccountID: homeAccountID}
 }
 
 // Acquire implements tokencache.Acquirer: a token for the account named by
@@ -571,13 +571,13 @@ func (p *publicClient) Acquire(ctx context.Context, r tokencache.Request) (token
 // refresh token (or for storing a new sign-in's).
 type accountLock struct {
 	p     *publicClient
-	key   tokencache.UserKey
-	store tokencache.UserLock // nil: the store is this process's alone, or its lock failed
-	mem   *tokencache.AccountLock
+	key   account.UserKey
+	store account.UserLock // nil: the store is this process's alone, or its lock failed
+	mem   *account.AccountLock
 	// lockFailed means the store can lock but did not; the save is then
 	// made after unlock (see lockAccount).
 	lockFailed     bool
-	spent, pending *tokencache.UserTokens
+	spent, pending *account.UserTokens
 }
 
 // lockAccount takes key's locks: the shared store's lock first (a
@@ -591,9 +591,9 @@ type accountLock struct {
 // (the engine's fleet lock) may be waiting for it, and the write would
 // wait for that acquisition (see saveLate). This credential's lock
 // remembers the rotation meanwhile (AccountLock.Newest).
-func (p *publicClient) lockAccount(ctx context.Context, key tokencache.UserKey) (*accountLock, error) {
+func (p *publicClient) lockAccount(ctx context.Context, key account.UserKey) (*accountLock, error) {
 	a := &accountLock{p: p, key: key}
-	if ls, ok := p.users.(tokencache.LockingUserStore); ok {
+	if ls, ok := p.users.(account.LockingUserStore); ok {
 		l, err := ls.LockUser(ctx, key)
 		switch {
 		case err == nil:
@@ -618,8 +618,8 @@ func (p *publicClient) lockAccount(ctx context.Context, key tokencache.UserKey) 
 }
 
 // load reads the account's newest refresh token under the lock.
-func (a *accountLock) load(ctx context.Context) (tokencache.UserTokens, bool, error) {
-	var t tokencache.UserTokens
+func (a *accountLock) load(ctx context.Context) (account.UserTokens, bool, error) {
+	var t account.UserTokens
 	var ok bool
 	var err error
 	if a.store != nil {
@@ -636,7 +636,7 @@ func (a *accountLock) load(ctx context.Context) (tokencache.UserTokens, bool, er
 // save stores next, which the server gave for spent's refresh token. This
 // credential remembers next even if the store fails to keep it, so that
 // its next redemption does not present spent's again.
-func (a *accountLock) save(ctx context.Context, spent, next tokencache.UserTokens) error {
+func (a *accountLock) save(ctx context.Context, spent, next account.UserTokens) error {
 	a.mem.Redeemed(spent, next)
 	switch {
 	case a.store != nil:
@@ -667,8 +667,8 @@ func (a *accountLock) unlock(ctx context.Context) {
 // lock if it can be had now, and then only over the refresh token it
 // replaces, so that a newer one another redemption stored meanwhile is
 // kept. A new sign-in (no spent token) replaces whatever is there.
-func (a *accountLock) saveLate(ctx context.Context, spent, next tokencache.UserTokens) error {
-	ls, ok := a.p.users.(tokencache.LockingUserStore)
+func (a *accountLock) saveLate(ctx context.Context, spent, next account.UserTokens) error {
+	ls, ok := a.p.users.(account.LockingUserStore)
 	if !ok {
 		return a.p.users.SaveUser(ctx, a.key, next)
 	}
@@ -689,13 +689,13 @@ func (a *accountLock) saveLate(ctx context.Context, spent, next tokencache.UserT
 // storeSignIn stores a new sign-in's tokens under the account's locks, so
 // that a redemption of the account's previous refresh token running
 // meanwhile does not overwrite them afterwards.
-func (p *publicClient) storeSignIn(ctx context.Context, key tokencache.UserKey, t tokencache.UserTokens) error {
+func (p *publicClient) storeSignIn(ctx context.Context, key account.UserKey, t account.UserTokens) error {
 	lk, err := p.lockAccount(ctx, key)
 	if err != nil {
 		return err
 	}
 	defer lk.unlock(ctx)
-	return lk.save(ctx, tokencache.UserTokens{}, t)
+	return lk.save(ctx, account.UserTokens{}, t)
 }
 
 // needsInteraction reports whether Entra's refusal of a refresh token

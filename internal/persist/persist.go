@@ -1,6 +1,6 @@
 // Package persist is the persistent cache behind package cache: the MSAL
 // schema kept in a [Storage], merged under a lock, and exposed to the
-// engine as a tokencache.Store and a tokencache.UserStore. Credentials reach
+// engine as a tokencache.Store and a account.UserStore. Credentials reach
 // it through the functions here, which take the public cache.Cache value.
 //
 // The engine serves hits from memory and calls the store only on a miss
@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/azid-go/azid/internal/account"
 	"github.com/azid-go/azid/internal/msalcache"
 	"github.com/azid-go/azid/internal/persist/file"
 	"github.com/azid-go/azid/internal/tokencache"
@@ -226,7 +227,7 @@ func TokenStore[C CacheValue](cv C) tokencache.Store {
 
 // UserStore returns the refresh-token and account store of c, or nil when
 // c is the zero value (user credentials then use a MemoryUserStore).
-func UserStore[C CacheValue](cv C) tokencache.UserStore {
+func UserStore[C CacheValue](cv C) account.UserStore {
 	c := Cache(cv)
 	if c.impl == nil {
 		return nil

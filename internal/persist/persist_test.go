@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/azid-go/azid/internal/account"
 	"github.com/azid-go/azid/internal/persist/file"
 	"github.com/azid-go/azid/internal/tokencache"
 )
@@ -191,9 +192,9 @@ func TestUserStore(t *testing.T) {
 	dir := t.TempDir()
 	a, _ := newFileCache(t, dir, nil)
 	b, _ := newFileCache(t, dir, nil)
-	k := tokencache.UserKey{Authority: "login.example", ClientID: "client", HomeAccountID: "uid.utid"}
-	want := tokencache.UserTokens{
-		Account:      tokencache.Account{HomeAccountID: "uid.utid", Environment: "login.example", Realm: "utid", LocalAccountID: "uid", Username: "u@example.com"},
+	k := account.UserKey{Authority: "login.example", ClientID: "client", HomeAccountID: "uid.utid"}
+	want := account.UserTokens{
+		Account:      account.Account{HomeAccountID: "uid.utid", Environment: "login.example", Realm: "utid", LocalAccountID: "uid", Username: "u@example.com"},
 		RefreshToken: "rt", FamilyID: "1", IDToken: "id.token.sig",
 	}
 	if err := UserStore(a).SaveUser(ctx, k, want); err != nil {

@@ -10,19 +10,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/azid-go/azid/internal/account"
 	"github.com/azid-go/azid/internal/persist/file"
 	"github.com/azid-go/azid/internal/tokencache"
 )
 
-var userKey = tokencache.UserKey{Authority: "login.example", ClientID: "client", HomeAccountID: "uid.utid"}
+var userKey = account.UserKey{Authority: "login.example", ClientID: "client", HomeAccountID: "uid.utid"}
 
-func userTokens(rt string) tokencache.UserTokens {
-	return tokencache.UserTokens{Account: tokencache.Account{HomeAccountID: "uid.utid", Environment: "login.example", Realm: "utid"}, RefreshToken: rt}
+func userTokens(rt string) account.UserTokens {
+	return account.UserTokens{Account: account.Account{HomeAccountID: "uid.utid", Environment: "login.example", Realm: "utid"}, RefreshToken: rt}
 }
 
-func lockUser(t *testing.T, c Cache, ctx context.Context) tokencache.UserLock {
+func lockUser(t *testing.T, c Cache, ctx context.Context) account.UserLock {
 	t.Helper()
-	l, err := UserStore(c).(tokencache.LockingUserStore).LockUser(ctx, userKey)
+	l, err := UserStore(c).(account.LockingUserStore).LockUser(ctx, userKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,14 +46,14 @@ func TestLockUserAcrossInstances(t *testing.T) {
 	la := lockUser(t, a, ctx)
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	if _, err := UserStore(b).(tokencache.LockingUserStore).LockUser(short, userKey); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := UserStore(b).(account.LockingUserStore).LockUser(short, userKey); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("b locked the account while a held it: %v", err)
 	}
 	// Another instance in a's own process waits on a's queue, and leaves
 	// with its context too.
 	short2, cancel2 := context.WithCancel(ctx)
 	cancel2()
-	if _, err := UserStore(a).(tokencache.LockingUserStore).LockUser(short2, userKey); !errors.Is(err, context.Canceled) {
+	if _, err := UserStore(a).(account.LockingUserStore).LockUser(short2, userKey); !errors.Is(err, context.Canceled) {
 		t.Fatalf("a second lock in one process: %v", err)
 	}
 	if got, _, _ := la.Load(ctx); got.RefreshToken != "rt1" {
@@ -94,7 +95,7 @@ func TestLockUserSerialisesRedemptions(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l, err := UserStore(c).(tokencache.LockingUserStore).LockUser(ctx, userKey)
+			l, err := UserStore(c).(account.LockingUserStore).LockUser(ctx, userKey)
 			if err != nil {
 				errs <- err
 				return
@@ -159,7 +160,7 @@ func TestLockUserUnderTheEnginesFleetLock(t *testing.T) {
 	// Anyone else waits for the fleet lock.
 	short, cancel2 := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel2()
-	if _, err := UserStore(c).(tokencache.LockingUserStore).LockUser(short, userKey); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := UserStore(c).(account.LockingUserStore).LockUser(short, userKey); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("the account was locked while its partition was held: %v", err)
 	}
 }
