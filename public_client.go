@@ -14,7 +14,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -43,13 +42,6 @@ const (
 // and profile for the id_token (who signed in), offline_access for the
 // refresh token (silent authentication later).
 var oidcScopes = []string{"openid", "profile", "offline_access"}
-
-// handoffPrefix marks the engine request that delivers an interactively
-// acquired token: the engine forces an acquisition for a request with
-// claims, and Acquire recognises the marker and returns the token handed
-// off instead of calling Entra. It cannot collide with a real claims
-// challenge, which is JSON.
-const handoffPrefix = "\x00azid-handoff:"
 
 // userFlow is what distinguishes one user credential from another: how it
 // gets tokens when silent authentication with a refresh token cannot, by
@@ -130,9 +122,6 @@ type publicClient struct {
 	// accounts serialises the redemptions of each account's refresh token
 	// in this credential (see lockAccount).
 	accounts account.AccountLocks
-	// handoffs holds interactively acquired tokens on their way into the
-	// engine (see handoffPrefix), by nonce.
-	handoffs sync.Map
 }
 
 func newPublicClient(name, tenantID, clientID string, flow userFlow, o publicOptions) (*publicClient, error) {
@@ -412,16 +401,12 @@ func (p *publicClient) authenticateLocked(ctx context.Context, tenant string, op
 	p.record.Store(&rec)
 	p.signIns.Add(1)
 
-	nonce := randomString(16)
-	p.handoffs.Store(nonce, tokencache.Token{AccessToken: resp.AccessToken, ExpiresIn: resp.ExpiresIn, RefreshIn: resp.RefreshIn})
-	defer p.handoffs.Delete(nonce)
-	tok, err := p.cache.GetToken(ctx, &tokencache.Request{
+	tok, err := p.cache.Put(ctx, &tokencache.Request{
 		TenantID:  accountTenant(tenant, &rec),
 		Scopes:    opts.Scopes,
 		EnableCAE: opts.EnableCAE,
-		Claims:    handoffPrefix + nonce,
 		Account:   rec.HomeAccountID,
-	})
+	}, tokencache.Token{AccessToken: resp.AccessToken, ExpiresIn: resp.ExpiresIn, RefreshIn: resp.RefreshIn})
 	if err != nil {
 		return azcore.AccessToken{}, rec, p.callerError(err)
 	}
@@ -487,16 +472,8 @@ func (p *publicClient) userKey(homeAccountID string) account.UserKey {
 }
 
 // Acquire implements tokencache.Acquirer: a token for the account named by
-// r.Account, from its refresh token; or, for a handoff, the token an
-// interaction just got.
+// r.Account, from its refresh token.
 func (p *publicClient) Acquire(ctx context.Context, r tokencache.Request) (tokencache.Token, error) {
-	if nonce, ok := strings.CutPrefix(r.Claims, handoffPrefix); ok {
-		v, ok := p.handoffs.LoadAndDelete(nonce)
-		if !ok {
-			return tokencache.Token{}, fmt.Errorf("%s: the interactively acquired token was lost before it was cached", p.name)
-		}
-		return v.(tokencache.Token), nil
-	}
 	if p.discovery != nil {
 		if err := p.discovery.Validate(ctx, p.host, r.TenantID); err != nil {
 			return tokencache.Token{}, newAuthenticationFailedError(p.name, err)
@@ -506,7 +483,7 @@ func (p *publicClient) Acquire(ctx context.Context, r tokencache.Request) (token
 	// token, stored before the next starts: a server that detects reuse
 	// revokes the whole sign-in when a refresh token is presented twice.
 	key := p.userKey(r.Account)
-	lk, err := p.lockAccount(ctx, key)
+	lk, err := p.lockAccount(ctx, key, r.Lock)
 	if err != nil {
 		return tokencache.Token{}, fmt.Errorf("%s: waiting for another refresh of the account's tokens: %w", p.name, err)
 	}
@@ -574,6 +551,8 @@ type accountLock struct {
 	key   account.UserKey
 	store account.UserLock // nil: the store is this process's alone, or its lock failed
 	mem   *account.AccountLock
+	// held is the engine's store lock the redemption runs under, if any.
+	held tokencache.StoreLock
 	// lockFailed means the store can lock but did not; the save is then
 	// made after unlock (see lockAccount).
 	lockFailed     bool
@@ -591,10 +570,10 @@ type accountLock struct {
 // (the engine's fleet lock) may be waiting for it, and the write would
 // wait for that acquisition (see saveLate). This credential's lock
 // remembers the rotation meanwhile (AccountLock.Newest).
-func (p *publicClient) lockAccount(ctx context.Context, key account.UserKey) (*accountLock, error) {
-	a := &accountLock{p: p, key: key}
+func (p *publicClient) lockAccount(ctx context.Context, key account.UserKey, held tokencache.StoreLock) (*accountLock, error) {
+	a := &accountLock{p: p, key: key, held: held}
 	if ls, ok := p.users.(account.LockingUserStore); ok {
-		l, err := ls.LockUser(ctx, key)
+		l, err := ls.LockUser(ctx, key, held)
 		switch {
 		case err == nil:
 			a.store = l
@@ -672,7 +651,7 @@ func (a *accountLock) saveLate(ctx context.Context, spent, next account.UserToke
 	if !ok {
 		return a.p.users.SaveUser(ctx, a.key, next)
 	}
-	l, err := ls.LockUser(ctx, a.key)
+	l, err := ls.LockUser(ctx, a.key, a.held)
 	if err != nil {
 		return a.p.users.SaveUser(ctx, a.key, next)
 	}
@@ -690,7 +669,7 @@ func (a *accountLock) saveLate(ctx context.Context, spent, next account.UserToke
 // that a redemption of the account's previous refresh token running
 // meanwhile does not overwrite them afterwards.
 func (p *publicClient) storeSignIn(ctx context.Context, key account.UserKey, t account.UserTokens) error {
-	lk, err := p.lockAccount(ctx, key)
+	lk, err := p.lockAccount(ctx, key, nil)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/azid-go/azid/internal/account"
 	"github.com/azid-go/azid/internal/msalcache"
+	"github.com/azid-go/azid/internal/tokencache"
 )
 
 // userStore keeps user flows' refresh tokens, id tokens and accounts in the
@@ -28,17 +29,17 @@ func userQuery(k account.UserKey) msalcache.UserQuery {
 // in the CAE sibling too: azidentity keeps a CAE client's refresh token
 // there.
 func (u userStore) LoadUser(ctx context.Context, k account.UserKey) (account.UserTokens, bool, error) {
-	return u.loadUser(ctx, k, true)
+	return u.loadUser(ctx, k, true, nil)
 }
 
-func (u userStore) loadUser(ctx context.Context, k account.UserKey, trustVersion bool) (account.UserTokens, bool, error) {
+func (u userStore) loadUser(ctx context.Context, k account.UserKey, trustVersion bool, held *partition) (account.UserTokens, bool, error) {
 	parts := []*partition{u.partitionOf(k)}
 	if u.i.part == nil {
 		parts = append(parts, u.i.partition(u.i.name+".cae"))
 	}
 	var firstErr error
 	for _, p := range parts {
-		s, err := u.i.loadVersioned(ctx, p, trustVersion)
+		s, err := u.i.loadVersioned(ctx, p, trustVersion, held != nil && held.name == p.name)
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err
@@ -112,13 +113,13 @@ func (u userStore) DeleteUser(ctx context.Context, k account.UserKey) error {
 // cache, so other writers of that cache wait for the redemption's token
 // request too; a fleet's Redis has a small partition per account.
 //
-// The engine's fleet lock for a user's access token (tokenStore.Lock)
-// may already hold the same partition; the held lock is then used as it
-// is.
-func (u userStore) LockUser(ctx context.Context, k account.UserKey) (account.UserLock, error) {
+// The engine's fleet lock for a user's access token (tokenStore.Lock),
+// passed as held, may already hold the same partition; it is then used as
+// it is.
+func (u userStore) LockUser(ctx context.Context, k account.UserKey, held tokencache.StoreLock) (account.UserLock, error) {
 	p := u.partitionOf(k)
 	l := &userLock{u: u, k: k, p: p, unlock: func() {}}
-	if !u.i.held(ctx, p) {
+	if sl, ok := held.(*storeLock); !ok || !sl.holds(u.i, p.name) {
 		unlock, err := u.i.lock(ctx, p)
 		if err != nil {
 			return nil, err
@@ -141,7 +142,7 @@ type userLock struct {
 // version says: a refresh token is redeemed once, so a stale view would
 // present a spent one, and one read per token request costs little.
 func (l *userLock) Load(ctx context.Context) (account.UserTokens, bool, error) {
-	return l.u.loadUser(ctx, l.k, false)
+	return l.u.loadUser(ctx, l.k, false, l.p)
 }
 
 // Save implements account.UserLock.

@@ -156,7 +156,7 @@ func TestOutageServesUntilUsableUntil(t *testing.T) {
 
 	clk.Advance(56 * time.Minute)
 	// Walk to one second before usable-until (59 min) in 10 s steps.
-	for clk.Now().Add(10*time.Second).UnixNano() < c.idx.find(hashKey(c.seed, &req), &req).state.Load().usableUntil {
+	for clk.Now().Add(10*time.Second).UnixNano() < c.lookup(&req).state.Load().usableUntil {
 		if got := mustGet(t, c, req); got != "tok-1" {
 			t.Fatalf("during the outage got %q, want the cached tok-1", got)
 		}
@@ -183,7 +183,7 @@ func TestOutageServesUntilUsableUntil(t *testing.T) {
 func waitIdle(t *testing.T, c *Cache) {
 	t.Helper()
 	eventually(t, "no acquisition in flight", func() bool {
-		e := c.idx.find(hashKey(c.seed, &req), &req)
+		e := c.lookup(&req)
 		if e == nil {
 			return true
 		}

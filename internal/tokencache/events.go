@@ -29,6 +29,8 @@ const (
 	EventInvalidated
 	// EventCleared: every entry was dropped (Cache.Clear).
 	EventCleared
+	// EventPut: a token acquired elsewhere was cached (Cache.Put).
+	EventPut
 )
 
 func (k EventKind) String() string {
@@ -49,6 +51,8 @@ func (k EventKind) String() string {
 		return "invalidated"
 	case EventCleared:
 		return "cleared"
+	case EventPut:
+		return "put"
 	}
 	return "unknown"
 }

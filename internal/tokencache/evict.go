@@ -50,7 +50,7 @@ func (v *evictor) pass(c *Cache, max int64) int {
 			return
 		}
 		exp := int64(0) // empty entries sort first
-		if st := e.state.Load(); st != nil && now < st.usableUntil {
+		if st := e.state.Load(); st.at(now) != expired {
 			exp = st.expiresAt
 		}
 		cands = append(cands, cand{s, e, exp})

@@ -1,8 +1,8 @@
 package tokencache
 
 import (
+	"math/rand/v2"
 	"sync/atomic"
-	"unsafe"
 )
 
 // Stats counts what the engine did. Every field only grows, except Entries.
@@ -35,6 +35,10 @@ type Stats struct {
 	Invalidations uint64
 	// Cleared are entries dropped by [Cache.Clear].
 	Cleared uint64
+	// Puts are tokens acquired elsewhere (an interactive sign-in) and
+	// handed to [Cache.Put]; they count neither as Misses nor as
+	// Acquisitions.
+	Puts uint64
 	// Entries is the number of keys currently held.
 	Entries int
 }
@@ -47,7 +51,7 @@ type counters struct {
 	misses, coalesced, acquisitions          atomic.Uint64
 	acquisitionFailures, backgroundRefreshes atomic.Uint64
 	refreshFailures, storeHits, storeErrors  atomic.Uint64
-	evictions, invalidations, clears         atomic.Uint64
+	evictions, invalidations, clears, puts   atomic.Uint64
 }
 
 const (
@@ -65,19 +69,12 @@ type stripedCounter struct {
 	}
 }
 
-// add counts one event in the calling goroutine's cell. The cell comes from
-// the address of the goroutine's stack: a goroutine keeps to one cell, so a
-// core that keeps running it keeps the cell's cache line, and goroutines
-// running on other cores mostly have cells of their own. (A random cell per
-// call looks cheaper but is worse: every cell ends up written by every core
-// in turn, and the line moves between cores on about every other write.)
-// Only the address's value is used, never the pointer, so nothing escapes.
+// add counts one hit in a cell picked at random. math/rand/v2's generator
+// is per thread in the runtime (a few ns, no shared state), so cores
+// rarely write the same cell at once; a cell per goroutine would need the
+// goroutine's identity, which Go does not expose.
 func (c *stripedCounter) add() {
-	var marker byte
-	sp := uint64(uintptr(unsafe.Pointer(&marker)))
-	// Stacks are at least 2 KiB, so the bits above that tell goroutines apart.
-	i := ((sp >> 11) * 0x9E3779B97F4A7C15) >> (64 - stripeBits)
-	c.cells[i].n.Add(1)
+	c.cells[rand.Uint32()>>(32-stripeBits)].n.Add(1)
 }
 
 func (c *stripedCounter) load() uint64 {
