@@ -70,6 +70,23 @@ func TestHitPathAllocatesNothing(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("hit path allocates %v times per call, want 0", allocs)
 	}
+	// Strings built anew for every call (so no address repeats), in the
+	// caller's letter case, find the same entry without allocating: the
+	// strings are built before the measured calls.
+	fresh := make([]Request, 1000+1)
+	for i := range fresh {
+		fresh[i] = Request{TenantID: string([]byte("Tenant")), Scopes: []string{string([]byte("API://Demo/.default"))}}
+	}
+	i := 0
+	allocs = testing.AllocsPerRun(1000, func() {
+		if tok, err := c.GetToken(ctx, &fresh[i]); err != nil || tok.Token != "tok-1" {
+			t.Fatalf("%q, %v", tok.Token, err)
+		}
+		i++
+	})
+	if allocs != 0 {
+		t.Fatalf("hit path with fresh mixed-case strings allocates %v times per call, want 0", allocs)
+	}
 }
 
 // From the refresh time on, callers get the cached token at once while one
