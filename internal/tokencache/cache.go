@@ -210,15 +210,12 @@ func (c *Cache) newEntry(n Request, r *Request) *entry {
 // never its own victim, and on another goroutine, so the caller does not pay
 // for it.
 //
-// An acquisition whose request hung (a [HungError]: the try timed out, see
-// sts.AttemptContext) may have been joined long after it was sent, when the
-// endpoint had already recovered, so its waiters try once more with a new
-// acquisition (still one per key: the first to come back starts it, the
-// others join) instead of failing with the hang's error. Only a try timeout
-// much shorter than the acquisition limit makes this worthwhile, so other
-// deadlines (the engine's own limit, a developer tool's timeout) are
-// reported as they are. Any other failure is the answer: it came from the
-// endpoint as it is now, unless a token was put (see Put) meanwhile.
+// An acquisition whose request hung (a [HungError]) may have been joined
+// long after it was sent, when the endpoint had recovered, so its waiters
+// try once more with a new acquisition (still one per key) instead of
+// failing with the hang's error. Other deadlines (the engine's own limit, a
+// developer tool's timeout) and any other failure are the answer: they come
+// from the endpoint as it is now, unless a token was put meanwhile (Put).
 func (c *Cache) wait(ctx context.Context, e *entry, claims string, added bool) (azcore.AccessToken, bool, error) {
 	for again := false; ; again = true {
 		e.mu.Lock()
@@ -293,7 +290,7 @@ func (c *Cache) Put(ctx context.Context, r *Request, t Token) (azcore.AccessToke
 	e.mu.Lock()
 	e.state.Store(st)
 	e.failures = 0
-	if e.fl == nil { // else the refresh in flight sets it when it lands
+	if e.flights[""] == nil { // else the acquisition in flight sets it when it lands
 		e.nextRefresh.Store(st.refreshAt)
 	}
 	e.mu.Unlock()

@@ -206,7 +206,7 @@ func waitIdle(t *testing.T, c *Cache) {
 		}
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		return e.fl == nil
+		return e.flights[""] == nil
 	})
 }
 

@@ -44,7 +44,7 @@ func (v *evictor) pass(c *Cache, max int64) int {
 	var cands []cand
 	c.idx.each(func(s *shard, e *entry) {
 		e.mu.Lock()
-		busy := e.fl != nil || len(e.claimsFl) > 0
+		busy := len(e.flights) > 0
 		e.mu.Unlock()
 		if busy {
 			return

@@ -30,22 +30,16 @@ var ErrEmptyToken = errors.New("the token source returned no token or a token th
 // goroutine with ctx's values but not its cancellation: the caller that
 // happened to start it may give up, the others still want the token.
 func (c *Cache) flightLocked(ctx context.Context, e *entry, claims string, background bool) (*flight, bool) {
-	if claims == "" {
-		if e.fl != nil {
-			return e.fl, false
-		}
-	} else if f := e.claimsFl[claims]; f != nil {
+	if f := e.flights[claims]; f != nil {
 		return f, false
 	}
 	f := &flight{done: make(chan struct{})}
+	if e.flights == nil {
+		e.flights = make(map[string]*flight)
+	}
+	e.flights[claims] = f
 	if claims == "" {
-		e.fl = f
 		e.nextRefresh.Store(maxTime)
-	} else {
-		if e.claimsFl == nil {
-			e.claimsFl = make(map[string]*flight)
-		}
-		e.claimsFl[claims] = f
 	}
 	if background {
 		c.n.backgroundRefreshes.Add(1)
@@ -123,7 +117,7 @@ func (c *Cache) land(ctx context.Context, e *entry, f *flight, claims string, ba
 	if err == nil {
 		e.state.Store(st)
 		e.failures, e.blockedUntil, e.lastErr = 0, 0, nil
-		if e.fl == nil || claims == "" {
+		if e.flights[""] == nil || claims == "" {
 			e.nextRefresh.Store(st.refreshAt)
 		}
 		f.tok = st.tok
@@ -161,11 +155,7 @@ func (c *Cache) land(ctx context.Context, e *entry, f *flight, claims string, ba
 			}
 		}
 	}
-	if claims == "" {
-		e.fl = nil
-	} else {
-		delete(e.claimsFl, claims)
-	}
+	delete(e.flights, claims)
 	e.mu.Unlock()
 	// Observers hear of the outcome before waiters get it, so that whoever
 	// reacts to GetToken's return finds the event already reported.

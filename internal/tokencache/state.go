@@ -73,10 +73,9 @@ type entry struct {
 	nextRefresh atomic.Int64
 
 	mu sync.Mutex // guards the fields below; never held across I/O
-	// fl is the plain acquisition in flight, if any; claims acquisitions
-	// fly separately because their result differs.
-	fl       *flight
-	claimsFl map[string]*flight
+	// flights are the acquisitions in flight by claims ("" for the plain
+	// one): claims acquisitions fly separately because their result differs.
+	flights map[string]*flight
 	// failures counts consecutive failed background refreshes.
 	failures int
 	// blockedUntil is the end of the last Retry-After: foreground
