@@ -4,6 +4,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"maps"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -114,47 +115,76 @@ func hashKey(seed maphash.Seed, r *Request) (h uint64, ok bool) {
 	if len(r.Scopes) == 0 {
 		return 0, false
 	}
-	var mh maphash.Hash
-	mh.SetSeed(seed)
-	ok = writeLower(&mh, r.TenantID)
+	h, ok = hashLower(seed, r.TenantID)
 	for i, s := range r.Scopes {
-		ok = ok && s != "" && (i == 0 || compareFold(r.Scopes[i-1], s) < 0) && writeLower(&mh, s)
+		x, sok := hashLower(seed, s)
+		ok = ok && sok && s != "" && (i == 0 || compareFold(r.Scopes[i-1], s) < 0)
+		h = mix(h, x)
 	}
 	if !ok {
 		return 0, false
 	}
-	// The other fields are never normalised; a separator byte per field
-	// keeps "a"+"bc" apart from "ab"+"c".
+	// The other fields are never normalised; each is mixed in with its
+	// own tag, so that a value in one field never hashes as another.
 	if r.EnableCAE {
-		mh.WriteByte(1)
+		h = mix(h, 1)
 	}
-	for _, s := range [3]string{r.Account, r.AssertionHash, r.Identity} {
-		mh.WriteByte(0)
-		mh.WriteString(s)
+	for i, s := range [3]string{r.Account, r.AssertionHash, r.Identity} {
+		if s != "" {
+			h = mix(h^uint64(i+2), maphash.String(seed, s))
+		}
 	}
-	return mh.Sum64(), true
+	return h, true
 }
 
-// writeLower writes the ASCII lower case of s and a terminating zero byte
-// to h, through a stack buffer. It reports false, having written part of
-// s, when s holds white space or non-ASCII bytes.
-func writeLower(h *maphash.Hash, s string) bool {
+// hashLower hashes the ASCII lower case of s, lower-casing into a stack
+// buffer. It reports false when s holds white space or non-ASCII bytes:
+// such strings need normalize.
+func hashLower(seed maphash.Seed, s string) (uint64, bool) {
 	var buf [64]byte
-	for len(s) > 0 {
-		n := copy(buf[:], s)
-		for i, c := range buf[:n] {
-			switch {
-			case c >= 0x80 || c == ' ' || (c >= '\t' && c <= '\r'):
-				return false
-			case c-'A' < 26:
-				buf[i] = c + ('a' - 'A')
-			}
-		}
-		h.Write(buf[:n])
-		s = s[n:]
+	if len(s) > len(buf) {
+		return hashLowerLong(seed, s)
 	}
-	h.WriteByte(0)
+	b := buf[:copy(buf[:], s)]
+	if !lowerASCII(b) {
+		return 0, false
+	}
+	return maphash.Bytes(seed, b), true
+}
+
+// hashLowerLong is hashLower for strings longer than its buffer, written in
+// chunks: maphash hashes a byte sequence the same however it is split.
+func hashLowerLong(seed maphash.Seed, s string) (uint64, bool) {
+	var buf [64]byte
+	var h maphash.Hash
+	h.SetSeed(seed)
+	for len(s) > 0 {
+		b := buf[:copy(buf[:], s)]
+		if !lowerASCII(b) {
+			return 0, false
+		}
+		h.Write(b)
+		s = s[len(b):]
+	}
+	return h.Sum64(), true
+}
+
+// lowerASCII lower-cases b's ASCII letters in place, and reports false if
+// b holds white space or non-ASCII bytes.
+func lowerASCII(b []byte) bool {
+	for i, c := range b {
+		switch {
+		case c >= 0x80 || c == ' ' || (c >= '\t' && c <= '\r'):
+			return false
+		case c-'A' < 26:
+			b[i] = c + ('a' - 'A')
+		}
+	}
 	return true
+}
+
+func mix(h, x uint64) uint64 {
+	return bits.RotateLeft64(h^x, 27)*0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019
 }
 
 func lowerByte(c byte) byte {
