@@ -268,7 +268,7 @@ func (c *Cache) wait(ctx context.Context, e *entry, claims string, added bool) (
 }
 
 // Put caches t, a token acquired outside the engine (an interactive
-// sign-in), for r: it replaces e's token, anchored at now, clears the
+// sign-in), for r: it replaces the key's token, anchored at now, clears the
 // background backoff (a server's Retry-After still holds for
 // acquisitions), and is written to the Store before Put returns, as a
 // network token is. It returns the token as GetToken would serve it.
