@@ -23,7 +23,7 @@ import (
 	azlog "github.com/Azure/azure-sdk-for-go/sdk/azcore/log"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/azid-go/azid/entratest"
-	"github.com/azid-go/azid/internal/tokencache"
+	"github.com/azid-go/azid/internal/account"
 )
 
 // secretCase builds a credential for the log-leak test. new returns the
@@ -257,7 +257,7 @@ func userSecrets(t *testing.T, cred azcore.TokenCredential) []string {
 	if rec == nil {
 		t.Fatal("the user credential has no account after a token")
 	}
-	ut, ok, err := p.users.LoadUser(context.Background(), tokencache.UserKey{Authority: p.host.Host, ClientID: p.clientID, HomeAccountID: rec.HomeAccountID})
+	ut, ok, err := p.users.LoadUser(context.Background(), account.UserKey{Authority: p.host.Host, ClientID: p.clientID, HomeAccountID: rec.HomeAccountID})
 	if err != nil || !ok || ut.RefreshToken == "" {
 		t.Fatalf("no refresh token stored for the account (%v, %v)", ok, err)
 	}

@@ -14,7 +14,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -43,13 +42,6 @@ const (
 // and profile for the id_token (who signed in), offline_access for the
 // refresh token (silent authentication later).
 var oidcScopes = []string{"openid", "profile", "offline_access"}
-
-// handoffPrefix marks the engine request that delivers an interactively
-// acquired token: the engine forces an acquisition for a request with
-// claims, and Acquire recognises the marker and returns the token handed
-// off instead of calling Entra. It cannot collide with a real claims
-// challenge, which is JSON.
-const handoffPrefix = "\x00azid-handoff:"
 
 // userFlow is what distinguishes one user credential from another: how it
 // gets tokens when silent authentication with a refresh token cannot, by
@@ -86,7 +78,7 @@ type publicOptions struct {
 
 	// Test seams, settable only from this package's tests.
 	clock         tokencache.Clock
-	users         tokencache.UserStore
+	users         account.UserStore
 	discoveryHost string
 }
 
@@ -113,7 +105,7 @@ type publicClient struct {
 	sts       *sts.Client
 	discovery *authority.Discovery
 	cache     *tokencache.Cache
-	users     tokencache.UserStore
+	users     account.UserStore
 
 	// record is the signed-in account; nil until the first sign-in (or
 	// the AuthenticationRecord option). Read on every GetToken, so atomic.
@@ -129,10 +121,7 @@ type publicClient struct {
 	signIns atomic.Uint64
 	// accounts serialises the redemptions of each account's refresh token
 	// in this credential (see lockAccount).
-	accounts tokencache.AccountLocks
-	// handoffs holds interactively acquired tokens on their way into the
-	// engine (see handoffPrefix), by nonce.
-	handoffs sync.Map
+	accounts account.AccountLocks
 }
 
 func newPublicClient(name, tenantID, clientID string, flow userFlow, o publicOptions) (*publicClient, error) {
@@ -192,7 +181,7 @@ func newPublicClient(name, tenantID, clientID string, flow userFlow, o publicOpt
 		p.users = persist.UserStore(o.Cache)
 	}
 	if p.users == nil {
-		p.users = &tokencache.MemoryUserStore{}
+		p.users = &account.MemoryUserStore{}
 	}
 	p.cache = tokencache.New(p, tokencache.Options{
 		Authority: host.Host,
@@ -412,16 +401,12 @@ func (p *publicClient) authenticateLocked(ctx context.Context, tenant string, op
 	p.record.Store(&rec)
 	p.signIns.Add(1)
 
-	nonce := randomString(16)
-	p.handoffs.Store(nonce, tokencache.Token{AccessToken: resp.AccessToken, ExpiresIn: resp.ExpiresIn, RefreshIn: resp.RefreshIn})
-	defer p.handoffs.Delete(nonce)
-	tok, err := p.cache.GetToken(ctx, &tokencache.Request{
+	tok, err := p.cache.Put(ctx, &tokencache.Request{
 		TenantID:  accountTenant(tenant, &rec),
 		Scopes:    opts.Scopes,
 		EnableCAE: opts.EnableCAE,
-		Claims:    handoffPrefix + nonce,
 		Account:   rec.HomeAccountID,
-	})
+	}, tokencache.Token{AccessToken: resp.AccessToken, ExpiresIn: resp.ExpiresIn, RefreshIn: resp.RefreshIn})
 	if err != nil {
 		return azcore.AccessToken{}, rec, p.callerError(err)
 	}
@@ -429,19 +414,19 @@ func (p *publicClient) authenticateLocked(ctx context.Context, tenant string, op
 }
 
 // accountOf reads who signed in from a token response.
-func (p *publicClient) accountOf(resp *sts.TokenResponse) (AuthenticationRecord, tokencache.UserTokens, error) {
+func (p *publicClient) accountOf(resp *sts.TokenResponse) (AuthenticationRecord, account.UserTokens, error) {
 	var idt account.IDToken
 	if resp.IDToken != "" {
 		var err error
 		if idt, err = account.ParseIDToken(resp.IDToken); err != nil {
-			return AuthenticationRecord{}, tokencache.UserTokens{}, fmt.Errorf("the token response's id_token: %w", err)
+			return AuthenticationRecord{}, account.UserTokens{}, fmt.Errorf("the token response's id_token: %w", err)
 		}
 	}
 	var hid, uid, utid string
 	if resp.ClientInfo != "" {
 		ci, err := account.ParseClientInfo(resp.ClientInfo)
 		if err != nil {
-			return AuthenticationRecord{}, tokencache.UserTokens{}, fmt.Errorf("the token response's client_info: %w", err)
+			return AuthenticationRecord{}, account.UserTokens{}, fmt.Errorf("the token response's client_info: %w", err)
 		}
 		hid, uid, utid = ci.HomeAccountID(), ci.UID, ci.UTID
 	} else if idt.ObjectID != "" && idt.TenantID != "" {
@@ -450,7 +435,7 @@ func (p *publicClient) accountOf(resp *sts.TokenResponse) (AuthenticationRecord,
 		uid, utid = idt.ObjectID, idt.TenantID
 		hid = uid + "." + utid
 	} else {
-		return AuthenticationRecord{}, tokencache.UserTokens{}, errors.New("the token response names no account: it has neither client_info nor an id_token with oid and tid")
+		return AuthenticationRecord{}, account.UserTokens{}, errors.New("the token response names no account: it has neither client_info nor an id_token with oid and tid")
 	}
 	tenant := idt.TenantID
 	if tenant == "" {
@@ -468,8 +453,8 @@ func (p *publicClient) accountOf(resp *sts.TokenResponse) (AuthenticationRecord,
 		Username:      idt.Username(),
 		Version:       supportedRecordVersion,
 	}
-	ut := tokencache.UserTokens{
-		Account: tokencache.Account{
+	ut := account.UserTokens{
+		Account: account.Account{
 			HomeAccountID:  hid,
 			Environment:    p.host.Host,
 			Realm:          tenant,
@@ -482,21 +467,13 @@ func (p *publicClient) accountOf(resp *sts.TokenResponse) (AuthenticationRecord,
 	return rec, ut, nil
 }
 
-func (p *publicClient) userKey(homeAccountID string) tokencache.UserKey {
-	return tokencache.UserKey{Authority: p.host.Host, ClientID: p.clientID, HomeAccountID: homeAccountID}
+func (p *publicClient) userKey(homeAccountID string) account.UserKey {
+	return account.UserKey{Authority: p.host.Host, ClientID: p.clientID, HomeAccountID: homeAccountID}
 }
 
 // Acquire implements tokencache.Acquirer: a token for the account named by
-// r.Account, from its refresh token; or, for a handoff, the token an
-// interaction just got.
+// r.Account, from its refresh token.
 func (p *publicClient) Acquire(ctx context.Context, r tokencache.Request) (tokencache.Token, error) {
-	if nonce, ok := strings.CutPrefix(r.Claims, handoffPrefix); ok {
-		v, ok := p.handoffs.LoadAndDelete(nonce)
-		if !ok {
-			return tokencache.Token{}, fmt.Errorf("%s: the interactively acquired token was lost before it was cached", p.name)
-		}
-		return v.(tokencache.Token), nil
-	}
 	if p.discovery != nil {
 		if err := p.discovery.Validate(ctx, p.host, r.TenantID); err != nil {
 			return tokencache.Token{}, newAuthenticationFailedError(p.name, err)
@@ -506,7 +483,7 @@ func (p *publicClient) Acquire(ctx context.Context, r tokencache.Request) (token
 	// token, stored before the next starts: a server that detects reuse
 	// revokes the whole sign-in when a refresh token is presented twice.
 	key := p.userKey(r.Account)
-	lk, err := p.lockAccount(ctx, key)
+	lk, err := p.lockAccount(ctx, key, r.Lock)
 	if err != nil {
 		return tokencache.Token{}, fmt.Errorf("%s: waiting for another refresh of the account's tokens: %w", p.name, err)
 	}
@@ -571,13 +548,15 @@ func (p *publicClient) Acquire(ctx context.Context, r tokencache.Request) (token
 // refresh token (or for storing a new sign-in's).
 type accountLock struct {
 	p     *publicClient
-	key   tokencache.UserKey
-	store tokencache.UserLock // nil: the store is this process's alone, or its lock failed
-	mem   *tokencache.AccountLock
+	key   account.UserKey
+	store account.UserLock // nil: the store is this process's alone, or its lock failed
+	mem   *account.AccountLock
+	// held is the engine's store lock the redemption runs under, if any.
+	held tokencache.StoreLock
 	// lockFailed means the store can lock but did not; the save is then
 	// made after unlock (see lockAccount).
 	lockFailed     bool
-	spent, pending *tokencache.UserTokens
+	spent, pending *account.UserTokens
 }
 
 // lockAccount takes key's locks: the shared store's lock first (a
@@ -591,10 +570,10 @@ type accountLock struct {
 // (the engine's fleet lock) may be waiting for it, and the write would
 // wait for that acquisition (see saveLate). This credential's lock
 // remembers the rotation meanwhile (AccountLock.Newest).
-func (p *publicClient) lockAccount(ctx context.Context, key tokencache.UserKey) (*accountLock, error) {
-	a := &accountLock{p: p, key: key}
-	if ls, ok := p.users.(tokencache.LockingUserStore); ok {
-		l, err := ls.LockUser(ctx, key)
+func (p *publicClient) lockAccount(ctx context.Context, key account.UserKey, held tokencache.StoreLock) (*accountLock, error) {
+	a := &accountLock{p: p, key: key, held: held}
+	if ls, ok := p.users.(account.LockingUserStore); ok {
+		l, err := ls.LockUser(ctx, key, held)
 		switch {
 		case err == nil:
 			a.store = l
@@ -618,8 +597,8 @@ func (p *publicClient) lockAccount(ctx context.Context, key tokencache.UserKey) 
 }
 
 // load reads the account's newest refresh token under the lock.
-func (a *accountLock) load(ctx context.Context) (tokencache.UserTokens, bool, error) {
-	var t tokencache.UserTokens
+func (a *accountLock) load(ctx context.Context) (account.UserTokens, bool, error) {
+	var t account.UserTokens
 	var ok bool
 	var err error
 	if a.store != nil {
@@ -636,7 +615,7 @@ func (a *accountLock) load(ctx context.Context) (tokencache.UserTokens, bool, er
 // save stores next, which the server gave for spent's refresh token. This
 // credential remembers next even if the store fails to keep it, so that
 // its next redemption does not present spent's again.
-func (a *accountLock) save(ctx context.Context, spent, next tokencache.UserTokens) error {
+func (a *accountLock) save(ctx context.Context, spent, next account.UserTokens) error {
 	a.mem.Redeemed(spent, next)
 	switch {
 	case a.store != nil:
@@ -667,12 +646,12 @@ func (a *accountLock) unlock(ctx context.Context) {
 // lock if it can be had now, and then only over the refresh token it
 // replaces, so that a newer one another redemption stored meanwhile is
 // kept. A new sign-in (no spent token) replaces whatever is there.
-func (a *accountLock) saveLate(ctx context.Context, spent, next tokencache.UserTokens) error {
-	ls, ok := a.p.users.(tokencache.LockingUserStore)
+func (a *accountLock) saveLate(ctx context.Context, spent, next account.UserTokens) error {
+	ls, ok := a.p.users.(account.LockingUserStore)
 	if !ok {
 		return a.p.users.SaveUser(ctx, a.key, next)
 	}
-	l, err := ls.LockUser(ctx, a.key)
+	l, err := ls.LockUser(ctx, a.key, a.held)
 	if err != nil {
 		return a.p.users.SaveUser(ctx, a.key, next)
 	}
@@ -689,13 +668,13 @@ func (a *accountLock) saveLate(ctx context.Context, spent, next tokencache.UserT
 // storeSignIn stores a new sign-in's tokens under the account's locks, so
 // that a redemption of the account's previous refresh token running
 // meanwhile does not overwrite them afterwards.
-func (p *publicClient) storeSignIn(ctx context.Context, key tokencache.UserKey, t tokencache.UserTokens) error {
-	lk, err := p.lockAccount(ctx, key)
+func (p *publicClient) storeSignIn(ctx context.Context, key account.UserKey, t account.UserTokens) error {
+	lk, err := p.lockAccount(ctx, key, nil)
 	if err != nil {
 		return err
 	}
 	defer lk.unlock(ctx)
-	return lk.save(ctx, tokencache.UserTokens{}, t)
+	return lk.save(ctx, account.UserTokens{}, t)
 }
 
 // needsInteraction reports whether Entra's refusal of a refresh token

@@ -11,7 +11,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/azid-go/azid/entratest"
-	"github.com/azid-go/azid/internal/tokencache"
+	"github.com/azid-go/azid/internal/account"
 )
 
 // The tests in this file run against an emulator that detects refresh-token
@@ -200,13 +200,13 @@ func TestCallersWaitingForAnInteractiveSignInLeaveWithTheirContext(t *testing.T)
 // lockFailingStore is a shared store whose lock is out of order (Redis
 // unreachable for a moment): every lock fails, or with flaky every other.
 type lockFailingStore struct {
-	tokencache.MemoryUserStore
+	account.MemoryUserStore
 	flaky bool
 	calls atomic.Int64
-	locks tokencache.AccountLocks
+	locks account.AccountLocks
 }
 
-func (s *lockFailingStore) LockUser(ctx context.Context, k tokencache.UserKey) (tokencache.UserLock, error) {
+func (s *lockFailingStore) LockUser(ctx context.Context, k account.UserKey) (account.UserLock, error) {
 	if !s.flaky || s.calls.Add(1)%2 == 0 {
 		return nil, errors.New("the lock server is unreachable")
 	}
@@ -219,14 +219,14 @@ func (s *lockFailingStore) LockUser(ctx context.Context, k tokencache.UserKey) (
 
 type memUserLock struct {
 	s *lockFailingStore
-	k tokencache.UserKey
-	l *tokencache.AccountLock
+	k account.UserKey
+	l *account.AccountLock
 }
 
-func (m *memUserLock) Load(ctx context.Context) (tokencache.UserTokens, bool, error) {
+func (m *memUserLock) Load(ctx context.Context) (account.UserTokens, bool, error) {
 	return m.s.LoadUser(ctx, m.k)
 }
-func (m *memUserLock) Save(ctx context.Context, t tokencache.UserTokens) error {
+func (m *memUserLock) Save(ctx context.Context, t account.UserTokens) error {
 	return m.s.SaveUser(ctx, m.k, t)
 }
 func (m *memUserLock) Unlock() { m.l.Unlock() }

@@ -14,7 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/azid-go/azid/entratest"
-	"github.com/azid-go/azid/internal/tokencache"
+	"github.com/azid-go/azid/internal/account"
 )
 
 // testPollUnit shrinks the device code flow's seconds in tests.
@@ -273,7 +273,7 @@ func TestRevokedRefreshTokenNeedsAuthentication(t *testing.T) {
 
 func TestTwoAccountsNeverMix(t *testing.T) {
 	srv := newUserEmulator(t)
-	store := &tokencache.MemoryUserStore{}
+	store := &account.MemoryUserStore{}
 	a := &approver{srv: srv}
 	shared := func(o *publicOptions) { o.users = store }
 	cred := newDeviceCred(t, srv, a, shared)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/azid-go/azid/internal/account"
 	"github.com/azid-go/azid/internal/persist/file"
 	"github.com/azid-go/azid/internal/tokencache"
 )
@@ -20,9 +21,9 @@ func seed(t *testing.T, c Cache) {
 	for _, u := range []struct{ home, client, name string }{
 		{"u1.t", "app", "one@example"}, {"u2.t", "app", "two@example"}, {"u1.t", "other", "one@example"},
 	} {
-		k := tokencache.UserKey{Authority: "login.example", ClientID: u.client, HomeAccountID: u.home}
-		err := us.SaveUser(ctx, k, tokencache.UserTokens{RefreshToken: "rt-" + u.home + u.client, IDToken: "idt",
-			Account: tokencache.Account{HomeAccountID: u.home, Realm: "t", Username: u.name}})
+		k := account.UserKey{Authority: "login.example", ClientID: u.client, HomeAccountID: u.home}
+		err := us.SaveUser(ctx, k, account.UserTokens{RefreshToken: "rt-" + u.home + u.client, IDToken: "idt",
+			Account: account.Account{HomeAccountID: u.home, Realm: "t", Username: u.name}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,13 +92,13 @@ func TestForget(t *testing.T) {
 		t.Errorf("Forget deleted %d entries, want 4", n)
 	}
 	other, _ := newFileCache(t, dir, nil) // a fresh process's view
-	if _, ok, _ := UserStore(other).LoadUser(ctx, tokencache.UserKey{Authority: "login.example", ClientID: "app", HomeAccountID: "u1.t"}); ok {
+	if _, ok, _ := UserStore(other).LoadUser(ctx, account.UserKey{Authority: "login.example", ClientID: "app", HomeAccountID: "u1.t"}); ok {
 		t.Error("u1's refresh token for app survived")
 	}
-	if got, ok, _ := UserStore(other).LoadUser(ctx, tokencache.UserKey{Authority: "login.example", ClientID: "app", HomeAccountID: "u2.t"}); !ok || got.RefreshToken != "rt-u2.tapp" {
+	if got, ok, _ := UserStore(other).LoadUser(ctx, account.UserKey{Authority: "login.example", ClientID: "app", HomeAccountID: "u2.t"}); !ok || got.RefreshToken != "rt-u2.tapp" {
 		t.Error("u2's refresh token was deleted")
 	}
-	if got, ok, _ := UserStore(other).LoadUser(ctx, tokencache.UserKey{Authority: "login.example", ClientID: "other", HomeAccountID: "u1.t"}); !ok || got.RefreshToken != "rt-u1.tother" {
+	if got, ok, _ := UserStore(other).LoadUser(ctx, account.UserKey{Authority: "login.example", ClientID: "other", HomeAccountID: "u1.t"}); !ok || got.RefreshToken != "rt-u1.tother" {
 		t.Error("another client's refresh token for u1 was deleted")
 	}
 	l, err := List(ctx, other)

@@ -63,7 +63,7 @@ func TestPartitionLRU(t *testing.T) {
 	ts := TokenStore(c).(tokenStore)
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	lctx, unlock, err := ts.Lock(cctx, oboKey(1))
+	held, err := ts.Lock(cctx, oboKey(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,10 +79,10 @@ func TestPartitionLRU(t *testing.T) {
 		t.Fatal("the locked partition was dropped")
 	}
 	// Under the held lock: must not wait for itself.
-	if err := ts.Save(lctx, oboKey(1), stored("tok-1")); err != nil {
+	if err := held.Save(cctx, stored("tok-1")); err != nil {
 		t.Fatal(err)
 	}
-	unlock()
+	held.Unlock()
 	for u := 1; u <= 6; u++ {
 		got, ok, err := ts.Load(cctx, oboKey(u))
 		if err != nil || !ok || got.AccessToken != fmt.Sprint("tok-", u) {

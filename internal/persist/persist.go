@@ -1,6 +1,6 @@
 // Package persist is the persistent cache behind package cache: the MSAL
 // schema kept in a [Storage], merged under a lock, and exposed to the
-// engine as a tokencache.Store and a tokencache.UserStore. Credentials reach
+// engine as a tokencache.Store and a account.UserStore. Credentials reach
 // it through the functions here, which take the public cache.Cache value.
 //
 // The engine serves hits from memory and calls the store only on a miss
@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/azid-go/azid/internal/account"
 	"github.com/azid-go/azid/internal/msalcache"
 	"github.com/azid-go/azid/internal/persist/file"
 	"github.com/azid-go/azid/internal/tokencache"
@@ -226,7 +227,7 @@ func TokenStore[C CacheValue](cv C) tokencache.Store {
 
 // UserStore returns the refresh-token and account store of c, or nil when
 // c is the zero value (user credentials then use a MemoryUserStore).
-func UserStore[C CacheValue](cv C) tokencache.UserStore {
+func UserStore[C CacheValue](cv C) account.UserStore {
 	c := Cache(cv)
 	if c.impl == nil {
 		return nil
@@ -301,13 +302,14 @@ func (i *impl) where(p *partition) string {
 // place is reported once (the first call returns its error) and then read
 // as an empty partition until it is gone, instead of failing every miss.
 func (i *impl) load(ctx context.Context, p *partition) (*snapshot, error) {
-	return i.loadVersioned(ctx, p, true)
+	return i.loadVersioned(ctx, p, true, false)
 }
 
 // loadVersioned is load; with trustVersion false it reads the storage even
 // when the version is unchanged (a file's version can repeat when a rewrite
-// of the same size reuses the inode within the clock's granularity).
-func (i *impl) loadVersioned(ctx context.Context, p *partition, trustVersion bool) (*snapshot, error) {
+// of the same size reuses the inode within the clock's granularity). held
+// says the caller holds p's lock.
+func (i *impl) loadVersioned(ctx context.Context, p *partition, trustVersion, held bool) (*snapshot, error) {
 	prev := p.snap.Load()
 	s, err := i.read(ctx, p, trustVersion)
 	if err != nil {
@@ -317,7 +319,7 @@ func (i *impl) loadVersioned(ctx context.Context, p *partition, trustVersion boo
 		return nil, err
 	}
 	if prev != nil && s.doc != prev.doc {
-		s = i.restore(ctx, p, s)
+		s = i.restore(ctx, p, s, held)
 	}
 	return s, nil
 }
@@ -386,12 +388,16 @@ func (i *impl) missingOwn(p *partition, s *snapshot) []ownToken {
 
 // restore re-saves (see missingOwn) this process's tokens that s, just
 // re-read, lacks, and returns the snapshot to use.
-func (i *impl) restore(ctx context.Context, p *partition, s *snapshot) *snapshot {
+func (i *impl) restore(ctx context.Context, p *partition, s *snapshot, held bool) *snapshot {
 	missing := i.missingOwn(p, s)
 	if len(missing) == 0 {
 		return s
 	}
-	err := i.update(ctx, p, func(d *msalcache.Document) {
+	update := i.update
+	if held {
+		update = i.updateHeld
+	}
+	err := update(ctx, p, func(d *msalcache.Document) {
 		ix := msalcache.NewIndex(d)
 		for _, o := range missing {
 			if ix.Find(query(o.key)) == nil { // not stored again meanwhile
@@ -471,22 +477,6 @@ func (i *impl) read(ctx context.Context, p *partition, trustVersion bool) (*snap
 	return s, nil
 }
 
-// heldKey marks, in a context, the partitions whose locks the caller holds
-// (see tokenStore.Lock), so that a save under that lock does not take it
-// again. It names the partition rather than pointing at it: the partition
-// may have been evicted and made anew in between.
-type heldKey struct{}
-
-type heldLock struct {
-	i    *impl
-	name string
-}
-
-func (i *impl) held(ctx context.Context, p *partition) bool {
-	h, _ := ctx.Value(heldKey{}).(heldLock)
-	return h.i == i && h.name == p.name
-}
-
 // lock takes p's in-process and cross-process locks.
 func (i *impl) lock(ctx context.Context, p *partition) (func(), error) {
 	select {
@@ -521,13 +511,11 @@ func (i *impl) updateHeld(ctx context.Context, p *partition, change func(*msalca
 // change, write. Unreadable data is replaced (starting from the last good
 // view this process had).
 func (i *impl) apply(ctx context.Context, p *partition, change func(*msalcache.Document)) error {
-	if !i.held(ctx, p) {
-		unlock, err := i.lock(ctx, p)
-		if err != nil {
-			return err
-		}
-		defer unlock()
+	unlock, err := i.lock(ctx, p)
+	if err != nil {
+		return err
 	}
+	defer unlock()
 	return i.applyHeld(ctx, p, change)
 }
 
@@ -622,7 +610,12 @@ func query(k tokencache.Key) msalcache.TokenQuery {
 
 // Load implements tokencache.Store.
 func (t tokenStore) Load(ctx context.Context, k tokencache.Key) (tokencache.Stored, bool, error) {
-	s, err := t.i.load(ctx, t.partitionOf(k))
+	return t.load(ctx, k, t.partitionOf(k), false)
+}
+
+// load is Load from p; held says the caller holds p's lock.
+func (t tokenStore) load(ctx context.Context, k tokencache.Key, p *partition, held bool) (tokencache.Stored, bool, error) {
+	s, err := t.i.loadVersioned(ctx, p, true, held)
 	if err != nil {
 		return tokencache.Stored{}, false, err
 	}
@@ -660,10 +653,18 @@ func entryOf(k tokencache.Key, tok tokencache.Stored) *msalcache.Entry {
 
 // Save implements tokencache.Store.
 func (t tokenStore) Save(ctx context.Context, k tokencache.Key, tok tokencache.Stored) error {
+	return t.save(ctx, k, tok, t.partitionOf(k), false)
+}
+
+// save is Save to p; held says the caller holds p's lock.
+func (t tokenStore) save(ctx context.Context, k tokencache.Key, tok tokencache.Stored, p *partition, held bool) error {
 	e := entryOf(k, tok)
 	q := query(k)
-	p := t.partitionOf(k)
-	err := t.i.update(ctx, p, func(d *msalcache.Document) {
+	update := t.i.update
+	if held {
+		update = t.i.updateHeld
+	}
+	err := update(ctx, p, func(d *msalcache.Document) {
 		// Drop other entries with the same identity (written by another
 		// program under another scope order or letter case) so that exactly
 		// one remains.
@@ -697,19 +698,56 @@ func (t tokenStore) Delete(ctx context.Context, k tokencache.Key, token string) 
 // Lock implements tokencache.LockingStore. For partitioned storages (a
 // fleet's Redis), it holds k's partition lock so that of many instances
 // missing the same key, one acquires it and the others read its result.
-// For a single-blob storage (a file) it does nothing: holding the one lock
+// For a single-blob storage (a file) it holds nothing: holding the one lock
 // across a network call would serialise every miss of every process.
-func (t tokenStore) Lock(ctx context.Context, k tokencache.Key) (context.Context, func(), error) {
+func (t tokenStore) Lock(ctx context.Context, k tokencache.Key) (tokencache.StoreLock, error) {
+	l := &storeLock{t: t, k: k, unlock: func() {}}
 	if t.i.part == nil {
-		return ctx, func() {}, nil
+		return l, nil
 	}
 	p := t.partitionOf(k)
 	unlock, err := t.i.lock(ctx, p)
 	if err != nil {
-		return ctx, nil, err
+		return nil, err
 	}
-	return context.WithValue(ctx, heldKey{}, heldLock{i: t.i, name: p.name}), unlock, nil
+	l.p, l.unlock = p, unlock
+	return l, nil
 }
+
+// storeLock is tokenStore's tokencache.StoreLock. p is the held partition,
+// nil when nothing is held (a single-blob storage).
+type storeLock struct {
+	t      tokenStore
+	k      tokencache.Key
+	p      *partition
+	once   sync.Once
+	unlock func()
+}
+
+// holds reports whether l holds i's partition named name. It compares
+// names: the partition may have been evicted and made anew meanwhile.
+func (l *storeLock) holds(i *impl, name string) bool {
+	return l.t.i == i && l.p != nil && l.p.name == name
+}
+
+// Load implements tokencache.StoreLock.
+func (l *storeLock) Load(ctx context.Context) (tokencache.Stored, bool, error) {
+	if l.p == nil {
+		return l.t.Load(ctx, l.k)
+	}
+	return l.t.load(ctx, l.k, l.p, true)
+}
+
+// Save implements tokencache.StoreLock.
+func (l *storeLock) Save(ctx context.Context, tok tokencache.Stored) error {
+	if l.p == nil {
+		return l.t.Save(ctx, l.k, tok)
+	}
+	return l.t.save(ctx, l.k, tok, l.p, true)
+}
+
+// Unlock implements tokencache.StoreLock.
+func (l *storeLock) Unlock() { l.once.Do(l.unlock) }
 
 var (
 	_ tokencache.Store         = tokenStore{}

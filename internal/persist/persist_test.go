@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/azid-go/azid/internal/account"
 	"github.com/azid-go/azid/internal/persist/file"
 	"github.com/azid-go/azid/internal/tokencache"
 )
@@ -191,9 +192,9 @@ func TestUserStore(t *testing.T) {
 	dir := t.TempDir()
 	a, _ := newFileCache(t, dir, nil)
 	b, _ := newFileCache(t, dir, nil)
-	k := tokencache.UserKey{Authority: "login.example", ClientID: "client", HomeAccountID: "uid.utid"}
-	want := tokencache.UserTokens{
-		Account:      tokencache.Account{HomeAccountID: "uid.utid", Environment: "login.example", Realm: "utid", LocalAccountID: "uid", Username: "u@example.com"},
+	k := account.UserKey{Authority: "login.example", ClientID: "client", HomeAccountID: "uid.utid"}
+	want := account.UserTokens{
+		Account:      account.Account{HomeAccountID: "uid.utid", Environment: "login.example", Realm: "utid", LocalAccountID: "uid", Username: "u@example.com"},
 		RefreshToken: "rt", FamilyID: "1", IDToken: "id.token.sig",
 	}
 	if err := UserStore(a).SaveUser(ctx, k, want); err != nil {
@@ -235,21 +236,21 @@ func TestPartitionedLocking(t *testing.T) {
 	c := New(s, Options{})
 	ls := TokenStore(c).(tokencache.LockingStore)
 	k := key("https://vault.azure.net/.default")
-	held, unlock, err := ls.Lock(ctx, k)
+	held, err := ls.Lock(ctx, k)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Save under the held lock does not deadlock on it.
-	if err := ls.Save(held, k, stored("v")); err != nil {
+	if err := held.Save(ctx, stored("v")); err != nil {
 		t.Fatal(err)
 	}
 	// Another caller waits for the lock.
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if _, _, err := ls.Lock(short, k); err == nil {
+	if _, err := ls.Lock(short, k); err == nil {
 		t.Fatal("lock taken twice")
 	}
-	unlock()
+	held.Unlock()
 	if _, err := os.Stat(filepath.Join(s.Dir, "part-tenant-https___vault.azure.net")); err != nil {
 		t.Fatal("partition file:", err)
 	}

@@ -10,19 +10,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/azid-go/azid/internal/account"
 	"github.com/azid-go/azid/internal/persist/file"
 	"github.com/azid-go/azid/internal/tokencache"
 )
 
-var userKey = tokencache.UserKey{Authority: "login.example", ClientID: "client", HomeAccountID: "uid.utid"}
+var userKey = account.UserKey{Authority: "login.example", ClientID: "client", HomeAccountID: "uid.utid"}
 
-func userTokens(rt string) tokencache.UserTokens {
-	return tokencache.UserTokens{Account: tokencache.Account{HomeAccountID: "uid.utid", Environment: "login.example", Realm: "utid"}, RefreshToken: rt}
+func userTokens(rt string) account.UserTokens {
+	return account.UserTokens{Account: account.Account{HomeAccountID: "uid.utid", Environment: "login.example", Realm: "utid"}, RefreshToken: rt}
 }
 
-func lockUser(t *testing.T, c Cache, ctx context.Context) tokencache.UserLock {
+func lockUser(t *testing.T, c Cache, ctx context.Context, held tokencache.StoreLock) account.UserLock {
 	t.Helper()
-	l, err := UserStore(c).(tokencache.LockingUserStore).LockUser(ctx, userKey)
+	l, err := UserStore(c).(account.LockingUserStore).LockUser(ctx, userKey, held)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,17 +43,17 @@ func TestLockUserAcrossInstances(t *testing.T) {
 	if got, ok, err := UserStore(b).LoadUser(ctx, userKey); err != nil || !ok || got.RefreshToken != "rt1" {
 		t.Fatalf("b: %+v %v %v", got, ok, err)
 	}
-	la := lockUser(t, a, ctx)
+	la := lockUser(t, a, ctx, nil)
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	if _, err := UserStore(b).(tokencache.LockingUserStore).LockUser(short, userKey); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := UserStore(b).(account.LockingUserStore).LockUser(short, userKey, nil); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("b locked the account while a held it: %v", err)
 	}
 	// Another instance in a's own process waits on a's queue, and leaves
 	// with its context too.
 	short2, cancel2 := context.WithCancel(ctx)
 	cancel2()
-	if _, err := UserStore(a).(tokencache.LockingUserStore).LockUser(short2, userKey); !errors.Is(err, context.Canceled) {
+	if _, err := UserStore(a).(account.LockingUserStore).LockUser(short2, userKey, nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("a second lock in one process: %v", err)
 	}
 	if got, _, _ := la.Load(ctx); got.RefreshToken != "rt1" {
@@ -63,7 +64,7 @@ func TestLockUserAcrossInstances(t *testing.T) {
 	}
 	la.Unlock()
 	la.Unlock() // a second call does nothing
-	lb := lockUser(t, b, ctx)
+	lb := lockUser(t, b, ctx, nil)
 	defer lb.Unlock()
 	if got, ok, err := lb.Load(ctx); err != nil || !ok || got.RefreshToken != "rt2" {
 		t.Fatalf("b under the lock: %+v %v %v; want the rotated rt2", got, ok, err)
@@ -94,7 +95,7 @@ func TestLockUserSerialisesRedemptions(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l, err := UserStore(c).(tokencache.LockingUserStore).LockUser(ctx, userKey)
+			l, err := UserStore(c).(account.LockingUserStore).LockUser(ctx, userKey, nil)
 			if err != nil {
 				errs <- err
 				return
@@ -144,22 +145,22 @@ func TestLockUserUnderTheEnginesFleetLock(t *testing.T) {
 	k := tokencache.Key{Authority: "login.example", ClientID: "client", TenantID: "utid", Scopes: []string{"https://vault.azure.net/.default"}, Account: "uid.utid"}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	held, unlock, err := ts.Lock(ctx, k)
+	held, err := ts.Lock(ctx, k)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock()
+	defer held.Unlock()
 	// The same partition's lock is already held by this acquisition: the
 	// account lock uses it instead of waiting for itself.
-	l := lockUser(t, c, held)
-	if err := l.Save(held, userTokens("rt")); err != nil {
+	l := lockUser(t, c, ctx, held)
+	if err := l.Save(ctx, userTokens("rt")); err != nil {
 		t.Fatal(err)
 	}
 	l.Unlock()
 	// Anyone else waits for the fleet lock.
 	short, cancel2 := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel2()
-	if _, err := UserStore(c).(tokencache.LockingUserStore).LockUser(short, userKey); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := UserStore(c).(account.LockingUserStore).LockUser(short, userKey, nil); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("the account was locked while its partition was held: %v", err)
 	}
 }
@@ -184,7 +185,7 @@ func TestLockUserReadsPastAnUnchangedVersion(t *testing.T) {
 	if err := UserStore(a).SaveUser(ctx, userKey, userTokens("rt2")); err != nil {
 		t.Fatal(err)
 	}
-	l := lockUser(t, b, ctx)
+	l := lockUser(t, b, ctx, nil)
 	defer l.Unlock()
 	if got, _, _ := l.Load(ctx); got.RefreshToken != "rt2" {
 		t.Fatalf("under the lock b read %q, want rt2", got.RefreshToken)

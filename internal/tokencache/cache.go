@@ -99,7 +99,6 @@ type Cache struct {
 	seed  maphash.Seed
 	opts  Options
 	idx   index
-	memo  memo
 	n     counters
 	evict evictor
 }
@@ -147,47 +146,46 @@ func (c *Cache) GetToken(ctx context.Context, r *Request) (azcore.AccessToken, e
 // from memory (cached is true) rather than by an acquisition the caller
 // waited for, for tracing.
 func (c *Cache) GetTokenCached(ctx context.Context, r *Request) (tok azcore.AccessToken, cached bool, err error) {
-	// The hit path: find the entry (the memo, else one hash and one atomic
-	// load per index level), load its state, read the clock once.
-	var e *entry
-	if memoable(r) {
-		e = c.memo.find(r)
-	}
-	if e == nil && r.Claims == "" {
-		if canonical(r) {
-			e = c.idx.find(hashKey(c.seed, r), r)
-		} else if foldable(r) {
-			e = c.idx.findFold(hashKeyFold(c.seed, r), r)
-		}
-	}
-	if e != nil {
-		if st := e.state.Load(); st != nil {
-			now := c.now()
-			if now < st.refreshAt {
-				c.n.hits.add()
-				return st.tok, true, nil
-			}
-			if now < st.usableUntil {
-				c.refreshInBackground(ctx, e, now)
-				c.n.hits.add()
-				return st.tok, true, nil
+	// The hit path: one hash, one atomic load of the shard's map, one of
+	// the entry's state, one clock read.
+	if r.Claims == "" {
+		if h, ok := hashKey(c.seed, r); ok {
+			if e := c.idx.find(h, r); e != nil {
+				st := e.state.Load()
+				switch now := c.now(); st.at(now) {
+				case refreshDue:
+					c.refreshInBackground(ctx, e, now)
+					fallthrough
+				case fresh:
+					c.n.hits.add()
+					return st.tok, true, nil
+				}
 			}
 		}
 	}
 	return c.slow(ctx, r)
 }
 
-// slow handles everything the hit path does not: non-canonical requests,
-// claims, misses and tokens past their usable time.
+// slow handles everything the hit path does not: requests that need
+// normalising, claims, misses and tokens that are no longer usable.
 func (c *Cache) slow(ctx context.Context, r *Request) (azcore.AccessToken, bool, error) {
-	n, err := normalize(*r)
+	e, added, err := c.entryFor(r)
 	if err != nil {
 		return azcore.AccessToken{}, false, err
 	}
-	h := hashKey(c.seed, &n)
-	e, added := c.idx.findOrAdd(h, &n, func() *entry { return c.newEntry(n, r) })
-	c.memo.remember(r, e)
 	return c.wait(ctx, e, r.Claims, added)
+}
+
+// entryFor returns r's entry, creating it if needed; added reports whether
+// it did.
+func (c *Cache) entryFor(r *Request) (e *entry, added bool, err error) {
+	n, err := normalize(*r)
+	if err != nil {
+		return nil, false, err
+	}
+	h, _ := hashKey(c.seed, &n)
+	e, added = c.idx.findOrAdd(h, &n, func() *entry { return c.newEntry(n, r) })
+	return e, added, nil
 }
 
 func (c *Cache) newEntry(n Request, r *Request) *entry {
@@ -199,7 +197,7 @@ func (c *Cache) newEntry(n Request, r *Request) *entry {
 		},
 	}
 	e.req = *r
-	e.req.Claims = ""
+	e.req.Claims, e.req.Lock = "", nil
 	e.req.Scopes = requestScopes(r.Scopes)
 	return e
 }
@@ -212,28 +210,24 @@ func (c *Cache) newEntry(n Request, r *Request) *entry {
 // never its own victim, and on another goroutine, so the caller does not pay
 // for it.
 //
-// An acquisition whose request hung (a [HungError]: the try timed out, see
-// sts.AttemptContext) may have been joined long after it was sent, when the
-// endpoint had already recovered, so its waiters try once more with a new
-// acquisition (still one per key: the first to come back starts it, the
-// others join) instead of failing with the hang's error. Only a try timeout
-// much shorter than the acquisition limit makes this worthwhile, so other
-// deadlines (the engine's own limit, a developer tool's timeout) are
-// reported as they are. Any other failure is the answer: it came from the
-// endpoint as it is now.
+// An acquisition whose request hung (a [HungError]) may have been joined
+// long after it was sent, when the endpoint had recovered, so its waiters
+// try once more with a new acquisition (still one per key) instead of
+// failing with the hang's error. Other deadlines (the engine's own limit, a
+// developer tool's timeout) and any other failure are the answer: they come
+// from the endpoint as it is now, unless a token was put meanwhile (Put).
 func (c *Cache) wait(ctx context.Context, e *entry, claims string, added bool) (azcore.AccessToken, bool, error) {
 	for again := false; ; again = true {
 		e.mu.Lock()
 		now := c.now()
-		if claims == "" {
-			if st := e.state.Load(); st != nil && now < st.usableUntil {
-				e.mu.Unlock()
-				if now >= st.refreshAt {
-					c.refreshInBackground(ctx, e, now)
-				}
-				c.n.hits.add()
-				return st.tok, true, nil
+		st := e.state.Load()
+		if s := st.at(now); claims == "" && s != expired {
+			e.mu.Unlock()
+			if s == refreshDue {
+				c.refreshInBackground(ctx, e, now)
 			}
+			c.n.hits.add()
+			return st.tok, true, nil
 		}
 		// Retry-After is a floor for every request of the key, claims
 		// challenges included: inside the window callers fail at once, and
@@ -256,8 +250,14 @@ func (c *Cache) wait(ctx context.Context, e *entry, claims string, added bool) (
 		}
 		select {
 		case <-f.done:
+			if f.err == nil || claims != "" {
+				return f.tok, false, f.err
+			}
+			if st := e.state.Load(); st.at(c.now()) != expired {
+				return st.tok, false, nil // put while the acquisition ran
+			}
 			var h HungError
-			if f.err != nil && !again && ctx.Err() == nil && errors.As(f.err, &h) && h.Hung() {
+			if !again && ctx.Err() == nil && errors.As(f.err, &h) && h.Hung() {
 				continue
 			}
 			return f.tok, false, f.err
@@ -265,6 +265,38 @@ func (c *Cache) wait(ctx context.Context, e *entry, claims string, added bool) (
 			return azcore.AccessToken{}, false, fmt.Errorf("stopped waiting for a token: %w", context.Cause(ctx))
 		}
 	}
+}
+
+// Put caches t, a token acquired outside the engine (an interactive
+// sign-in), for r: it replaces the key's token, anchored at now, clears the
+// background backoff (a server's Retry-After still holds for
+// acquisitions), and is written to the Store before Put returns, as a
+// network token is. It returns the token as GetToken would serve it.
+func (c *Cache) Put(ctx context.Context, r *Request, t Token) (azcore.AccessToken, error) {
+	if t.AccessToken == "" || t.ExpiresIn <= 0 {
+		return azcore.AccessToken{}, ErrEmptyToken
+	}
+	e, added, err := c.entryFor(r)
+	if err != nil {
+		return azcore.AccessToken{}, err
+	}
+	if added && c.idx.count.Load() > int64(c.opts.MaxEntries) {
+		go c.evict.run(c)
+	}
+	st := c.newState(t.AccessToken, time.Unix(0, c.now()), t.ExpiresIn, t.RefreshIn)
+	if c.opts.Store != nil {
+		c.saveStore(ctx, e, st, nil)
+	}
+	e.mu.Lock()
+	e.state.Store(st)
+	e.failures = 0
+	if e.flights[""] == nil { // else the acquisition in flight sets it when it lands
+		e.nextRefresh.Store(st.refreshAt)
+	}
+	e.mu.Unlock()
+	c.n.puts.Add(1)
+	c.emit(Event{Kind: EventPut, Key: e.key})
+	return st.tok, nil
 }
 
 // refreshInBackground starts one background refresh of e if none is running
@@ -288,7 +320,8 @@ func (c *Cache) Invalidate(r *Request, token string) bool {
 	if err != nil {
 		return false
 	}
-	e := c.idx.find(hashKey(c.seed, &n), &n)
+	h, _ := hashKey(c.seed, &n)
+	e := c.idx.find(h, &n)
 	if e == nil {
 		return false
 	}
@@ -324,6 +357,7 @@ func (c *Cache) Stats() Stats {
 		Evictions:           c.n.evictions.Load(),
 		Invalidations:       c.n.invalidations.Load(),
 		Cleared:             c.n.clears.Load(),
+		Puts:                c.n.puts.Load(),
 		Entries:             int(c.idx.count.Load()),
 	}
 }

@@ -14,7 +14,7 @@ package tokencache
 func (c *Cache) Clear() int {
 	n := 0
 	for i := range c.idx.shards {
-		n += c.idx.clearShard(&c.idx.shards[i])
+		n += c.idx.remove(&c.idx.shards[i], nil)
 	}
 	if n > 0 {
 		c.n.clears.Add(uint64(n))

@@ -7,11 +7,11 @@
 //   - A hit is cheap. Looking up a cached token takes no lock, allocates
 //     nothing, does no I/O and reads the clock once. Each cache entry holds an
 //     atomic pointer to an immutable state; writers replace the whole state.
-//     The index is sharded, and each shard publishes immutable maps (a large
-//     base and a small map of recent additions) through one atomic pointer,
-//     so a lookup costs the same with one token cached as with a hundred
-//     thousand, and an insert copies only the recent map. Requests in any
-//     ASCII letter case are found without normalising them.
+//     The index is sharded, and each shard publishes an immutable map through
+//     one atomic pointer, so a lookup costs the same with one token cached as
+//     with a hundred thousand. A request is hashed as its normal form while
+//     it is read (ASCII letter case folded), so "User.Read" and "user.read"
+//     find one entry without normalising.
 //   - Nobody waits for a refresh that could happen in the background. From a
 //     token's refresh time on, callers keep receiving it while a single
 //     background acquisition replaces it. Callers wait only when no usable
@@ -26,6 +26,8 @@
 //     acquisition whose request hung (a [HungError]) gives its waiters one
 //     fresh acquisition rather than its error.
 //
-// The timing rules (refresh time, "usable until", backoff) live in policy.go;
-// the lookup structure in index.go; single-flight in flight.go.
+// A token is fresh, due for refresh, or expired (see tokenState); the timing
+// rules (refresh time, "usable until", backoff) live in state.go, the lookup
+// in index.go, single-flight in flight.go. A token acquired elsewhere (an
+// interactive sign-in) enters through [Cache.Put].
 package tokencache

@@ -29,28 +29,18 @@ const (
 	EventInvalidated
 	// EventCleared: every entry was dropped (Cache.Clear).
 	EventCleared
+	// EventPut: a token acquired elsewhere was cached (Cache.Put).
+	EventPut
 )
 
+var eventNames = [...]string{"unknown", "acquired", "acquire failed", "refresh failed", "store hit",
+	"store error", "evicted", "invalidated", "cleared", "put"}
+
 func (k EventKind) String() string {
-	switch k {
-	case EventAcquired:
-		return "acquired"
-	case EventAcquireFailed:
-		return "acquire failed"
-	case EventRefreshFailed:
-		return "refresh failed"
-	case EventStoreHit:
-		return "store hit"
-	case EventStoreError:
-		return "store error"
-	case EventEvicted:
-		return "evicted"
-	case EventInvalidated:
-		return "invalidated"
-	case EventCleared:
-		return "cleared"
+	if k < 0 || int(k) >= len(eventNames) {
+		return eventNames[0]
 	}
-	return "unknown"
+	return eventNames[k]
 }
 
 // Event describes something the engine did off the hit path. It never holds

@@ -44,13 +44,13 @@ func (v *evictor) pass(c *Cache, max int64) int {
 	var cands []cand
 	c.idx.each(func(s *shard, e *entry) {
 		e.mu.Lock()
-		busy := e.fl != nil || len(e.claimsFl) > 0
+		busy := len(e.flights) > 0
 		e.mu.Unlock()
 		if busy {
 			return
 		}
 		exp := int64(0) // empty entries sort first
-		if st := e.state.Load(); st != nil && now < st.usableUntil {
+		if st := e.state.Load(); st.at(now) != expired {
 			exp = st.expiresAt
 		}
 		cands = append(cands, cand{s, e, exp})

@@ -60,11 +60,11 @@ func TestEvictionOrder(t *testing.T) {
 
 	for i := range 8 {
 		r := scopeReq(i)
-		if e := c.idx.find(hashKey(c.seed, &r), &r); e != nil {
+		if e := c.lookup(&r); e != nil {
 			t.Errorf("expired entry %d survived eviction", i)
 		}
 		r = scopeReq(100 + i)
-		if e := c.idx.find(hashKey(c.seed, &r), &r); e == nil {
+		if e := c.lookup(&r); e == nil {
 			t.Errorf("live entry %d evicted while expired ones existed", 100+i)
 		}
 	}
@@ -76,11 +76,11 @@ func TestEvictionOrder(t *testing.T) {
 	}
 	eventually(t, "eviction", func() bool { return c.Stats().Entries <= max })
 	r := scopeReq(107) // the longest-lived of the first batch
-	if e := c.idx.find(hashKey(c.seed, &r), &r); e == nil {
+	if e := c.lookup(&r); e == nil {
 		t.Errorf("the 9-hour token was evicted before shorter-lived ones")
 	}
 	r = scopeReq(100)
-	if e := c.idx.find(hashKey(c.seed, &r), &r); e != nil {
+	if e := c.lookup(&r); e != nil {
 		t.Errorf("the 2-hour token survived while longer-lived ones were evicted")
 	}
 }

@@ -30,22 +30,16 @@ var ErrEmptyToken = errors.New("the token source returned no token or a token th
 // goroutine with ctx's values but not its cancellation: the caller that
 // happened to start it may give up, the others still want the token.
 func (c *Cache) flightLocked(ctx context.Context, e *entry, claims string, background bool) (*flight, bool) {
-	if claims == "" {
-		if e.fl != nil {
-			return e.fl, false
-		}
-	} else if f := e.claimsFl[claims]; f != nil {
+	if f := e.flights[claims]; f != nil {
 		return f, false
 	}
 	f := &flight{done: make(chan struct{})}
+	if e.flights == nil {
+		e.flights = make(map[string]*flight)
+	}
+	e.flights[claims] = f
 	if claims == "" {
-		e.fl = f
 		e.nextRefresh.Store(maxTime)
-	} else {
-		if e.claimsFl == nil {
-			e.claimsFl = make(map[string]*flight)
-		}
-		e.claimsFl[claims] = f
 	}
 	if background {
 		c.n.backgroundRefreshes.Add(1)
@@ -70,18 +64,19 @@ func (c *Cache) fly(parent context.Context, e *entry, f *flight, claims string, 
 	start := time.Unix(0, c.now())
 
 	var st *state
+	var lk StoreLock
 	if claims == "" && c.opts.Store != nil {
-		st = c.loadStore(ctx, e, start, background)
+		st = c.loadStore(ctx, e, start, background, nil)
 		if ls, ok := c.opts.Store.(LockingStore); ok && st == nil {
 			// Hold the other instances off this key, then look again: one
 			// of them may have stored the token while this one waited.
-			held, unlock, err := ls.Lock(ctx, e.key)
+			l, err := ls.Lock(ctx, e.key)
 			if err != nil {
 				c.storeError(ctx, e, "token store lock failed; acquiring without it", err)
 			} else {
-				defer unlock()
-				ctx = held
-				st = c.loadStore(ctx, e, start, background)
+				lk = l
+				defer lk.Unlock()
+				st = c.loadStore(ctx, e, start, background, lk)
 			}
 		}
 	}
@@ -89,8 +84,7 @@ func (c *Cache) fly(parent context.Context, e *entry, f *flight, claims string, 
 	var err error
 	if st == nil {
 		req := e.req
-		req.Claims = claims
-		req.Background = background
+		req.Claims, req.Background, req.Lock = claims, background, lk
 		c.n.acquisitions.Add(1)
 		var tok Token
 		tok, err = c.acq.Acquire(ctx, req)
@@ -108,7 +102,7 @@ func (c *Cache) fly(parent context.Context, e *entry, f *flight, claims string, 
 	// next run. Callers of other keys are not delayed, and during a
 	// background refresh the old token keeps being served meanwhile.
 	if st != nil && !fromStore && c.opts.Store != nil {
-		c.saveStore(ctx, e, st)
+		c.saveStore(ctx, e, st, lk)
 	}
 	c.land(ctx, e, f, claims, background, st, err, start)
 }
@@ -123,7 +117,7 @@ func (c *Cache) land(ctx context.Context, e *entry, f *flight, claims string, ba
 	if err == nil {
 		e.state.Store(st)
 		e.failures, e.blockedUntil, e.lastErr = 0, 0, nil
-		if e.fl == nil || claims == "" {
+		if e.flights[""] == nil || claims == "" {
 			e.nextRefresh.Store(st.refreshAt)
 		}
 		f.tok = st.tok
@@ -144,7 +138,7 @@ func (c *Cache) land(ctx context.Context, e *entry, f *flight, claims string, ba
 			deferRefresh(e, e.blockedUntil)
 		}
 		if claims == "" {
-			if cur := e.state.Load(); cur != nil && nowNs < cur.usableUntil {
+			if cur := e.state.Load(); cur.at(nowNs) != expired {
 				// The outage case: the token in hand stays in service and
 				// the next attempt waits.
 				e.failures++
@@ -161,11 +155,7 @@ func (c *Cache) land(ctx context.Context, e *entry, f *flight, claims string, ba
 			}
 		}
 	}
-	if claims == "" {
-		e.fl = nil
-	} else {
-		delete(e.claimsFl, claims)
-	}
+	delete(e.flights, claims)
 	e.mu.Unlock()
 	// Observers hear of the outcome before waiters get it, so that whoever
 	// reacts to GetToken's return finds the event already reported.
@@ -186,26 +176,19 @@ func deferRefresh(e *entry, t int64) {
 	}
 }
 
-func (c *Cache) newState(token string, issued time.Time, lifetime, refreshIn time.Duration) *state {
-	s := plan(issued, lifetime, refreshIn, c.opts.Rand())
-	return &state{
-		tok: azcore.AccessToken{
-			Token:     token,
-			ExpiresOn: time.Unix(0, s.expiresAt).UTC(),
-			RefreshOn: time.Unix(0, s.refreshAt).UTC(),
-		},
-		schedule:  s,
-		cachedAt:  issued.UnixNano(),
-		refreshIn: refreshIn,
-	}
-}
-
 // loadStore asks the second level for e's token. A stored token is taken
 // when it is usable and, for a background refresh, newer than the one being
 // refreshed (another process refreshed it already); a token a resource
 // rejected is never taken back.
-func (c *Cache) loadStore(ctx context.Context, e *entry, now time.Time, background bool) *state {
-	t, ok, err := c.opts.Store.Load(ctx, e.key)
+func (c *Cache) loadStore(ctx context.Context, e *entry, now time.Time, background bool, lk StoreLock) *state {
+	var t Stored
+	var ok bool
+	var err error
+	if lk != nil {
+		t, ok, err = lk.Load(ctx)
+	} else {
+		t, ok, err = c.opts.Store.Load(ctx, e.key)
+	}
 	if err != nil {
 		c.storeError(ctx, e, "token store read failed; using the network", err)
 		return nil
@@ -231,8 +214,7 @@ func (c *Cache) loadStore(ctx context.Context, e *entry, now time.Time, backgrou
 		refreshIn = t.RefreshOn.Sub(issued)
 	}
 	st := c.newState(t.AccessToken, issued, t.ExpiresOn.Sub(issued), refreshIn)
-	n := now.UnixNano()
-	if n >= st.usableUntil || (background && n >= st.refreshAt) {
+	if s := st.at(now.UnixNano()); s == expired || (background && s != fresh) {
 		return nil
 	}
 	c.n.storeHits.Add(1)
@@ -240,7 +222,8 @@ func (c *Cache) loadStore(ctx context.Context, e *entry, now time.Time, backgrou
 	return st
 }
 
-func (c *Cache) saveStore(ctx context.Context, e *entry, st *state) {
+// saveStore writes st to the Store, through lk when the engine holds one.
+func (c *Cache) saveStore(ctx context.Context, e *entry, st *state, lk StoreLock) {
 	t := Stored{
 		AccessToken: st.tok.Token,
 		ExpiresOn:   st.tok.ExpiresOn,
@@ -249,7 +232,13 @@ func (c *Cache) saveStore(ctx context.Context, e *entry, st *state) {
 	if st.refreshIn > 0 {
 		t.RefreshOn = t.CachedAt.Add(st.refreshIn)
 	}
-	if err := c.opts.Store.Save(ctx, e.key, t); err != nil {
+	var err error
+	if lk != nil {
+		err = lk.Save(ctx, t)
+	} else {
+		err = c.opts.Store.Save(ctx, e.key, t)
+	}
+	if err != nil {
 		c.storeError(ctx, e, "token store write failed; the token is cached in memory only", err)
 	}
 }

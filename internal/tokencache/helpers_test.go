@@ -140,3 +140,13 @@ func newTextLogger(w io.Writer) *slog.Logger {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// lookup returns r's entry, or nil, as Invalidate finds it.
+func (c *Cache) lookup(r *Request) *entry {
+	n, err := normalize(*r)
+	if err != nil {
+		return nil
+	}
+	h, _ := hashKey(c.seed, &n)
+	return c.idx.find(h, &n)
+}

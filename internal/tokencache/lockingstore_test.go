@@ -21,15 +21,33 @@ type lockingStore struct {
 	deleted []string
 }
 
-type heldMarker struct{}
-
 func newLockingStore() *lockingStore {
 	return &lockingStore{memStore: newMemStore(), held: map[string]chan struct{}{}}
 }
 
-func (s *lockingStore) Lock(ctx context.Context, k Key) (context.Context, func(), error) {
+// heldLock is a lockingStore's lock on one key.
+type heldLock struct {
+	s    *lockingStore
+	k    Key
+	once sync.Once
+	name string
+}
+
+func (l *heldLock) Load(ctx context.Context) (Stored, bool, error) { return l.s.Load(ctx, l.k) }
+func (l *heldLock) Save(ctx context.Context, t Stored) error       { return l.s.Save(ctx, l.k, t) }
+func (l *heldLock) Unlock() {
+	l.once.Do(func() {
+		l.s.unlocks.Add(1)
+		l.s.mu.Lock()
+		close(l.s.held[l.name])
+		delete(l.s.held, l.name)
+		l.s.mu.Unlock()
+	})
+}
+
+func (s *lockingStore) Lock(ctx context.Context, k Key) (StoreLock, error) {
 	if s.failing != nil {
-		return ctx, nil, s.failing
+		return nil, s.failing
 	}
 	name := storeKey(k)
 	for {
@@ -39,22 +57,13 @@ func (s *lockingStore) Lock(ctx context.Context, k Key) (context.Context, func()
 			s.held[name] = make(chan struct{})
 			s.mu.Unlock()
 			s.locks.Add(1)
-			var once sync.Once
-			return context.WithValue(ctx, heldMarker{}, name), func() {
-				once.Do(func() {
-					s.unlocks.Add(1)
-					s.mu.Lock()
-					close(s.held[name])
-					delete(s.held, name)
-					s.mu.Unlock()
-				})
-			}, nil
+			return &heldLock{s: s, k: k, name: name}, nil
 		}
 		s.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return ctx, nil, ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 }

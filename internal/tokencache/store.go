@@ -44,17 +44,24 @@ type DeletingStore interface {
 	Delete(ctx context.Context, k Key, token string) error
 }
 
+// StoreLock is a LockingStore's hold on one key's storage (see LockingStore).
+type StoreLock interface {
+	// Load and Save are Store's, for the locked key, run under the lock.
+	Load(ctx context.Context) (Stored, bool, error)
+	Save(ctx context.Context, t Stored) error
+	// Unlock releases the lock; calls after the first do nothing.
+	Unlock()
+}
+
 // LockingStore is a [Store] shared by many processes or machines that can
 // hold the others off a key while one of them acquires it: of N instances
 // missing the same key, one asks the network and the rest read its result.
 //
-// On a miss the engine calls Lock, loads again (another instance may have
-// stored the token while this one waited), and, if still missing, acquires
-// the token and saves it with the returned context before calling unlock.
-// unlock is called exactly once, on every path.
+// On a miss the engine calls Lock, loads again through the lock (another
+// instance may have stored the token while this one waited), and, if still
+// missing, acquires the token and saves it through the lock before
+// unlocking. The Acquirer sees the lock as [Request.Lock].
 type LockingStore interface {
 	Store
-	// Lock blocks until k is held or ctx ends. Save and Load called with
-	// the returned context run under the held lock.
-	Lock(ctx context.Context, k Key) (held context.Context, unlock func(), err error)
+	Lock(ctx context.Context, k Key) (StoreLock, error)
 }

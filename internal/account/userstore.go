@@ -1,9 +1,11 @@
-package tokencache
+package account
 
 import (
 	"context"
 	"strings"
 	"sync"
+
+	"github.com/azid-go/azid/internal/tokencache"
 )
 
 // Account is a signed-in user as the MSAL cache schema's Account section
@@ -123,8 +125,11 @@ type UserLock interface {
 // reads the refresh token it stored.
 type LockingUserStore interface {
 	UserStore
-	// LockUser blocks until the lock for k is held or ctx ends.
-	LockUser(ctx context.Context, k UserKey) (UserLock, error)
+	// LockUser blocks until the lock for k is held or ctx ends. held is
+	// a store lock the caller already holds (the engine's, see
+	// tokencache.Request.Lock), or nil: when it covers k's storage it is
+	// used instead of taking the same lock again.
+	LockUser(ctx context.Context, k UserKey, held tokencache.StoreLock) (UserLock, error)
 }
 
 // AccountLocks is a set of per-account locks whose waiters leave when

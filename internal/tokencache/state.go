@@ -1,8 +1,92 @@
 package tokencache
 
 import (
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 )
+
+// tokenState is what a cached token is good for at a given time.
+type tokenState int
+
+const (
+	// expired: not served (no token, inside the expiry margin, or past
+	// expiry); callers wait for an acquisition.
+	expired tokenState = iota
+	// fresh: before the refresh time, served as it is.
+	fresh
+	// refreshDue: served, and one background refresh starts unless one
+	// runs or a backoff or Retry-After defers it.
+	refreshDue
+)
+
+// state is an immutable snapshot of a cached token.
+type state struct {
+	tok azcore.AccessToken
+	schedule
+	cachedAt int64
+	// refreshIn is the server's refresh_in (0 when absent), kept so a
+	// Store records the server's advice rather than this process's jitter.
+	refreshIn time.Duration
+}
+
+// at tells what s is good for at now (Unix nanoseconds). A nil state is
+// expired. A token is usable when it is fresh or due for refresh.
+func (s *state) at(now int64) tokenState {
+	switch {
+	case s == nil || now >= s.usableUntil:
+		return expired
+	case now < s.refreshAt:
+		return fresh
+	}
+	return refreshDue
+}
+
+func (c *Cache) newState(token string, issued time.Time, lifetime, refreshIn time.Duration) *state {
+	s := plan(issued, lifetime, refreshIn, c.opts.Rand())
+	return &state{
+		tok: azcore.AccessToken{
+			Token:     token,
+			ExpiresOn: time.Unix(0, s.expiresAt).UTC(),
+			RefreshOn: time.Unix(0, s.refreshAt).UTC(),
+		},
+		schedule:  s,
+		cachedAt:  issued.UnixNano(),
+		refreshIn: refreshIn,
+	}
+}
+
+// entry is one cache key's slot. Its key and req never change after
+// creation; its token lives in an immutable state behind an atomic pointer.
+type entry struct {
+	key  Key
+	req  Request // what to send when acquiring: the first caller's scopes, split and de-duplicated
+	hash uint64
+
+	state atomic.Pointer[state]
+	// nextRefresh is the Unix-nanosecond time before which no background
+	// refresh may start. It is the state's refresh time after a success, a
+	// backoff after a failure, and maxTime while a refresh runs. The hit
+	// path reads it only once a token is due for refresh.
+	nextRefresh atomic.Int64
+
+	mu sync.Mutex // guards the fields below; never held across I/O
+	// flights are the acquisitions in flight by claims ("" for the plain
+	// one): claims acquisitions fly separately because their result differs.
+	flights map[string]*flight
+	// failures counts consecutive failed background refreshes.
+	failures int
+	// blockedUntil is the end of the last Retry-After: foreground
+	// acquisitions fail fast until then rather than hammer a throttling
+	// service.
+	blockedUntil int64
+	lastErr      error
+	// rejected is the hash of the last token invalidated by value, so a
+	// second-level store still holding it is not believed.
+	rejected uint64
+}
 
 // The timing rules. Every figure here is part of azid's documented behaviour
 // (docs/ARCHITECTURE.md); change them together with the docs.
@@ -19,7 +103,9 @@ const (
 	// maxJitter bounds the random delay added to a refresh time so that a
 	// fleet started together does not refresh together.
 	maxJitter = 5 * time.Minute
-	// First and cap of the background retry delay after a failed refresh.
+	// backoffBase is the first background retry delay after a failed
+	// refresh; backoffMin is its floor, so that a token close to its end
+	// is not retried in a tight loop.
 	backoffBase = 30 * time.Second
 	backoffMin  = time.Second
 )
