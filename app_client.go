@@ -61,10 +61,9 @@ type appOptions struct {
 // The token cache engine does all caching.
 type appClient struct {
 	name     string // credential type, for errors and logs
-	tenant   string // default tenant, lower-cased so that cache lookups need no normalising
+	tenants  authority.Tenants
 	clientID string
 	host     *url.URL
-	allowed  []string
 	grant    appGrant
 
 	sts       *sts.Client
@@ -94,10 +93,9 @@ func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions)
 	}
 	a := &appClient{
 		name:     name,
-		tenant:   strings.ToLower(tenantID),
+		tenants:  authority.NewTenants(name, tenantID, o.AdditionallyAllowedTenants),
 		clientID: clientID,
 		host:     host,
-		allowed:  authority.NormalizeAllowedTenants(o.AdditionallyAllowedTenants),
 		grant:    grant,
 		sts:      sts.NewClient(az.Pipeline(), sts.ClientOptions{Retry: copts.Retry}),
 		tracer:   az.Tracer(),
@@ -142,13 +140,9 @@ func (a *appClient) getTokenFor(ctx context.Context, opts policy.TokenRequestOpt
 	if len(opts.Scopes) == 0 {
 		return azcore.AccessToken{}, false, fmt.Errorf("%s.GetToken requires at least one scope", a.name)
 	}
-	tenant := a.tenant
-	if opts.TenantID != "" && opts.TenantID != a.tenant {
-		t, err := authority.ResolveTenant(a.tenant, opts.TenantID, a.name, a.allowed)
-		if err != nil {
-			return azcore.AccessToken{}, false, err
-		}
-		tenant = t
+	tenant, err := a.tenants.Resolve(opts.TenantID)
+	if err != nil {
+		return azcore.AccessToken{}, false, err
 	}
 	tok, cached, err := a.cache.GetTokenCached(ctx, &tokencache.Request{
 		TenantID:      tenant,
@@ -172,13 +166,9 @@ func (a *appClient) invalidate(opts policy.TokenRequestOptions, token string) bo
 // invalidateFor is invalidate for the partition of one user assertion
 // (on-behalf-of).
 func (a *appClient) invalidateFor(opts policy.TokenRequestOptions, token, assertionHash string) bool {
-	tenant := a.tenant
-	if opts.TenantID != "" && opts.TenantID != a.tenant {
-		t, err := authority.ResolveTenant(a.tenant, opts.TenantID, a.name, a.allowed)
-		if err != nil {
-			return false
-		}
-		tenant = t
+	tenant, err := a.tenants.Resolve(opts.TenantID)
+	if err != nil {
+		return false
 	}
 	return a.cache.Invalidate(&tokencache.Request{TenantID: tenant, Scopes: opts.Scopes, EnableCAE: opts.EnableCAE, AssertionHash: assertionHash}, token)
 }

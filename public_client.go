@@ -98,11 +98,10 @@ type publicOptions struct {
 // engine does all access-token caching.
 type publicClient struct {
 	name         string
-	tenant       string // default tenant, lower-case
+	tenants      authority.Tenants
 	clientID     string
 	clientSecret string
 	host         *url.URL
-	allowed      []string
 	flow         userFlow
 	disableAuto  bool
 	defaultScope []string
@@ -165,11 +164,10 @@ func newPublicClient(name, tenantID, clientID string, flow userFlow, o publicOpt
 	}
 	p := &publicClient{
 		name:         name,
-		tenant:       strings.ToLower(tenantID),
+		tenants:      authority.NewTenants(name, tenantID, o.AdditionallyAllowedTenants),
 		clientID:     clientID,
 		clientSecret: o.clientSecret,
 		host:         host,
-		allowed:      authority.NormalizeAllowedTenants(o.AdditionallyAllowedTenants),
 		flow:         flow,
 		disableAuto:  o.DisableAutomaticAuthentication,
 		defaultScope: defaultScope(o.Cloud, host),
@@ -251,14 +249,6 @@ var errNotSignedIn = errors.New("no account has signed in to this credential")
 // errNoRefreshToken is the cause when the account has no refresh token here.
 var errNoRefreshToken = errors.New("no refresh token is cached for the account")
 
-// resolveTenant applies the tenant rules to a request's TenantID.
-func (p *publicClient) resolveTenant(requested string) (string, error) {
-	if requested == "" || requested == p.tenant {
-		return p.tenant, nil
-	}
-	return authority.ResolveTenant(p.tenant, requested, p.name, p.allowed)
-}
-
 // accountTenant is the tenant a signed-in account's tokens are kept under.
 // A request for one of Entra's multi-tenant aliases (organizations, common,
 // consumers) is answered by the account's own tenant, as MSAL does, so that
@@ -294,7 +284,7 @@ func (p *publicClient) getTokenCached(ctx context.Context, opts policy.TokenRequ
 	if len(opts.Scopes) == 0 {
 		return azcore.AccessToken{}, false, fmt.Errorf("%s.GetToken requires at least one scope", p.name)
 	}
-	tenant, err := p.resolveTenant(opts.TenantID)
+	tenant, err := p.tenants.Resolve(opts.TenantID)
 	if err != nil {
 		return azcore.AccessToken{}, false, err
 	}
@@ -353,7 +343,7 @@ func (p *publicClient) authenticate(ctx context.Context, opts *policy.TokenReque
 		}
 		o.Scopes = p.defaultScope
 	}
-	tenant, err := p.resolveTenant(o.TenantID)
+	tenant, err := p.tenants.Resolve(o.TenantID)
 	if err != nil {
 		return AuthenticationRecord{}, err
 	}
@@ -804,7 +794,7 @@ func (p *publicClient) invalidate(opts policy.TokenRequestOptions, token string)
 	if rec == nil {
 		return false
 	}
-	tenant, err := p.resolveTenant(opts.TenantID)
+	tenant, err := p.tenants.Resolve(opts.TenantID)
 	if err != nil {
 		return false
 	}
