@@ -152,7 +152,7 @@ func (a *appClient) getTokenFor(ctx context.Context, opts policy.TokenRequestOpt
 		AssertionHash: assertionHash,
 	})
 	if err != nil {
-		return tok, false, a.callerError(err)
+		return tok, false, callerError(a.name, err)
 	}
 	return tok, cached, nil
 }
@@ -171,31 +171,6 @@ func (a *appClient) invalidateFor(opts policy.TokenRequestOptions, token, assert
 		return false
 	}
 	return a.cache.Invalidate(&tokencache.Request{TenantID: tenant, Scopes: opts.Scopes, EnableCAE: opts.EnableCAE, AssertionHash: assertionHash}, token)
-}
-
-// callerError adapts an engine error for one caller. Callers waiting on one
-// acquisition share its error; each gets its own copy of an
-// AuthenticationFailedError, so that reading one RawResponse body cannot race
-// with another caller reading it.
-func (a *appClient) callerError(err error) error {
-	if errors.Is(err, tokencache.ErrNoScopes) {
-		return fmt.Errorf("%s.GetToken requires at least one non-empty scope", a.name)
-	}
-	var afe *AuthenticationFailedError
-	if errors.As(err, &afe) && afe.RawResponse != nil {
-		cp := *afe
-		var se *sts.Error
-		if errors.As(afe.err, &se) {
-			cp.RawResponse = se.CloneResponse()
-		}
-		if afe == err {
-			return &cp
-		}
-		// The error arrived wrapped (e.g. in a ThrottledError); keep the
-		// wrapper's text and semantics.
-		return err
-	}
-	return err
 }
 
 // Acquire implements tokencache.Acquirer: one token request to Entra.

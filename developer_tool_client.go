@@ -182,10 +182,7 @@ func (c *toolClient) getToken(ctx context.Context, opts policy.TokenRequestOptio
 	c.watcher.Touch()
 	tok, err := c.cache.GetToken(ctx, &tokencache.Request{TenantID: tenant, Scopes: opts.Scopes, Claims: opts.Claims})
 	if err != nil {
-		if errors.Is(err, tokencache.ErrNoScopes) {
-			err = fmt.Errorf("%s.GetToken requires at least one non-empty scope", c.name)
-		}
-		return tok, c.chainError(err)
+		return tok, c.chainError(callerError(c.name, err))
 	}
 	return tok, nil
 }

@@ -305,7 +305,7 @@ func (p *publicClient) getTokenCached(ctx context.Context, opts policy.TokenRequ
 			}
 			var ir *interactionRequiredError
 			if !errors.As(err, &ir) {
-				return tok, false, p.callerError(err)
+				return tok, false, callerError(p.name, err)
 			}
 			cause, challenge = ir.err, ir.claims
 		}
@@ -413,7 +413,7 @@ func (p *publicClient) authenticateLocked(ctx context.Context, tenant string, op
 		Account:   rec.HomeAccountID,
 	})
 	if err != nil {
-		return azcore.AccessToken{}, rec, p.callerError(err)
+		return azcore.AccessToken{}, rec, callerError(p.name, err)
 	}
 	return tok, rec, nil
 }
@@ -698,23 +698,6 @@ func needsInteraction(se *sts.Error) bool {
 		return true
 	}
 	return se.Claims != ""
-}
-
-// callerError adapts an engine error for one caller, as appClient's does.
-func (p *publicClient) callerError(err error) error {
-	if errors.Is(err, tokencache.ErrNoScopes) {
-		return fmt.Errorf("%s.GetToken requires at least one non-empty scope", p.name)
-	}
-	var afe *AuthenticationFailedError
-	if errors.As(err, &afe) && afe.RawResponse != nil && afe == err {
-		cp := *afe
-		var se *sts.Error
-		if errors.As(afe.err, &se) {
-			cp.RawResponse = se.CloneResponse()
-		}
-		return &cp
-	}
-	return err
 }
 
 // cacheStats converts the engine's counters to the public type.
