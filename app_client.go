@@ -22,20 +22,15 @@ import (
 )
 
 // appGrant is what distinguishes one application credential from another:
-// how the app proves its identity in a token request. Everything else (the
-// cache, the endpoint, tenants, errors) is shared.
+// the grant it asks for and how the app proves its identity in a token
+// request. Everything else (the cache, the endpoint, tenants, errors) is
+// shared.
 type appGrant interface {
-	// authenticate adds the grant and client authentication fields to form
-	// and returns the values among them that are secrets.
-	authenticate(ctx context.Context, form url.Values, endpoint string) (secrets []string, err error)
-}
-
-// requestGrant is an appGrant whose fields depend on the request beyond
-// its scopes and tenant: on-behalf-of finds the user assertion by
-// r.AssertionHash. Acquire prefers it to authenticate.
-type requestGrant interface {
-	appGrant
-	authenticateRequest(ctx context.Context, form url.Values, endpoint string, r tokencache.Request) (secrets []string, err error)
+	// grant adds the grant and client authentication fields of the token
+	// request r to form, for endpoint, and returns the values among them
+	// that are secrets. r matters beyond its scopes and tenant only to
+	// on-behalf-of, which finds the user assertion by r.AssertionHash.
+	grant(ctx context.Context, form url.Values, endpoint string, r tokencache.Request) (secrets []string, err error)
 }
 
 // appOptions are the options every application credential accepts.
@@ -191,12 +186,7 @@ func (a *appClient) Acquire(ctx context.Context, r tokencache.Request) (tokencac
 	if claims != "" {
 		form.Set("claims", claims)
 	}
-	var secrets []string
-	if g, ok := a.grant.(requestGrant); ok {
-		secrets, err = g.authenticateRequest(ctx, form, endpoint, r)
-	} else {
-		secrets, err = a.grant.authenticate(ctx, form, endpoint)
-	}
+	secrets, err := a.grant.grant(ctx, form, endpoint, r)
 	if err != nil {
 		if errors.As(err, new(*AuthenticationFailedError)) {
 			return tokencache.Token{}, err // it names the credential already

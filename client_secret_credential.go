@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/url"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -72,7 +71,7 @@ func NewClientSecretCredential(tenantID, clientID, clientSecret string, options 
 	if clientSecret == "" {
 		return nil, errors.New(credNameSecret + ": the client secret is empty")
 	}
-	app, err := newAppClient(credNameSecret, tenantID, clientID, secretGrant(clientSecret), appOptions{
+	app, err := newAppClient(credNameSecret, tenantID, clientID, clientCredentialsGrant{secretAuth(clientSecret)}, appOptions{
 		ClientOptions:              options.ClientOptions,
 		AdditionallyAllowedTenants: options.AdditionallyAllowedTenants,
 		DisableInstanceDiscovery:   options.DisableInstanceDiscovery,
@@ -103,15 +102,6 @@ func (c *ClientSecretCredential) CacheStats() CacheStats { return c.app.cacheSta
 
 func (c *ClientSecretCredential) invalidate(opts policy.TokenRequestOptions, token string) bool {
 	return c.app.invalidate(opts, token)
-}
-
-// secretGrant authenticates with a shared secret (client_secret_post).
-type secretGrant string
-
-func (s secretGrant) authenticate(_ context.Context, form url.Values, _ string) ([]string, error) {
-	form.Set("grant_type", "client_credentials")
-	form.Set("client_secret", string(s))
-	return []string{string(s)}, nil
 }
 
 var _ azcore.TokenCredential = (*ClientSecretCredential)(nil)

@@ -255,11 +255,7 @@ type oboGrant struct {
 
 func (g oboGrant) clientAuth() clientAuthenticator { return g.auth }
 
-func (g oboGrant) authenticate(context.Context, url.Values, string) ([]string, error) {
-	return nil, errors.New("on-behalf-of needs the request's user assertion") // Acquire uses authenticateRequest
-}
-
-func (g oboGrant) authenticateRequest(ctx context.Context, form url.Values, endpoint string, r tokencache.Request) ([]string, error) {
+func (g oboGrant) grant(ctx context.Context, form url.Values, endpoint string, r tokencache.Request) ([]string, error) {
 	assertion, ok := g.fam.assertionFor(r.AssertionHash)
 	if !ok {
 		return nil, errors.New("no credential for this user assertion is in use any more, so its token cannot be refreshed; make a new credential with the user's current access token")
