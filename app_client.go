@@ -5,18 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
-	"os"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
 	"github.com/azid-go/azid/cache"
 	"github.com/azid-go/azid/internal/authority"
-	"github.com/azid-go/azid/internal/persist"
 	"github.com/azid-go/azid/internal/sts"
 	"github.com/azid-go/azid/internal/tokencache"
 )
@@ -58,13 +53,9 @@ type appClient struct {
 	name     string // credential type, for errors and logs
 	tenants  authority.Tenants
 	clientID string
-	host     *url.URL
 	grant    appGrant
-
-	sts       *sts.Client
-	tracer    tracing.Tracer       // the ClientOptions' TracingProvider's, for GetToken spans
-	discovery *authority.Discovery // nil when instance discovery is disabled
-	cache     *tokencache.Cache
+	clientCore
+	cache *tokencache.Cache
 }
 
 func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions) (*appClient, error) {
@@ -74,41 +65,21 @@ func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions)
 	if clientID == "" {
 		return nil, fmt.Errorf("%s: a client ID is required", name)
 	}
-	if o.MaxCacheEntries < 0 {
-		return nil, fmt.Errorf("%s: MaxCacheEntries is %d; use 0 for the default bound (%d) or a positive number", name, o.MaxCacheEntries, tokencache.DefaultMaxEntries)
+	if err := checkMaxEntries(name, o.MaxCacheEntries); err != nil {
+		return nil, err
 	}
-	host, err := authority.Host(o.Cloud, os.Getenv, authority.HostOptions{})
+	core, err := newClientCore(name, o.ClientOptions, o.DisableInstanceDiscovery, o.discoveryHost)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	copts := o.ClientOptions
-	az, err := newTokenPipeline(copts)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, err
 	}
 	a := &appClient{
-		name:     name,
-		tenants:  authority.NewTenants(name, tenantID, o.AdditionallyAllowedTenants),
-		clientID: clientID,
-		host:     host,
-		grant:    grant,
-		sts:      sts.NewClient(az.Pipeline(), sts.ClientOptions{Retry: copts.Retry}),
-		tracer:   az.Tracer(),
+		name:       name,
+		tenants:    authority.NewTenants(name, tenantID, o.AdditionallyAllowedTenants),
+		clientID:   clientID,
+		grant:      grant,
+		clientCore: core,
 	}
-	if !o.DisableInstanceDiscovery {
-		pl := az.Pipeline()
-		a.discovery = authority.NewDiscovery(func(r *http.Request) (*http.Response, error) {
-			return doRaw(pl, r)
-		}, o.discoveryHost)
-	}
-	a.cache = tokencache.New(a, tokencache.Options{
-		Authority:  host.Host,
-		ClientID:   clientID,
-		Clock:      o.clock,
-		MaxEntries: o.MaxCacheEntries,
-		Logger:     o.Logger,
-		Store:      persist.TokenStore(o.Cache),
-	})
+	a.cache = a.newCache(a, clientID, cacheOptions{clock: o.clock, maxEntries: o.MaxCacheEntries, logger: o.Logger, store: o.Cache})
 	return a, nil
 }
 
@@ -203,18 +174,3 @@ func (a *appClient) Acquire(ctx context.Context, r tokencache.Request) (tokencac
 
 // cacheStats converts the engine's counters to the public type.
 func (a *appClient) cacheStats() CacheStats { return cacheStatsOf(a.cache.Stats()) }
-
-// doRaw sends a plain *http.Request through an azcore pipeline, for callers
-// (instance discovery) written against net/http.
-func doRaw(pl runtime.Pipeline, r *http.Request) (*http.Response, error) {
-	req, err := runtime.NewRequest(r.Context(), r.Method, r.URL.String())
-	if err != nil {
-		return nil, err
-	}
-	for k, vs := range r.Header {
-		for _, v := range vs {
-			req.Raw().Header.Add(k, v)
-		}
-	}
-	return pl.Do(req)
-}

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -22,7 +21,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
 	"github.com/azid-go/azid/cache"
 	"github.com/azid-go/azid/internal/account"
 	"github.com/azid-go/azid/internal/authority"
@@ -79,6 +77,10 @@ type publicOptions struct {
 	Record                         AuthenticationRecord
 	Cache                          cache.Cache
 	Logger                         *slog.Logger
+	// MaxCacheEntries is the engine's bound; 0 is its default. The user
+	// credentials' exported options have no such field (azidentity's have
+	// none), so only this package sets it.
+	MaxCacheEntries int
 
 	// clientSecret authenticates a confidential client (the authorization
 	// code credential of a web app); empty for public clients.
@@ -101,18 +103,14 @@ type publicClient struct {
 	tenants      authority.Tenants
 	clientID     string
 	clientSecret string
-	host         *url.URL
 	flow         userFlow
 	disableAuto  bool
 	defaultScope []string
 	logger       *slog.Logger
 
-	pl        runtime.Pipeline
-	tracer    tracing.Tracer // the ClientOptions' TracingProvider's, for GetToken spans
-	sts       *sts.Client
-	discovery *authority.Discovery
-	cache     *tokencache.Cache
-	users     tokencache.UserStore
+	clientCore
+	cache *tokencache.Cache
+	users tokencache.UserStore
 
 	// record is the signed-in account; nil until the first sign-in (or
 	// the AuthenticationRecord option). Read on every GetToken, so atomic.
@@ -144,19 +142,17 @@ func newPublicClient(name, tenantID, clientID string, flow userFlow, o publicOpt
 	if err := authority.ValidateTenantID(tenantID); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	host, err := authority.Host(o.Cloud, os.Getenv, authority.HostOptions{})
+	if err := checkMaxEntries(name, o.MaxCacheEntries); err != nil {
+		return nil, err
+	}
+	core, err := newClientCore(name, o.ClientOptions, o.DisableInstanceDiscovery, o.discoveryHost)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, err
 	}
 	if !o.Record.isZero() {
 		if err := o.Record.validate(); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-	}
-	copts := o.ClientOptions
-	az, err := newTokenPipeline(copts)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	logger := o.Logger
 	if logger == nil {
@@ -167,21 +163,12 @@ func newPublicClient(name, tenantID, clientID string, flow userFlow, o publicOpt
 		tenants:      authority.NewTenants(name, tenantID, o.AdditionallyAllowedTenants),
 		clientID:     clientID,
 		clientSecret: o.clientSecret,
-		host:         host,
+		clientCore:   core,
 		flow:         flow,
 		disableAuto:  o.DisableAutomaticAuthentication,
-		defaultScope: defaultScope(o.Cloud, host),
+		defaultScope: defaultScope(o.Cloud, core.host),
 		logger:       logger,
 		interactSem:  make(chan struct{}, 1),
-		pl:           az.Pipeline(),
-		tracer:       az.Tracer(),
-		sts:          sts.NewClient(az.Pipeline(), sts.ClientOptions{Retry: copts.Retry}),
-	}
-	if !o.DisableInstanceDiscovery {
-		pl := az.Pipeline()
-		p.discovery = authority.NewDiscovery(func(r *http.Request) (*http.Response, error) {
-			return doRaw(pl, r)
-		}, o.discoveryHost)
 	}
 	// The refresh tokens: the persistent cache's store when there is one,
 	// else this credential's own memory.
@@ -192,13 +179,7 @@ func newPublicClient(name, tenantID, clientID string, flow userFlow, o publicOpt
 	if p.users == nil {
 		p.users = &tokencache.MemoryUserStore{}
 	}
-	p.cache = tokencache.New(p, tokencache.Options{
-		Authority: host.Host,
-		ClientID:  clientID,
-		Clock:     o.clock,
-		Logger:    o.Logger,
-		Store:     persist.TokenStore(o.Cache),
-	})
+	p.cache = p.newCache(p, clientID, cacheOptions{clock: o.clock, maxEntries: o.MaxCacheEntries, logger: o.Logger, store: o.Cache})
 	if !o.Record.isZero() {
 		rec := o.Record
 		p.record.Store(&rec)
