@@ -50,6 +50,22 @@ type ClientSecretCredentialOptions struct {
 	MaxCacheEntries int
 }
 
+// appOptions maps o to the application client's options; nil is the
+// defaults.
+func (o *ClientSecretCredentialOptions) appOptions() appOptions {
+	if o == nil {
+		return appOptions{}
+	}
+	return appOptions{
+		ClientOptions:              o.ClientOptions,
+		AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
+		DisableInstanceDiscovery:   o.DisableInstanceDiscovery,
+		Logger:                     o.Logger,
+		Cache:                      o.Cache,
+		MaxCacheEntries:            o.MaxCacheEntries,
+	}
+}
+
 // ClientSecretCredential authenticates an application (a service principal)
 // with a client secret, using the OAuth 2.0 client credentials grant.
 //
@@ -65,20 +81,10 @@ type ClientSecretCredential struct {
 // NewClientSecretCredential constructs a ClientSecretCredential for the app
 // clientID in tenant tenantID. Pass nil options for the defaults.
 func NewClientSecretCredential(tenantID, clientID, clientSecret string, options *ClientSecretCredentialOptions) (*ClientSecretCredential, error) {
-	if options == nil {
-		options = &ClientSecretCredentialOptions{}
-	}
 	if clientSecret == "" {
 		return nil, errors.New(credNameSecret + ": the client secret is empty")
 	}
-	app, err := newAppClient(credNameSecret, tenantID, clientID, clientCredentialsGrant{secretAuth(clientSecret)}, appOptions{
-		ClientOptions:              options.ClientOptions,
-		AdditionallyAllowedTenants: options.AdditionallyAllowedTenants,
-		DisableInstanceDiscovery:   options.DisableInstanceDiscovery,
-		Logger:                     options.Logger,
-		Cache:                      options.Cache,
-		MaxCacheEntries:            options.MaxCacheEntries,
-	})
+	app, err := newAppClient(credNameSecret, tenantID, clientID, clientCredentialsGrant{secretAuth(clientSecret)}, options.appOptions())
 	if err != nil {
 		return nil, err
 	}
