@@ -5,37 +5,27 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
-	"os"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
 	"github.com/azid-go/azid/cache"
 	"github.com/azid-go/azid/internal/authority"
-	"github.com/azid-go/azid/internal/persist"
 	"github.com/azid-go/azid/internal/sts"
 	"github.com/azid-go/azid/internal/tokencache"
 )
 
 // appGrant is what distinguishes one application credential from another:
-// how the app proves its identity in a token request. Everything else (the
-// cache, the endpoint, tenants, errors) is shared.
+// the grant it asks for and how the app proves its identity in a token
+// request. Everything else (the cache, the endpoint, tenants, errors) is
+// shared.
 type appGrant interface {
-	// authenticate adds the grant and client authentication fields to form
-	// and returns the values among them that are secrets.
-	authenticate(ctx context.Context, form url.Values, endpoint string) (secrets []string, err error)
-}
-
-// requestGrant is an appGrant whose fields depend on the request beyond
-// its scopes and tenant: on-behalf-of finds the user assertion by
-// r.AssertionHash. Acquire prefers it to authenticate.
-type requestGrant interface {
-	appGrant
-	authenticateRequest(ctx context.Context, form url.Values, endpoint string, r tokencache.Request) (secrets []string, err error)
+	// grant adds the grant and client authentication fields of the token
+	// request r to form, for endpoint, and returns the values among them
+	// that are secrets. r matters beyond its scopes and tenant only to
+	// on-behalf-of, which finds the user assertion by r.AssertionHash.
+	grant(ctx context.Context, form url.Values, endpoint string, r tokencache.Request) (secrets []string, err error)
 }
 
 // appOptions are the options every application credential accepts.
@@ -61,16 +51,11 @@ type appOptions struct {
 // The token cache engine does all caching.
 type appClient struct {
 	name     string // credential type, for errors and logs
-	tenant   string // default tenant, lower-cased so that cache lookups need no normalising
+	tenants  authority.Tenants
 	clientID string
-	host     *url.URL
-	allowed  []string
 	grant    appGrant
-
-	sts       *sts.Client
-	tracer    tracing.Tracer       // the ClientOptions' TracingProvider's, for GetToken spans
-	discovery *authority.Discovery // nil when instance discovery is disabled
-	cache     *tokencache.Cache
+	clientCore
+	cache *tokencache.Cache
 }
 
 func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions) (*appClient, error) {
@@ -80,42 +65,21 @@ func newAppClient(name, tenantID, clientID string, grant appGrant, o appOptions)
 	if clientID == "" {
 		return nil, fmt.Errorf("%s: a client ID is required", name)
 	}
-	if o.MaxCacheEntries < 0 {
-		return nil, fmt.Errorf("%s: MaxCacheEntries is %d; use 0 for the default bound (%d) or a positive number", name, o.MaxCacheEntries, tokencache.DefaultMaxEntries)
+	if err := checkMaxEntries(name, o.MaxCacheEntries); err != nil {
+		return nil, err
 	}
-	host, err := authority.Host(o.Cloud, os.Getenv, authority.HostOptions{})
+	core, err := newClientCore(name, o.ClientOptions, o.DisableInstanceDiscovery, o.discoveryHost)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	copts := o.ClientOptions
-	az, err := newTokenPipeline(copts)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, err
 	}
 	a := &appClient{
-		name:     name,
-		tenant:   strings.ToLower(tenantID),
-		clientID: clientID,
-		host:     host,
-		allowed:  authority.NormalizeAllowedTenants(o.AdditionallyAllowedTenants),
-		grant:    grant,
-		sts:      sts.NewClient(az.Pipeline(), sts.ClientOptions{Retry: copts.Retry}),
-		tracer:   az.Tracer(),
+		name:       name,
+		tenants:    authority.NewTenants(name, tenantID, o.AdditionallyAllowedTenants),
+		clientID:   clientID,
+		grant:      grant,
+		clientCore: core,
 	}
-	if !o.DisableInstanceDiscovery {
-		pl := az.Pipeline()
-		a.discovery = authority.NewDiscovery(func(r *http.Request) (*http.Response, error) {
-			return doRaw(pl, r)
-		}, o.discoveryHost)
-	}
-	a.cache = tokencache.New(a, tokencache.Options{
-		Authority:  host.Host,
-		ClientID:   clientID,
-		Clock:      o.clock,
-		MaxEntries: o.MaxCacheEntries,
-		Logger:     o.Logger,
-		Store:      persist.TokenStore(o.Cache),
-	})
+	a.cache = a.newCache(a, clientID, cacheOptions{clock: o.clock, maxEntries: o.MaxCacheEntries, logger: o.Logger, store: o.Cache})
 	return a, nil
 }
 
@@ -142,13 +106,9 @@ func (a *appClient) getTokenFor(ctx context.Context, opts policy.TokenRequestOpt
 	if len(opts.Scopes) == 0 {
 		return azcore.AccessToken{}, false, fmt.Errorf("%s.GetToken requires at least one scope", a.name)
 	}
-	tenant := a.tenant
-	if opts.TenantID != "" && opts.TenantID != a.tenant {
-		t, err := authority.ResolveTenant(a.tenant, opts.TenantID, a.name, a.allowed)
-		if err != nil {
-			return azcore.AccessToken{}, false, err
-		}
-		tenant = t
+	tenant, err := a.tenants.Resolve(opts.TenantID)
+	if err != nil {
+		return azcore.AccessToken{}, false, err
 	}
 	tok, cached, err := a.cache.GetTokenCached(ctx, &tokencache.Request{
 		TenantID:      tenant,
@@ -158,7 +118,7 @@ func (a *appClient) getTokenFor(ctx context.Context, opts policy.TokenRequestOpt
 		AssertionHash: assertionHash,
 	})
 	if err != nil {
-		return tok, false, a.callerError(err)
+		return tok, false, callerError(a.name, err)
 	}
 	return tok, cached, nil
 }
@@ -172,40 +132,11 @@ func (a *appClient) invalidate(opts policy.TokenRequestOptions, token string) bo
 // invalidateFor is invalidate for the partition of one user assertion
 // (on-behalf-of).
 func (a *appClient) invalidateFor(opts policy.TokenRequestOptions, token, assertionHash string) bool {
-	tenant := a.tenant
-	if opts.TenantID != "" && opts.TenantID != a.tenant {
-		t, err := authority.ResolveTenant(a.tenant, opts.TenantID, a.name, a.allowed)
-		if err != nil {
-			return false
-		}
-		tenant = t
+	tenant, err := a.tenants.Resolve(opts.TenantID)
+	if err != nil {
+		return false
 	}
 	return a.cache.Invalidate(&tokencache.Request{TenantID: tenant, Scopes: opts.Scopes, EnableCAE: opts.EnableCAE, AssertionHash: assertionHash}, token)
-}
-
-// callerError adapts an engine error for one caller. Callers waiting on one
-// acquisition share its error; each gets its own copy of an
-// AuthenticationFailedError, so that reading one RawResponse body cannot race
-// with another caller reading it.
-func (a *appClient) callerError(err error) error {
-	if errors.Is(err, tokencache.ErrNoScopes) {
-		return fmt.Errorf("%s.GetToken requires at least one non-empty scope", a.name)
-	}
-	var afe *AuthenticationFailedError
-	if errors.As(err, &afe) && afe.RawResponse != nil {
-		cp := *afe
-		var se *sts.Error
-		if errors.As(afe.err, &se) {
-			cp.RawResponse = se.CloneResponse()
-		}
-		if afe == err {
-			return &cp
-		}
-		// The error arrived wrapped (e.g. in a ThrottledError); keep the
-		// wrapper's text and semantics.
-		return err
-	}
-	return err
 }
 
 // Acquire implements tokencache.Acquirer: one token request to Entra.
@@ -226,12 +157,7 @@ func (a *appClient) Acquire(ctx context.Context, r tokencache.Request) (tokencac
 	if claims != "" {
 		form.Set("claims", claims)
 	}
-	var secrets []string
-	if g, ok := a.grant.(requestGrant); ok {
-		secrets, err = g.authenticateRequest(ctx, form, endpoint, r)
-	} else {
-		secrets, err = a.grant.authenticate(ctx, form, endpoint)
-	}
+	secrets, err := a.grant.grant(ctx, form, endpoint, r)
 	if err != nil {
 		if errors.As(err, new(*AuthenticationFailedError)) {
 			return tokencache.Token{}, err // it names the credential already
@@ -248,18 +174,3 @@ func (a *appClient) Acquire(ctx context.Context, r tokencache.Request) (tokencac
 
 // cacheStats converts the engine's counters to the public type.
 func (a *appClient) cacheStats() CacheStats { return cacheStatsOf(a.cache.Stats()) }
-
-// doRaw sends a plain *http.Request through an azcore pipeline, for callers
-// (instance discovery) written against net/http.
-func doRaw(pl runtime.Pipeline, r *http.Request) (*http.Response, error) {
-	req, err := runtime.NewRequest(r.Context(), r.Method, r.URL.String())
-	if err != nil {
-		return nil, err
-	}
-	for k, vs := range r.Header {
-		for _, v := range vs {
-			req.Raw().Header.Add(k, v)
-		}
-	}
-	return pl.Do(req)
-}

@@ -58,6 +58,19 @@ type AuthorizationCodeCredentialOptions struct {
 	Logger *slog.Logger
 }
 
+// publicOptions maps o to the user client's options.
+func (o AuthorizationCodeCredentialOptions) publicOptions() publicOptions {
+	return publicOptions{
+		ClientOptions:              o.ClientOptions,
+		AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
+		DisableInstanceDiscovery:   o.DisableInstanceDiscovery,
+		Record:                     o.AuthenticationRecord,
+		Cache:                      o.Cache,
+		Logger:                     o.Logger,
+		clientSecret:               o.ClientSecret,
+	}
+}
+
 // AuthorizationCodeCredential redeems an authorization code that an app
 // received on its redirect URI (the OAuth 2.0 authorization code flow run
 // by a web app, or by a program that opened the browser itself), then gets
@@ -102,15 +115,7 @@ func NewAuthorizationCodeCredential(tenantID, clientID, authCode, redirectURL st
 	// Without a code there is nothing to redeem: the record's tokens are
 	// all there is, as after a redemption.
 	flow := &authCodeFlow{code: authCode, redirectURL: redirectURL, verifier: o.CodeVerifier, redeemed: authCode == ""}
-	c, err := newPublicClient(credNameAuthCode, tenantID, clientID, flow, publicOptions{
-		ClientOptions:              o.ClientOptions,
-		AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
-		DisableInstanceDiscovery:   o.DisableInstanceDiscovery,
-		Record:                     o.AuthenticationRecord,
-		Cache:                      o.Cache,
-		Logger:                     o.Logger,
-		clientSecret:               o.ClientSecret,
-	})
+	c, err := newPublicClient(credNameAuthCode, tenantID, clientID, flow, o.publicOptions())
 	if err != nil {
 		return nil, err
 	}

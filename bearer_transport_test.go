@@ -423,7 +423,7 @@ func benchCred(b *testing.B) *ClientSecretCredential {
 	}
 	b.Cleanup(func() { srv.Close() })
 	app, err := newAppClient(credNameSecret, entratest.DefaultTenantID, entratest.DefaultClientID,
-		secretGrant(entratest.DefaultClientSecret), appOptions{ClientOptions: emulatorOptions(srv), DisableInstanceDiscovery: true})
+		clientCredentialsGrant{secretAuth(entratest.DefaultClientSecret)}, appOptions{ClientOptions: emulatorOptions(srv), DisableInstanceDiscovery: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -114,10 +114,10 @@ func (c *CachingCredential) GetToken(ctx context.Context, opts policy.TokenReque
 		EnableCAE: opts.EnableCAE,
 		Claims:    opts.Claims,
 	})
-	if errors.Is(err, tokencache.ErrNoScopes) {
-		return tok, errors.New(credNameCaching + ".GetToken requires at least one non-empty scope")
+	if err != nil {
+		return tok, callerError(credNameCaching, err)
 	}
-	return tok, err
+	return tok, nil
 }
 
 // CacheStats reports what the cache has done so far; TokenRequests counts

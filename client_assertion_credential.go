@@ -45,6 +45,22 @@ type ClientAssertionCredentialOptions struct {
 	MaxCacheEntries int
 }
 
+// appOptions maps o to the application client's options; nil is the
+// defaults.
+func (o *ClientAssertionCredentialOptions) appOptions() appOptions {
+	if o == nil {
+		return appOptions{}
+	}
+	return appOptions{
+		ClientOptions:              o.ClientOptions,
+		AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
+		DisableInstanceDiscovery:   o.DisableInstanceDiscovery,
+		Logger:                     o.Logger,
+		Cache:                      o.Cache,
+		MaxCacheEntries:            o.MaxCacheEntries,
+	}
+}
+
 // ClientAssertionCredential authenticates an application with a client
 // assertion that your code supplies: a JWT signed by a key held elsewhere
 // (a hardware module, a key vault) or a federated token from another
@@ -69,17 +85,7 @@ func NewClientAssertionCredential(tenantID, clientID string, getAssertion func(c
 	if getAssertion == nil {
 		return nil, errors.New(credNameAssertion + ": getAssertion must be a function that returns client assertions")
 	}
-	if options == nil {
-		options = &ClientAssertionCredentialOptions{}
-	}
-	app, err := newAppClient(credNameAssertion, tenantID, clientID, clientCredentialsGrant{callbackAuth(getAssertion)}, appOptions{
-		ClientOptions:              options.ClientOptions,
-		AdditionallyAllowedTenants: options.AdditionallyAllowedTenants,
-		DisableInstanceDiscovery:   options.DisableInstanceDiscovery,
-		Logger:                     options.Logger,
-		Cache:                      options.Cache,
-		MaxCacheEntries:            options.MaxCacheEntries,
-	})
+	app, err := newAppClient(credNameAssertion, tenantID, clientID, clientCredentialsGrant{callbackAuth(getAssertion)}, options.appOptions())
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/azid-go/azid/internal/sts"
+	"github.com/azid-go/azid/internal/tokencache"
 )
 
 // clientAuthenticator proves an application's identity in a token request
@@ -67,7 +68,7 @@ func resignFor(grant appGrant, form url.Values, endpoint string) sts.Resign {
 // authentication: the app acting as itself.
 type clientCredentialsGrant struct{ auth clientAuthenticator }
 
-func (g clientCredentialsGrant) authenticate(ctx context.Context, form url.Values, endpoint string) ([]string, error) {
+func (g clientCredentialsGrant) grant(ctx context.Context, form url.Values, endpoint string, _ tokencache.Request) ([]string, error) {
 	form.Set("grant_type", "client_credentials")
 	return g.auth.authenticateClient(ctx, form, endpoint)
 }

@@ -52,6 +52,22 @@ type ClientCertificateCredentialOptions struct {
 	MaxCacheEntries int
 }
 
+// appOptions maps o to the application client's options; nil is the
+// defaults.
+func (o *ClientCertificateCredentialOptions) appOptions() appOptions {
+	if o == nil {
+		return appOptions{}
+	}
+	return appOptions{
+		ClientOptions:              o.ClientOptions,
+		AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
+		DisableInstanceDiscovery:   o.DisableInstanceDiscovery,
+		Logger:                     o.Logger,
+		Cache:                      o.Cache,
+		MaxCacheEntries:            o.MaxCacheEntries,
+	}
+}
+
 // ClientCertificateCredential authenticates an application (a service
 // principal) with a certificate: each token request carries a client
 // assertion, a short-lived JWT signed with the certificate's private key.
@@ -71,21 +87,11 @@ type ClientCertificateCredential struct {
 // form the chain sent when SendCertificateChain is set. Pass nil options for
 // the defaults.
 func NewClientCertificateCredential(tenantID, clientID string, certs []*x509.Certificate, key crypto.PrivateKey, options *ClientCertificateCredentialOptions) (*ClientCertificateCredential, error) {
-	if options == nil {
-		options = &ClientCertificateCredentialOptions{}
-	}
-	cc, err := newCertCredential(certs, key, options.SendCertificateChain)
+	cc, err := newCertCredential(certs, key, options != nil && options.SendCertificateChain)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", credNameCert, err)
 	}
-	app, err := newAppClient(credNameCert, tenantID, clientID, clientCredentialsGrant{newCertAuth(clientID, cc, nil)}, appOptions{
-		ClientOptions:              options.ClientOptions,
-		AdditionallyAllowedTenants: options.AdditionallyAllowedTenants,
-		DisableInstanceDiscovery:   options.DisableInstanceDiscovery,
-		Logger:                     options.Logger,
-		Cache:                      options.Cache,
-		MaxCacheEntries:            options.MaxCacheEntries,
-	})
+	app, err := newAppClient(credNameCert, tenantID, clientID, clientCredentialsGrant{newCertAuth(clientID, cc, nil)}, options.appOptions())
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/url"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -51,6 +50,22 @@ type ClientSecretCredentialOptions struct {
 	MaxCacheEntries int
 }
 
+// appOptions maps o to the application client's options; nil is the
+// defaults.
+func (o *ClientSecretCredentialOptions) appOptions() appOptions {
+	if o == nil {
+		return appOptions{}
+	}
+	return appOptions{
+		ClientOptions:              o.ClientOptions,
+		AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
+		DisableInstanceDiscovery:   o.DisableInstanceDiscovery,
+		Logger:                     o.Logger,
+		Cache:                      o.Cache,
+		MaxCacheEntries:            o.MaxCacheEntries,
+	}
+}
+
 // ClientSecretCredential authenticates an application (a service principal)
 // with a client secret, using the OAuth 2.0 client credentials grant.
 //
@@ -66,20 +81,10 @@ type ClientSecretCredential struct {
 // NewClientSecretCredential constructs a ClientSecretCredential for the app
 // clientID in tenant tenantID. Pass nil options for the defaults.
 func NewClientSecretCredential(tenantID, clientID, clientSecret string, options *ClientSecretCredentialOptions) (*ClientSecretCredential, error) {
-	if options == nil {
-		options = &ClientSecretCredentialOptions{}
-	}
 	if clientSecret == "" {
 		return nil, errors.New(credNameSecret + ": the client secret is empty")
 	}
-	app, err := newAppClient(credNameSecret, tenantID, clientID, secretGrant(clientSecret), appOptions{
-		ClientOptions:              options.ClientOptions,
-		AdditionallyAllowedTenants: options.AdditionallyAllowedTenants,
-		DisableInstanceDiscovery:   options.DisableInstanceDiscovery,
-		Logger:                     options.Logger,
-		Cache:                      options.Cache,
-		MaxCacheEntries:            options.MaxCacheEntries,
-	})
+	app, err := newAppClient(credNameSecret, tenantID, clientID, clientCredentialsGrant{secretAuth(clientSecret)}, options.appOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -103,15 +108,6 @@ func (c *ClientSecretCredential) CacheStats() CacheStats { return c.app.cacheSta
 
 func (c *ClientSecretCredential) invalidate(opts policy.TokenRequestOptions, token string) bool {
 	return c.app.invalidate(opts, token)
-}
-
-// secretGrant authenticates with a shared secret (client_secret_post).
-type secretGrant string
-
-func (s secretGrant) authenticate(_ context.Context, form url.Values, _ string) ([]string, error) {
-	form.Set("grant_type", "client_credentials")
-	form.Set("client_secret", string(s))
-	return []string{string(s)}, nil
 }
 
 var _ azcore.TokenCredential = (*ClientSecretCredential)(nil)

@@ -51,8 +51,7 @@ type toolRequest struct {
 // someone else, every cached token is dropped.
 type toolClient struct {
 	name           string
-	tenant         string // lower-cased; "" means the tool's default
-	allowed        []string
+	tenants        authority.Tenants // "" as the default means the tool's default
 	inDefaultChain bool
 	oneScope       bool // the tool takes exactly one scope
 	env            []string
@@ -94,8 +93,7 @@ func newToolClient(cfg toolConfig) (*toolClient, error) {
 	}
 	c := &toolClient{
 		name:           cfg.name,
-		tenant:         strings.ToLower(cfg.tenantID),
-		allowed:        authority.NormalizeAllowedTenants(cfg.additionallyAllowedTenants),
+		tenants:        authority.NewTenants(cfg.name, cfg.tenantID, cfg.additionallyAllowedTenants),
 		inDefaultChain: cfg.inDefaultChain,
 		oneScope:       cfg.oneScope,
 		env:            h.env,
@@ -162,13 +160,9 @@ func (c *toolClient) getToken(ctx context.Context, opts policy.TokenRequestOptio
 	if c.oneScope && len(opts.Scopes) != 1 {
 		return azcore.AccessToken{}, fmt.Errorf("%s.GetToken requires exactly one scope; it got %d", c.name, len(opts.Scopes))
 	}
-	tenant := c.tenant
-	if opts.TenantID != "" && opts.TenantID != c.tenant {
-		t, err := authority.ResolveTenant(c.tenant, opts.TenantID, c.name, c.allowed)
-		if err != nil {
-			return azcore.AccessToken{}, c.chainError(err)
-		}
-		tenant = t
+	tenant, err := c.tenants.Resolve(opts.TenantID)
+	if err != nil {
+		return azcore.AccessToken{}, c.chainError(err)
 	}
 	if opts.Claims != "" && c.claimsError != nil {
 		if err := c.validScopes(opts.Scopes); err != nil {
@@ -188,10 +182,7 @@ func (c *toolClient) getToken(ctx context.Context, opts policy.TokenRequestOptio
 	c.watcher.Touch()
 	tok, err := c.cache.GetToken(ctx, &tokencache.Request{TenantID: tenant, Scopes: opts.Scopes, Claims: opts.Claims})
 	if err != nil {
-		if errors.Is(err, tokencache.ErrNoScopes) {
-			err = fmt.Errorf("%s.GetToken requires at least one non-empty scope", c.name)
-		}
-		return tok, c.chainError(err)
+		return tok, c.chainError(callerError(c.name, err))
 	}
 	return tok, nil
 }
@@ -316,13 +307,9 @@ func (c *toolClient) invalidate(opts policy.TokenRequestOptions, token string) b
 	if c.cache == nil {
 		return false
 	}
-	tenant := c.tenant
-	if opts.TenantID != "" && opts.TenantID != c.tenant {
-		t, err := authority.ResolveTenant(c.tenant, opts.TenantID, c.name, c.allowed)
-		if err != nil {
-			return false
-		}
-		tenant = t
+	tenant, err := c.tenants.Resolve(opts.TenantID)
+	if err != nil {
+		return false
 	}
 	return c.cache.Invalidate(&tokencache.Request{TenantID: tenant, Scopes: opts.Scopes}, token)
 }

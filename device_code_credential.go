@@ -66,6 +66,19 @@ type DeviceCodeCredentialOptions struct {
 	Logger *slog.Logger
 }
 
+// publicOptions maps o to the user client's options.
+func (o DeviceCodeCredentialOptions) publicOptions() publicOptions {
+	return publicOptions{
+		ClientOptions:                  o.ClientOptions,
+		AdditionallyAllowedTenants:     o.AdditionallyAllowedTenants,
+		DisableAutomaticAuthentication: o.DisableAutomaticAuthentication,
+		DisableInstanceDiscovery:       o.DisableInstanceDiscovery,
+		Record:                         o.AuthenticationRecord,
+		Cache:                          o.Cache,
+		Logger:                         o.Logger,
+	}
+}
+
 // DeviceCodeMessage is what the user needs to sign in.
 type DeviceCodeMessage struct {
 	// UserCode is the code to enter.
@@ -109,15 +122,7 @@ func newDeviceCodeCredential(options *DeviceCodeCredentialOptions, unit time.Dur
 			return err
 		}
 	}
-	c, err := newPublicClient(credNameDeviceCode, o.TenantID, o.ClientID, &deviceCodeFlow{prompt: prompt, unit: unit}, publicOptions{
-		ClientOptions:                  o.ClientOptions,
-		AdditionallyAllowedTenants:     o.AdditionallyAllowedTenants,
-		DisableAutomaticAuthentication: o.DisableAutomaticAuthentication,
-		DisableInstanceDiscovery:       o.DisableInstanceDiscovery,
-		Record:                         o.AuthenticationRecord,
-		Cache:                          o.Cache,
-		Logger:                         o.Logger,
-	})
+	c, err := newPublicClient(credNameDeviceCode, o.TenantID, o.ClientID, &deviceCodeFlow{prompt: prompt, unit: unit}, o.publicOptions())
 	if err != nil {
 		return nil, err
 	}

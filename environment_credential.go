@@ -124,7 +124,7 @@ func newEnvironmentCredential(options *EnvironmentCredentialOptions, getenv func
 	switch {
 	case secret != "":
 		logger.Debug("EnvironmentCredential will authenticate with ClientSecretCredential")
-		cred, err = newClientSecretCredentialWithCache(tenantID, clientID, secret, options, allowed)
+		cred, err = environmentSecretCredential(tenantID, clientID, secret, options, allowed)
 	case certPath != "":
 		logger.Debug("EnvironmentCredential will authenticate with ClientCertificateCredential")
 		cred, err = environmentCertificateCredential(tenantID, clientID, certPath, getenv, options, allowed)
@@ -141,20 +141,16 @@ func newEnvironmentCredential(options *EnvironmentCredentialOptions, getenv func
 	return &EnvironmentCredential{cred: cred}, nil
 }
 
-// newClientSecretCredentialWithCache is NewClientSecretCredential with the
-// persistent cache, which ClientSecretCredentialOptions does not expose yet.
-func newClientSecretCredentialWithCache(tenantID, clientID, secret string, o *EnvironmentCredentialOptions, allowed []string) (*ClientSecretCredential, error) {
-	app, err := newAppClient(credNameSecret, tenantID, clientID, clientCredentialsGrant{secretAuth(secret)}, appOptions{
+// environmentSecretCredential builds the client secret credential, with the
+// environment credential's options.
+func environmentSecretCredential(tenantID, clientID, secret string, o *EnvironmentCredentialOptions, allowed []string) (*ClientSecretCredential, error) {
+	return NewClientSecretCredential(tenantID, clientID, secret, &ClientSecretCredentialOptions{
 		ClientOptions:              o.ClientOptions,
 		AdditionallyAllowedTenants: allowed,
+		Cache:                      o.Cache,
 		DisableInstanceDiscovery:   o.DisableInstanceDiscovery,
 		Logger:                     o.Logger,
-		Cache:                      o.Cache,
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &ClientSecretCredential{app: app}, nil
 }
 
 func environmentCertificateCredential(tenantID, clientID, path string, getenv func(string) string, o *EnvironmentCredentialOptions, allowed []string) (*ClientCertificateCredential, error) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/azid-go/azid/internal/sts"
+	"github.com/azid-go/azid/internal/tokencache"
 )
 
 // AuthenticationFailedError means a token request failed: Entra refused it,
@@ -125,4 +126,26 @@ func aadstsHint(code int, description string) string {
 		return "The user assertion is for another API: the caller must get its token for this app (its client ID or App ID URI)"
 	}
 	return ""
+}
+
+// callerError adapts an error of the token cache engine for one caller of
+// the credential named name. Callers waiting on one acquisition share its
+// error, so each gets its own copy of an AuthenticationFailedError with its
+// own RawResponse body: one caller reading the body cannot race another.
+// An error that arrived wrapped (in a ThrottledError, say) is returned as it
+// is, keeping the wrapper's text and semantics.
+func callerError(name string, err error) error {
+	if errors.Is(err, tokencache.ErrNoScopes) {
+		return fmt.Errorf("%s.GetToken requires at least one non-empty scope", name)
+	}
+	var afe *AuthenticationFailedError
+	if !errors.As(err, &afe) || afe != err || afe.RawResponse == nil {
+		return err
+	}
+	cp := *afe
+	var se *sts.Error
+	if errors.As(afe.err, &se) {
+		cp.RawResponse = se.CloneResponse()
+	}
+	return &cp
 }

@@ -50,7 +50,7 @@ func newSecretCred(t *testing.T, srv *entratest.Server, mod func(*appOptions)) *
 		mod(&o)
 	}
 	app, err := newAppClient(credNameSecret, entratest.DefaultTenantID, entratest.DefaultClientID,
-		secretGrant(entratest.DefaultClientSecret), o)
+		clientCredentialsGrant{secretAuth(entratest.DefaultClientSecret)}, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,6 +75,19 @@ type InteractiveBrowserCredentialOptions struct {
 	Logger *slog.Logger
 }
 
+// publicOptions maps o to the user client's options.
+func (o InteractiveBrowserCredentialOptions) publicOptions() publicOptions {
+	return publicOptions{
+		ClientOptions:                  o.ClientOptions,
+		AdditionallyAllowedTenants:     o.AdditionallyAllowedTenants,
+		DisableAutomaticAuthentication: o.DisableAutomaticAuthentication,
+		DisableInstanceDiscovery:       o.DisableInstanceDiscovery,
+		Record:                         o.AuthenticationRecord,
+		Cache:                          o.Cache,
+		Logger:                         o.Logger,
+	}
+}
+
 // InteractiveBrowserCredential signs a user in through the system browser
 // with the authorization code flow and PKCE: it opens Entra's sign-in page
 // and receives the code on a listener bound to 127.0.0.1, which accepts
@@ -110,15 +123,7 @@ func newInteractiveBrowserCredential(options *InteractiveBrowserCredentialOption
 		open = openBrowser
 	}
 	flow := &browserFlow{open: open, redirectURL: o.RedirectURL, loginHint: o.LoginHint, timeout: defaultBrowserTimeout}
-	c, err := newPublicClient(credNameBrowser, o.TenantID, o.ClientID, flow, publicOptions{
-		ClientOptions:                  o.ClientOptions,
-		AdditionallyAllowedTenants:     o.AdditionallyAllowedTenants,
-		DisableAutomaticAuthentication: o.DisableAutomaticAuthentication,
-		DisableInstanceDiscovery:       o.DisableInstanceDiscovery,
-		Record:                         o.AuthenticationRecord,
-		Cache:                          o.Cache,
-		Logger:                         o.Logger,
-	})
+	c, err := newPublicClient(credNameBrowser, o.TenantID, o.ClientID, flow, o.publicOptions())
 	if err != nil {
 		return nil, err
 	}

@@ -297,7 +297,7 @@ func (c *ManagedIdentityCredential) getTokenCached(ctx context.Context, opts pol
 		Identity: c.identity,
 	})
 	if err != nil {
-		return tok, false, miCallerError(err)
+		return tok, false, callerError(credNameManagedIdentity, err)
 	}
 	return tok, cached, nil
 }
@@ -359,22 +359,6 @@ func (c *ManagedIdentityCredential) failure(err error) error {
 		afe.Description = re.Detail
 	}
 	return afe
-}
-
-// miCallerError gives each caller of a shared acquisition its own copy of
-// an AuthenticationFailedError, so that reading one RawResponse body cannot
-// race another caller reading it.
-func miCallerError(err error) error {
-	var afe *AuthenticationFailedError
-	if errors.As(err, &afe) && afe.RawResponse != nil && afe == err {
-		cp := *afe
-		var se *sts.Error
-		if errors.As(afe.err, &se) {
-			cp.RawResponse = se.CloneResponse()
-		}
-		return &cp
-	}
-	return err
 }
 
 // invalidate drops token from the cache if it still holds it for opts: a

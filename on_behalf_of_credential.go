@@ -61,6 +61,22 @@ type OnBehalfOfCredentialOptions struct {
 	MaxCacheEntries int
 }
 
+// appOptions maps o to the application client's options; nil is the
+// defaults.
+func (o *OnBehalfOfCredentialOptions) appOptions() appOptions {
+	if o == nil {
+		return appOptions{}
+	}
+	return appOptions{
+		ClientOptions:              o.ClientOptions,
+		AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
+		DisableInstanceDiscovery:   o.DisableInstanceDiscovery,
+		Logger:                     o.Logger,
+		Cache:                      o.Cache,
+		MaxCacheEntries:            o.MaxCacheEntries,
+	}
+}
+
 // OnBehalfOfCredential gets tokens for a downstream API on behalf of a user,
 // with the OAuth 2.0 on-behalf-of flow: a middle-tier API exchanges the
 // user's access token it received (the user assertion) for a token to call
@@ -125,21 +141,11 @@ func NewOnBehalfOfCredentialWithClientAssertions(tenantID, clientID, userAsserti
 }
 
 func newOnBehalfOfCredential(tenantID, clientID, userAssertion string, auth clientAuthenticator, options *OnBehalfOfCredentialOptions) (*OnBehalfOfCredential, error) {
-	if options == nil {
-		options = &OnBehalfOfCredentialOptions{}
-	}
 	if userAssertion == "" {
 		return nil, errors.New(credNameOBO + ": the user assertion is empty; pass the access token the API received")
 	}
 	fam := &oboFamily{}
-	app, err := newAppClient(credNameOBO, tenantID, clientID, oboGrant{auth: auth, fam: fam}, appOptions{
-		ClientOptions:              options.ClientOptions,
-		AdditionallyAllowedTenants: options.AdditionallyAllowedTenants,
-		DisableInstanceDiscovery:   options.DisableInstanceDiscovery,
-		Logger:                     options.Logger,
-		Cache:                      options.Cache,
-		MaxCacheEntries:            options.MaxCacheEntries,
-	})
+	app, err := newAppClient(credNameOBO, tenantID, clientID, oboGrant{auth: auth, fam: fam}, options.appOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -255,11 +261,7 @@ type oboGrant struct {
 
 func (g oboGrant) clientAuth() clientAuthenticator { return g.auth }
 
-func (g oboGrant) authenticate(context.Context, url.Values, string) ([]string, error) {
-	return nil, errors.New("on-behalf-of needs the request's user assertion") // Acquire uses authenticateRequest
-}
-
-func (g oboGrant) authenticateRequest(ctx context.Context, form url.Values, endpoint string, r tokencache.Request) ([]string, error) {
+func (g oboGrant) grant(ctx context.Context, form url.Values, endpoint string, r tokencache.Request) ([]string, error) {
 	assertion, ok := g.fam.assertionFor(r.AssertionHash)
 	if !ok {
 		return nil, errors.New("no credential for this user assertion is in use any more, so its token cannot be refreshed; make a new credential with the user's current access token")

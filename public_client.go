@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -21,7 +20,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
 	"github.com/azid-go/azid/cache"
 	"github.com/azid-go/azid/internal/account"
 	"github.com/azid-go/azid/internal/authority"
@@ -71,6 +69,10 @@ type publicOptions struct {
 	Record                         AuthenticationRecord
 	Cache                          cache.Cache
 	Logger                         *slog.Logger
+	// MaxCacheEntries is the engine's bound; 0 is its default. The user
+	// credentials' exported options have no such field (azidentity's have
+	// none), so only this package sets it.
+	MaxCacheEntries int
 
 	// clientSecret authenticates a confidential client (the authorization
 	// code credential of a web app); empty for public clients.
@@ -90,22 +92,17 @@ type publicOptions struct {
 // engine does all access-token caching.
 type publicClient struct {
 	name         string
-	tenant       string // default tenant, lower-case
+	tenants      authority.Tenants
 	clientID     string
 	clientSecret string
-	host         *url.URL
-	allowed      []string
 	flow         userFlow
 	disableAuto  bool
 	defaultScope []string
 	logger       *slog.Logger
 
-	pl        runtime.Pipeline
-	tracer    tracing.Tracer // the ClientOptions' TracingProvider's, for GetToken spans
-	sts       *sts.Client
-	discovery *authority.Discovery
-	cache     *tokencache.Cache
-	users     account.UserStore
+	clientCore
+	cache *tokencache.Cache
+	users account.UserStore
 
 	// record is the signed-in account; nil until the first sign-in (or
 	// the AuthenticationRecord option). Read on every GetToken, so atomic.
@@ -134,19 +131,17 @@ func newPublicClient(name, tenantID, clientID string, flow userFlow, o publicOpt
 	if err := authority.ValidateTenantID(tenantID); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	host, err := authority.Host(o.Cloud, os.Getenv, authority.HostOptions{})
+	if err := checkMaxEntries(name, o.MaxCacheEntries); err != nil {
+		return nil, err
+	}
+	core, err := newClientCore(name, o.ClientOptions, o.DisableInstanceDiscovery, o.discoveryHost)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, err
 	}
 	if !o.Record.isZero() {
 		if err := o.Record.validate(); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-	}
-	copts := o.ClientOptions
-	az, err := newTokenPipeline(copts)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	logger := o.Logger
 	if logger == nil {
@@ -154,25 +149,15 @@ func newPublicClient(name, tenantID, clientID string, flow userFlow, o publicOpt
 	}
 	p := &publicClient{
 		name:         name,
-		tenant:       strings.ToLower(tenantID),
+		tenants:      authority.NewTenants(name, tenantID, o.AdditionallyAllowedTenants),
 		clientID:     clientID,
 		clientSecret: o.clientSecret,
-		host:         host,
-		allowed:      authority.NormalizeAllowedTenants(o.AdditionallyAllowedTenants),
+		clientCore:   core,
 		flow:         flow,
 		disableAuto:  o.DisableAutomaticAuthentication,
-		defaultScope: defaultScope(o.Cloud, host),
+		defaultScope: defaultScope(o.Cloud, core.host),
 		logger:       logger,
 		interactSem:  make(chan struct{}, 1),
-		pl:           az.Pipeline(),
-		tracer:       az.Tracer(),
-		sts:          sts.NewClient(az.Pipeline(), sts.ClientOptions{Retry: copts.Retry}),
-	}
-	if !o.DisableInstanceDiscovery {
-		pl := az.Pipeline()
-		p.discovery = authority.NewDiscovery(func(r *http.Request) (*http.Response, error) {
-			return doRaw(pl, r)
-		}, o.discoveryHost)
 	}
 	// The refresh tokens: the persistent cache's store when there is one,
 	// else this credential's own memory.
@@ -183,13 +168,7 @@ func newPublicClient(name, tenantID, clientID string, flow userFlow, o publicOpt
 	if p.users == nil {
 		p.users = &account.MemoryUserStore{}
 	}
-	p.cache = tokencache.New(p, tokencache.Options{
-		Authority: host.Host,
-		ClientID:  clientID,
-		Clock:     o.clock,
-		Logger:    o.Logger,
-		Store:     persist.TokenStore(o.Cache),
-	})
+	p.cache = p.newCache(p, clientID, cacheOptions{clock: o.clock, maxEntries: o.MaxCacheEntries, logger: o.Logger, store: o.Cache})
 	if !o.Record.isZero() {
 		rec := o.Record
 		p.record.Store(&rec)
@@ -240,14 +219,6 @@ var errNotSignedIn = errors.New("no account has signed in to this credential")
 // errNoRefreshToken is the cause when the account has no refresh token here.
 var errNoRefreshToken = errors.New("no refresh token is cached for the account")
 
-// resolveTenant applies the tenant rules to a request's TenantID.
-func (p *publicClient) resolveTenant(requested string) (string, error) {
-	if requested == "" || requested == p.tenant {
-		return p.tenant, nil
-	}
-	return authority.ResolveTenant(p.tenant, requested, p.name, p.allowed)
-}
-
 // accountTenant is the tenant a signed-in account's tokens are kept under.
 // A request for one of Entra's multi-tenant aliases (organizations, common,
 // consumers) is answered by the account's own tenant, as MSAL does, so that
@@ -283,7 +254,7 @@ func (p *publicClient) getTokenCached(ctx context.Context, opts policy.TokenRequ
 	if len(opts.Scopes) == 0 {
 		return azcore.AccessToken{}, false, fmt.Errorf("%s.GetToken requires at least one scope", p.name)
 	}
-	tenant, err := p.resolveTenant(opts.TenantID)
+	tenant, err := p.tenants.Resolve(opts.TenantID)
 	if err != nil {
 		return azcore.AccessToken{}, false, err
 	}
@@ -304,7 +275,7 @@ func (p *publicClient) getTokenCached(ctx context.Context, opts policy.TokenRequ
 			}
 			var ir *interactionRequiredError
 			if !errors.As(err, &ir) {
-				return tok, false, p.callerError(err)
+				return tok, false, callerError(p.name, err)
 			}
 			cause, challenge = ir.err, ir.claims
 		}
@@ -342,7 +313,7 @@ func (p *publicClient) authenticate(ctx context.Context, opts *policy.TokenReque
 		}
 		o.Scopes = p.defaultScope
 	}
-	tenant, err := p.resolveTenant(o.TenantID)
+	tenant, err := p.tenants.Resolve(o.TenantID)
 	if err != nil {
 		return AuthenticationRecord{}, err
 	}
@@ -408,7 +379,7 @@ func (p *publicClient) authenticateLocked(ctx context.Context, tenant string, op
 		Account:   rec.HomeAccountID,
 	}, tokencache.Token{AccessToken: resp.AccessToken, ExpiresIn: resp.ExpiresIn, RefreshIn: resp.RefreshIn})
 	if err != nil {
-		return azcore.AccessToken{}, rec, p.callerError(err)
+		return azcore.AccessToken{}, rec, callerError(p.name, err)
 	}
 	return tok, rec, nil
 }
@@ -689,23 +660,6 @@ func needsInteraction(se *sts.Error) bool {
 	return se.Claims != ""
 }
 
-// callerError adapts an engine error for one caller, as appClient's does.
-func (p *publicClient) callerError(err error) error {
-	if errors.Is(err, tokencache.ErrNoScopes) {
-		return fmt.Errorf("%s.GetToken requires at least one non-empty scope", p.name)
-	}
-	var afe *AuthenticationFailedError
-	if errors.As(err, &afe) && afe.RawResponse != nil && afe == err {
-		cp := *afe
-		var se *sts.Error
-		if errors.As(afe.err, &se) {
-			cp.RawResponse = se.CloneResponse()
-		}
-		return &cp
-	}
-	return err
-}
-
 // cacheStats converts the engine's counters to the public type.
 func (p *publicClient) cacheStats() CacheStats { return cacheStatsOf(p.cache.Stats()) }
 
@@ -783,7 +737,7 @@ func (p *publicClient) invalidate(opts policy.TokenRequestOptions, token string)
 	if rec == nil {
 		return false
 	}
-	tenant, err := p.resolveTenant(opts.TenantID)
+	tenant, err := p.tenants.Resolve(opts.TenantID)
 	if err != nil {
 		return false
 	}

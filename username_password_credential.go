@@ -45,6 +45,18 @@ type UsernamePasswordCredentialOptions struct {
 	Logger *slog.Logger
 }
 
+// publicOptions maps o to the user client's options.
+func (o UsernamePasswordCredentialOptions) publicOptions() publicOptions {
+	return publicOptions{
+		ClientOptions:              o.ClientOptions,
+		AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
+		DisableInstanceDiscovery:   o.DisableInstanceDiscovery,
+		Record:                     o.AuthenticationRecord,
+		Cache:                      o.Cache,
+		Logger:                     o.Logger,
+	}
+}
+
 // UsernamePasswordCredential signs a user in with a username and password
 // (the resource owner password credentials grant). It cannot do
 // multifactor authentication or consent, and works only for work and
@@ -78,14 +90,7 @@ func NewUsernamePasswordCredential(tenantID, clientID, username, password string
 	if username == "" || password == "" {
 		return nil, errors.New(credNameUserPassword + ": a username and a password are required")
 	}
-	c, err := newPublicClient(credNameUserPassword, tenantID, clientID, passwordFlow{username: username, password: password}, publicOptions{
-		ClientOptions:              o.ClientOptions,
-		AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
-		DisableInstanceDiscovery:   o.DisableInstanceDiscovery,
-		Record:                     o.AuthenticationRecord,
-		Cache:                      o.Cache,
-		Logger:                     o.Logger,
-	})
+	c, err := newPublicClient(credNameUserPassword, tenantID, clientID, passwordFlow{username: username, password: password}, o.publicOptions())
 	if err != nil {
 		return nil, err
 	}

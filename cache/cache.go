@@ -169,9 +169,10 @@ func New(o *Options) (Cache, error) {
 	return Cache(persist.New(s, persist.Options{Name: opts.Name, Logger: opts.Logger, MaxPartitions: opts.MaxPartitions})), nil
 }
 
-// cacheDir is the directory of the cache files: $XDG_CACHE_HOME (or
-// ~/.cache) on Linux, %LOCALAPPDATA% on Windows, then ".IdentityService",
-// where azidentity/cache keeps them.
+// cacheDir is the directory of the cache files outside Windows:
+// $XDG_CACHE_HOME (or ~/.cache), then ".IdentityService", where
+// azidentity/cache keeps them. Windows keeps them in the local application
+// data folder instead (see platform_windows.go).
 func cacheDir(getenv func(string) string) (string, error) {
 	if d := getenv("XDG_CACHE_HOME"); d != "" {
 		return filepath.Join(d, ".IdentityService"), nil

@@ -89,3 +89,19 @@ var ErrUnreadable = persist.ErrUnreadable
 // is removed or renamed. A credential reports it once (its first store
 // error), not on every miss. Path names the directory.
 type NotAFileError = file.NotAFileError
+
+// The storage interfaces are declared twice: here, where go doc shows
+// their methods to whoever implements a store (an alias or an embedded
+// interface would show only the internal name), and in internal/persist,
+// which this package builds on and so cannot import from. Each assignment
+// pair makes the compiler reject any difference between the two.
+var (
+	_ persist.Storage     = Storage(nil)
+	_ Storage             = persist.Storage(nil)
+	_ persist.Locker      = Locker(nil)
+	_ Locker              = persist.Locker(nil)
+	_ persist.Partitioner = Partitioner(nil)
+	_ Partitioner         = persist.Partitioner(nil)
+	_ persist.Versioner   = Versioner(nil)
+	_ Versioner           = persist.Versioner(nil)
+)

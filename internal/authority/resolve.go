@@ -56,3 +56,34 @@ func NormalizeAllowedTenants(t []string) []string {
 	}
 	return slices.Clone(t)
 }
+
+// Tenants is one credential's tenant rules: its default tenant and the
+// tenants a request may name besides it. Every credential resolves a
+// request's tenant through Resolve, so the rules of ResolveTenant hold for
+// all of them alike.
+type Tenants struct {
+	def     string // lower-cased, so that cache keys need no normalising
+	cred    string
+	allowed []string
+}
+
+// NewTenants returns the rules of the credential credName, whose tenant is
+// defaultTenant ("" when the tenant comes from elsewhere) and whose
+// AdditionallyAllowedTenants option is additional. The caller's slice is
+// copied (see NormalizeAllowedTenants).
+func NewTenants(credName, defaultTenant string, additional []string) Tenants {
+	return Tenants{def: strings.ToLower(defaultTenant), cred: credName, allowed: NormalizeAllowedTenants(additional)}
+}
+
+// Default is the credential's own tenant, lower-cased.
+func (t Tenants) Default() string { return t.def }
+
+// Resolve picks the tenant for a request that asks for requested ("" for
+// the default), by ResolveTenant's rules. The common cases, no tenant or the
+// default one, are compared inline: Resolve runs on every cache hit.
+func (t Tenants) Resolve(requested string) (string, error) {
+	if requested == "" || requested == t.def {
+		return t.def, nil
+	}
+	return ResolveTenant(t.def, requested, t.cred, t.allowed)
+}

@@ -71,3 +71,27 @@ func TestNormalizeAllowedTenants(t *testing.T) {
 		t.Errorf("not a copy: %v", got)
 	}
 }
+
+func TestTenantsResolve(t *testing.T) {
+	tn := NewTenants("TestCredential", "Contoso.com", nil)
+	if tn.Default() != "contoso.com" {
+		t.Fatalf("Default() = %q, want the tenant lower-cased", tn.Default())
+	}
+	for _, req := range []string{"", "contoso.com", "CONTOSO.COM"} {
+		if got, err := tn.Resolve(req); err != nil || got != "contoso.com" {
+			t.Errorf("Resolve(%q) = %q, %v; want the default", req, got, err)
+		}
+	}
+	if _, err := tn.Resolve("fabrikam.com"); err == nil {
+		t.Error("Resolve accepted a tenant that is not allowed")
+	}
+	in := []string{"fabrikam.com"}
+	tn = NewTenants("TestCredential", "contoso.com", in)
+	in[0] = "evil.com"
+	if got, err := tn.Resolve("fabrikam.com"); err != nil || got != "fabrikam.com" {
+		t.Errorf("Resolve(allowed tenant) = %q, %v", got, err)
+	}
+	if _, err := tn.Resolve("evil.com"); err == nil {
+		t.Error("a change to the caller's slice altered the rules")
+	}
+}

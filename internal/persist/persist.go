@@ -31,8 +31,9 @@ import (
 	"github.com/azid-go/azid/internal/tokencache"
 )
 
-// Storage is cache.Storage (package cache re-exports these interfaces; they
-// are declared here because package cache imports this one).
+// Storage is cache.Storage, whose documentation is the reference. Package
+// cache imports this one, so the storage interfaces are declared in both;
+// package cache makes the compiler check that they stay the same.
 type Storage interface {
 	Read(ctx context.Context, partition string) ([]byte, error)
 	Write(ctx context.Context, partition string, data []byte, expiresOn time.Time) error
