@@ -62,6 +62,7 @@ type Workload struct {
 func Workloads() []Workload {
 	ws := []Workload{
 		{"WarmHit", WarmHit},
+		{"WarmHitFreshStrings", WarmHitFreshStrings},
 		{"WarmHitParallel", WarmHitParallel},
 	}
 	for _, n := range EntryCounts() {

@@ -2,6 +2,7 @@ package benchkit
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -33,6 +34,42 @@ func timeHits(b *testing.B, srv *entratest.Server, cred azcore.TokenCredential, 
 		if _, err := cred.GetToken(ctx, req); err != nil {
 			b.Fatal(err)
 		}
+	}
+	checkNoRequests(b, srv, before)
+}
+
+// freshRequests is how many copies of the request WarmHitFreshStrings
+// cycles through: far more than any per-call-site memo could hold, so no
+// lookup is answered by remembering a string's address.
+const freshRequests = 4096
+
+// WarmHitFreshStrings is WarmHit where no two calls in a row pass the same
+// strings: each request has its own copy of the scope, in the letter case a
+// caller might write it ("API://Bench/.default"), as a program that builds
+// its scopes per request does. It measures the lookup any call site gets.
+// The copies are built before the timed loop, so the loop allocates only
+// what the credential does.
+func WarmHitFreshStrings(b *testing.B, f Factory) {
+	srv := newServer(b, nil)
+	cred := f(srv, Options{})
+	mustGetToken(b, cred, tokenRequest(warmScope))
+	reqs := make([]policy.TokenRequestOptions, freshRequests)
+	for i := range reqs {
+		scope := warmScope
+		if i%2 == 1 {
+			scope = "API://Bench/.default"
+		}
+		reqs[i] = tokenRequest(strings.Clone(scope))
+	}
+	ctx := context.Background()
+	before := srv.Requests(entratest.EndpointToken)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := cred.GetToken(ctx, reqs[i%freshRequests]); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 	checkNoRequests(b, srv, before)
 }
