@@ -22,8 +22,14 @@ type CacheStats struct {
 	// Coalesced are the Misses that shared another call's token request
 	// instead of making their own.
 	Coalesced uint64
-	// TokenRequests are acquisitions from Entra, foreground and background.
+	// TokenRequests are requests for a token made to Entra, foreground and
+	// background, sign-ins included.
 	TokenRequests uint64
+	// SignIns are the TokenRequests that signed a user in (a browser,
+	// device code or password sign-in, through Authenticate or a first
+	// GetToken) rather than being made by the cache. Credentials without a
+	// user report 0.
+	SignIns uint64
 	// TokenRequestFailures are failed acquisitions of either kind.
 	TokenRequestFailures uint64
 	// BackgroundRefreshes are token requests made ahead of expiry while
@@ -57,7 +63,8 @@ func cacheStatsOf(s tokencache.Stats) CacheStats {
 		Hits:                 s.Hits,
 		Misses:               s.Misses,
 		Coalesced:            s.Coalesced,
-		TokenRequests:        s.Acquisitions,
+		TokenRequests:        s.Acquisitions + s.Puts,
+		SignIns:              s.Puts,
 		TokenRequestFailures: s.AcquisitionFailures,
 		BackgroundRefreshes:  s.BackgroundRefreshes,
 		RefreshFailures:      s.RefreshFailures,

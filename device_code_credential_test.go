@@ -37,8 +37,14 @@ func TestDeviceCodeCredentialEndToEnd(t *testing.T) {
 	if last.GrantType != deviceGrant || last.Status != 200 || last.Tenant != organizationsTenantID {
 		t.Fatalf("last token request = %+v", last)
 	}
-	if st := cred.CacheStats(); st.Entries != 1 {
-		t.Fatalf("stats = %+v", st)
+	if st := cred.CacheStats(); st.Entries != 1 || st.SignIns != 1 || st.TokenRequests != 1 || st.Misses != 0 {
+		t.Fatalf("stats = %+v, want the sign-in as the one token request", st)
+	}
+	if _, err := cred.GetToken(context.Background(), storageScope); err != nil {
+		t.Fatal(err)
+	}
+	if st := cred.CacheStats(); st.Hits != 1 || st.TokenRequests != 1 {
+		t.Fatalf("stats after a second GetToken = %+v, want a hit", st)
 	}
 }
 

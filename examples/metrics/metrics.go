@@ -40,6 +40,7 @@ var counters = []counter{
 	{"misses", "GetToken calls that found no usable token and waited for one.", func(s azid.CacheStats) uint64 { return s.Misses }},
 	{"coalesced", "Misses that shared another call's token request.", func(s azid.CacheStats) uint64 { return s.Coalesced }},
 	{"token_requests", "Token requests made, foreground and background.", func(s azid.CacheStats) uint64 { return s.TokenRequests }},
+	{"sign_ins", "Token requests that signed a user in.", func(s azid.CacheStats) uint64 { return s.SignIns }},
 	{"token_request_failures", "Failed token requests.", func(s azid.CacheStats) uint64 { return s.TokenRequestFailures }},
 	{"background_refreshes", "Refreshes ahead of expiry while callers kept being served.", func(s azid.CacheStats) uint64 { return s.BackgroundRefreshes }},
 	{"refresh_failures", "Failed background refreshes; the cached token stayed in service.", func(s azid.CacheStats) uint64 { return s.RefreshFailures }},

@@ -12,8 +12,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 )
 
-// Acquirer gets a token from the network. It is the credential's half of the
-// contract: the engine decides when to call it, with a context detached from
+// Acquirer gets a token from the network: the credential's half of the
+// contract. The engine decides when to call it, with a context detached from
 // any one caller and bounded by [Options.AcquireTimeout].
 type Acquirer interface {
 	Acquire(ctx context.Context, r Request) (Token, error)
@@ -26,27 +26,24 @@ type AcquirerFunc func(ctx context.Context, r Request) (Token, error)
 func (f AcquirerFunc) Acquire(ctx context.Context, r Request) (Token, error) { return f(ctx, r) }
 
 // Token is a freshly acquired access token. Lifetimes are relative: the
-// engine anchors them to its own clock at the moment the request was sent,
-// which errs on the side of refreshing early.
+// engine anchors them at the moment the request was sent, erring on the side
+// of refreshing early.
 type Token struct {
 	AccessToken string
 	ExpiresIn   time.Duration
-	// RefreshIn is the server's refresh_in, 0 when absent.
-	RefreshIn time.Duration
+	RefreshIn   time.Duration // the server's refresh_in, 0 when absent
 }
 
-// RetryAfterError is implemented by errors that carry a server's Retry-After.
-// The engine waits at least that long before trying the same key again.
+// RetryAfterError is an error carrying a server's Retry-After: the engine
+// waits at least that long before trying the key again.
 type RetryAfterError interface {
 	error
 	RetryAfterDuration() time.Duration
 }
 
-// HungError is implemented by errors of an acquisition whose request got no
-// answer within its own try timeout while the acquisition had time left:
-// the endpoint hung. Callers waiting on such an acquisition may have joined
-// it long after the request went out, when the endpoint had recovered, so
-// they get one fresh acquisition instead of the error.
+// HungError is an acquisition's error when its request got no answer within
+// its try timeout while the acquisition had time left: the endpoint hung.
+// Its waiters get one fresh acquisition instead (see Cache.wait).
 type HungError interface {
 	error
 	Hung() bool
@@ -54,44 +51,31 @@ type HungError interface {
 
 // Options configure a [Cache]. The zero value is usable.
 type Options struct {
-	// Authority and ClientID complete the Key handed to the Store.
-	Authority, ClientID string
-	// Clock defaults to the system clock.
-	Clock Clock
-	// MaxEntries bounds the number of keys held; 0 means 10,000. Expired
+	Authority, ClientID string // complete the Key handed to the Store
+	Clock               Clock  // nil: the system clock
+	// MaxEntries bounds the keys held (0: DefaultMaxEntries); expired
 	// entries are evicted first, then those closest to expiry.
 	MaxEntries int
-	// AcquireTimeout bounds one acquisition; 0 means 1 minute. Callers can
-	// always stop waiting earlier through their own context.
+	// AcquireTimeout bounds one acquisition (0: DefaultAcquireTimeout).
+	// Callers can stop waiting earlier through their own context.
 	AcquireTimeout time.Duration
-	// ExtendToCallerDeadline lets a caller that starts an acquisition with
-	// a deadline further away than AcquireTimeout give it until that
-	// deadline: for sources whose answer may rightly take longer than the
-	// engine's bound, and whose callers say so (a developer tool asked
-	// with a 5-minute context). Background refreshes, and callers that
-	// join an acquisition already started, keep AcquireTimeout.
+	// ExtendToCallerDeadline lets the caller that starts an acquisition
+	// give it until its own, later deadline: for sources that may rightly
+	// take longer, whose callers say so (a developer tool asked with a
+	// 5-minute context). Background refreshes keep AcquireTimeout.
 	ExtendToCallerDeadline bool
-	// Store is an optional second level (persistent or distributed cache).
-	Store Store
-	// Logger receives engine events; nil discards them. Tokens are never
-	// logged.
-	Logger *slog.Logger
-	// OnEvent, when set, is called for every slow-path event (never on a
-	// hit). It must not block.
-	OnEvent func(Event)
-	// Rand returns uniform numbers in [0, 1) for jitter; nil uses
-	// math/rand/v2. Tests make it deterministic.
-	Rand func() float64
+	Store                  Store          // optional second level: persistent or distributed
+	Logger                 *slog.Logger   // nil discards; tokens are never logged
+	Rand                   func() float64 // uniform in [0, 1) for jitter; nil: math/rand/v2
 }
 
-// DefaultMaxEntries is the bound used when Options.MaxEntries is 0.
-const DefaultMaxEntries = 10000
+// The bounds used when Options leave them 0.
+const (
+	DefaultMaxEntries     = 10000
+	DefaultAcquireTimeout = time.Minute
+)
 
-// DefaultAcquireTimeout is the bound used when Options.AcquireTimeout is 0.
-const DefaultAcquireTimeout = time.Minute
-
-// Cache is the engine. It is safe for concurrent use; create one per
-// credential instance.
+// Cache is the engine, one per credential instance, safe for concurrent use.
 type Cache struct {
 	acq   Acquirer
 	clock Clock
@@ -125,8 +109,8 @@ func New(a Acquirer, o Options) *Cache {
 	return &Cache{acq: a, clock: o.Clock, sys: sys, seed: maphash.MakeSeed(), opts: o}
 }
 
-// now returns the time in Unix nanoseconds. The default clock is called
-// directly rather than through the interface: the hit path is that tight.
+// now returns Unix nanoseconds, from the default clock without an
+// interface call: the hit path is that tight.
 func (c *Cache) now() int64 {
 	if c.sys != nil {
 		return c.sys.nanos()
@@ -135,16 +119,15 @@ func (c *Cache) now() int64 {
 }
 
 // GetToken returns a token for r: from memory when one is usable, otherwise
-// from the Store or the network. It is the whole of the cache's behaviour;
-// see the package documentation. r is only read, and not kept.
+// from the Store or the network (see the package documentation). r is only
+// read, and not kept.
 func (c *Cache) GetToken(ctx context.Context, r *Request) (azcore.AccessToken, error) {
 	tok, _, err := c.GetTokenCached(ctx, r)
 	return tok, err
 }
 
-// GetTokenCached is GetToken that also reports whether the token was served
-// from memory (cached is true) rather than by an acquisition the caller
-// waited for, for tracing.
+// GetTokenCached is GetToken that also reports, for tracing, whether the
+// token came from memory rather than an acquisition the caller waited for.
 func (c *Cache) GetTokenCached(ctx context.Context, r *Request) (tok azcore.AccessToken, cached bool, err error) {
 	// The hit path: one hash, one atomic load of the shard's map, one of
 	// the entry's state, one clock read.
@@ -163,12 +146,8 @@ func (c *Cache) GetTokenCached(ctx context.Context, r *Request) (tok azcore.Acce
 			}
 		}
 	}
-	return c.slow(ctx, r)
-}
-
-// slow handles everything the hit path does not: requests that need
-// normalising, claims, misses and tokens that are no longer usable.
-func (c *Cache) slow(ctx context.Context, r *Request) (azcore.AccessToken, bool, error) {
+	// Everything else: requests to normalise, claims, misses, tokens no
+	// longer usable.
 	e, added, err := c.entryFor(r)
 	if err != nil {
 		return azcore.AccessToken{}, false, err
@@ -176,46 +155,31 @@ func (c *Cache) slow(ctx context.Context, r *Request) (azcore.AccessToken, bool,
 	return c.wait(ctx, e, r.Claims, added)
 }
 
-// entryFor returns r's entry, creating it if needed; added reports whether
-// it did.
-func (c *Cache) entryFor(r *Request) (e *entry, added bool, err error) {
+// entryFor returns r's entry, creating it if needed, and whether it did.
+func (c *Cache) entryFor(r *Request) (*entry, bool, error) {
 	n, err := normalize(*r)
 	if err != nil {
 		return nil, false, err
 	}
 	h, _ := hashKey(c.seed, &n)
-	e, added = c.idx.findOrAdd(h, &n, func() *entry { return c.newEntry(n, r) })
+	e, added := c.idx.findOrAdd(h, &n, func() *entry {
+		e := &entry{key: Key{Authority: c.opts.Authority, ClientID: c.opts.ClientID, TenantID: n.TenantID,
+			Scopes: n.Scopes, CAE: n.EnableCAE, Account: n.Account, AssertionHash: n.AssertionHash, Identity: n.Identity}}
+		e.req = *r
+		e.req.Claims, e.req.Lock, e.req.Scopes = "", nil, requestScopes(r.Scopes)
+		return e
+	})
 	return e, added, nil
-}
-
-func (c *Cache) newEntry(n Request, r *Request) *entry {
-	e := &entry{
-		key: Key{
-			Authority: c.opts.Authority, ClientID: c.opts.ClientID, TenantID: n.TenantID,
-			Scopes: n.Scopes, CAE: n.EnableCAE, Account: n.Account,
-			AssertionHash: n.AssertionHash, Identity: n.Identity,
-		},
-	}
-	e.req = *r
-	e.req.Claims, e.req.Lock = "", nil
-	e.req.Scopes = requestScopes(r.Scopes)
-	return e
 }
 
 // wait serves e's token if one became usable meanwhile, else joins or starts
 // an acquisition and waits for it or for ctx.
 //
-// When the entry is new (added), the cache may have outgrown its bound;
-// eviction runs after the entry's flight has started, so the new entry is
-// never its own victim, and on another goroutine, so the caller does not pay
-// for it.
-//
-// An acquisition whose request hung (a [HungError]) may have been joined
-// long after it was sent, when the endpoint had recovered, so its waiters
-// try once more with a new acquisition (still one per key) instead of
-// failing with the hang's error. Other deadlines (the engine's own limit, a
-// developer tool's timeout) and any other failure are the answer: they come
-// from the endpoint as it is now, unless a token was put meanwhile (Put).
+// Waiters of an acquisition whose request hung (a [HungError]) may have
+// joined it long after it was sent, when the endpoint had recovered, so they
+// try once more with a new acquisition (still one per key). Any other
+// failure is the endpoint's answer as it is now, unless a token was put
+// meanwhile.
 func (c *Cache) wait(ctx context.Context, e *entry, claims string, added bool) (azcore.AccessToken, bool, error) {
 	for again := false; ; again = true {
 		e.mu.Lock()
@@ -240,6 +204,8 @@ func (c *Cache) wait(ctx context.Context, e *entry, claims string, added bool) (
 		f, started := c.flightLocked(ctx, e, claims, false)
 		e.mu.Unlock()
 		if !again {
+			// Past the bound, a new entry starts an eviction once its flight
+			// runs (so it is never its own victim), on another goroutine.
 			if added && c.idx.count.Load() > int64(c.opts.MaxEntries) {
 				go c.evict.run(c)
 			}
@@ -268,10 +234,9 @@ func (c *Cache) wait(ctx context.Context, e *entry, claims string, added bool) (
 }
 
 // Put caches t, a token acquired outside the engine (an interactive
-// sign-in), for r: it replaces the key's token, anchored at now, clears the
-// background backoff (a server's Retry-After still holds for
-// acquisitions), and is written to the Store before Put returns, as a
-// network token is. It returns the token as GetToken would serve it.
+// sign-in), for r, as GetToken would serve it: it replaces the key's token,
+// anchored at now, clears the background backoff (a server's Retry-After
+// still holds) and is in the Store when Put returns.
 func (c *Cache) Put(ctx context.Context, r *Request, t Token) (azcore.AccessToken, error) {
 	if t.AccessToken == "" || t.ExpiresIn <= 0 {
 		return azcore.AccessToken{}, ErrEmptyToken
@@ -279,9 +244,6 @@ func (c *Cache) Put(ctx context.Context, r *Request, t Token) (azcore.AccessToke
 	e, added, err := c.entryFor(r)
 	if err != nil {
 		return azcore.AccessToken{}, err
-	}
-	if added && c.idx.count.Load() > int64(c.opts.MaxEntries) {
-		go c.evict.run(c)
 	}
 	st := c.newState(t.AccessToken, time.Unix(0, c.now()), t.ExpiresIn, t.RefreshIn)
 	if c.opts.Store != nil {
@@ -294,14 +256,15 @@ func (c *Cache) Put(ctx context.Context, r *Request, t Token) (azcore.AccessToke
 		e.nextRefresh.Store(st.refreshAt)
 	}
 	e.mu.Unlock()
+	if added && c.idx.count.Load() > int64(c.opts.MaxEntries) {
+		go c.evict.run(c) // once the token is in, so the entry is no empty victim
+	}
 	c.n.puts.Add(1)
-	c.emit(Event{Kind: EventPut, Key: e.key})
 	return st.tok, nil
 }
 
-// refreshInBackground starts one background refresh of e if none is running
-// and no backoff is pending. Called on the hit path past a token's refresh
-// time, so the common case (a refresh already running) is one atomic load.
+// refreshInBackground starts a background refresh of e unless one runs or a
+// backoff is pending: on the hit path, the common case is one atomic load.
 func (c *Cache) refreshInBackground(ctx context.Context, e *entry, now int64) {
 	next := e.nextRefresh.Load()
 	if now < next || !e.nextRefresh.CompareAndSwap(next, maxTime) {
@@ -312,9 +275,9 @@ func (c *Cache) refreshInBackground(ctx context.Context, e *entry, now int64) {
 	e.mu.Unlock()
 }
 
-// Invalidate drops e's token if it is still token: a resource rejected it. A
-// newer token that replaced it meanwhile is kept (compare-and-swap), so a
-// burst of 401s for one token causes one re-acquisition, not a burst.
+// Invalidate drops r's token if it is still token: a resource rejected it.
+// A newer token is kept (compare-and-swap), so a burst of 401s for one
+// token causes one re-acquisition, not a burst.
 func (c *Cache) Invalidate(r *Request, token string) bool {
 	n, err := normalize(*r)
 	if err != nil {
@@ -335,43 +298,33 @@ func (c *Cache) Invalidate(r *Request, token string) bool {
 			e.rejected = maphash.String(c.seed, token)
 			e.mu.Unlock()
 			c.n.invalidations.Add(1)
-			c.emit(Event{Kind: EventInvalidated, Key: e.key})
 			c.deleteStored(e, token)
 			return true
 		}
 	}
 }
 
-// Stats returns the counters as of now.
-func (c *Cache) Stats() Stats {
-	return Stats{
-		Hits:                c.n.hits.load(),
-		Misses:              c.n.misses.Load(),
-		Coalesced:           c.n.coalesced.Load(),
-		Acquisitions:        c.n.acquisitions.Load(),
-		AcquisitionFailures: c.n.acquisitionFailures.Load(),
-		BackgroundRefreshes: c.n.backgroundRefreshes.Load(),
-		RefreshFailures:     c.n.refreshFailures.Load(),
-		StoreHits:           c.n.storeHits.Load(),
-		StoreErrors:         c.n.storeErrors.Load(),
-		Evictions:           c.n.evictions.Load(),
-		Invalidations:       c.n.invalidations.Load(),
-		Cleared:             c.n.clears.Load(),
-		Puts:                c.n.puts.Load(),
-		Entries:             int(c.idx.count.Load()),
+// Clear drops every entry and returns how many it dropped: the identity
+// behind the tokens may have changed (a developer tool signed in as someone
+// else), so none of them may be served again. Acquisitions in flight still
+// answer their waiters, but land in dropped entries that no later caller
+// finds. A GetToken concurrent with Clear may still be answered from the
+// index as it was just before.
+func (c *Cache) Clear() int {
+	n := 0
+	for i := range c.idx.shards {
+		n += c.idx.remove(&c.idx.shards[i], nil)
 	}
+	c.n.clears.Add(uint64(n))
+	return n
 }
 
-// ThrottledError is returned without contacting the network while a
-// server's Retry-After for this key has not passed and no usable token is
-// cached.
+// ThrottledError is returned, without contacting the network, while a
+// server's Retry-After for the key runs and no usable token is cached.
 type ThrottledError struct {
-	// Until is when the server's Retry-After ends.
-	Until time.Time
-	// Left is how much of the window remained when the error was returned.
-	Left time.Duration
-	// Err is the failure that carried the Retry-After.
-	Err error
+	Until time.Time     // when the Retry-After ends
+	Left  time.Duration // what remained of it when the error was returned
+	Err   error         // the failure that carried it
 }
 
 func (e *ThrottledError) Error() string {

@@ -1,6 +1,7 @@
 package tokencache
 
 import (
+	"cmp"
 	"errors"
 	"hash/maphash"
 	"maps"
@@ -11,47 +12,36 @@ import (
 	"sync/atomic"
 )
 
-// Request is what a credential asks the cache for. The engine derives the
-// cache key from it; credentials fill in the fields that apply to them.
+// Request is what a credential asks the cache for; the engine derives the
+// key from it. Credentials fill in the fields that apply to them.
 type Request struct {
-	// TenantID is the tenant the token is for, already resolved and validated
-	// by the credential.
-	TenantID string
-	// Scopes are the requested scopes as the caller gave them. Entries may
-	// hold several space-separated scopes; duplicates and letter case do not
-	// make a different key.
-	Scopes []string
-	// EnableCAE asks for a token that supports Continuous Access Evaluation.
-	// CAE and non-CAE tokens never share an entry.
-	EnableCAE bool
-	// Claims, when set, is a claims challenge: the cached token is skipped
-	// and the result of a fresh acquisition replaces it.
-	Claims string
-	// Account is the home account ID, for user flows.
-	Account string
-	// AssertionHash identifies the user assertion, for on-behalf-of.
-	AssertionHash string
-	// Identity identifies a managed identity (client, object or resource ID).
-	Identity string
-	// Background is set by the engine, never by a caller, on the Request it
-	// hands to [Acquirer.Acquire] for a refresh started while a usable
-	// token is still being served. Such a refresh is one step of the
-	// engine's backoff, so the Acquirer should make a single attempt (no
-	// retries of its own inside the step): the engine spaces the next one.
-	// It is false for acquisitions that callers wait on, which keep the
-	// credential's retry settings. It is not part of the key.
+	TenantID string // resolved and validated by the credential
+	// Scopes as the caller gave them: an element may hold several
+	// space-separated scopes; duplicates and letter case make no new key.
+	Scopes    []string
+	EnableCAE bool // CAE and non-CAE tokens never share an entry
+	// Claims is a claims challenge: the cached token is skipped and a fresh
+	// acquisition's result replaces it.
+	Claims        string
+	Account       string // home account ID, for user flows
+	AssertionHash string // identifies the user assertion, for on-behalf-of
+	Identity      string // a managed identity's client, object or resource ID
+
+	// The engine sets the fields below (never a caller) on the Request it
+	// hands to [Acquirer.Acquire]; they are not part of the key.
+	//
+	// Background marks a refresh started while a usable token is served:
+	// one step of the engine's backoff, so the Acquirer makes one attempt
+	// and leaves spacing the next to the engine.
 	Background bool
-	// Lock is set by the engine, like Background, on the Request it hands
-	// to [Acquirer.Acquire] while it holds a [LockingStore]'s lock for the
-	// key: an Acquirer that takes store locks of its own passes it on, so
-	// that the same lock is not taken twice. It is not part of the key.
+	// Lock is the [LockingStore] lock the engine holds for the key, for an
+	// Acquirer that takes store locks of its own not to take it twice.
 	Lock StoreLock
 }
 
-// Key identifies a cache entry across every layer, including a second-level
-// [Store]. Scopes are normalised: split on spaces, lower-cased, de-duplicated
-// and sorted. Key values handed to a Store are owned by the engine and must
-// not be modified.
+// Key identifies a cache entry in every layer, a [Store] included. Scopes
+// are split on spaces, lower-cased, de-duplicated and sorted. A Store must
+// not modify the Keys it is handed.
 type Key struct {
 	Authority     string
 	ClientID      string
@@ -70,10 +60,9 @@ func (k Key) ScopeString() string { return strings.Join(k.Scopes, " ") }
 // ErrNoScopes is returned for a request without a single non-empty scope.
 var ErrNoScopes = errors.New("at least one scope is required")
 
-// normalize returns a copy of r with its key fields in normal form: scopes
-// split on white space, ASCII-lower-cased, sorted and de-duplicated, the
-// tenant lower-cased. It allocates; the hit path needs it only for requests
-// that hashKey cannot hash as they are.
+// normalize returns r with its key fields in normal form (see Key; the
+// tenant lower-cased too). It allocates, so the hit path calls it only for
+// requests hashKey cannot hash as they are.
 func normalize(r Request) (Request, error) {
 	var scopes []string
 	for _, s := range r.Scopes {
@@ -105,12 +94,12 @@ func requestScopes(in []string) []string {
 	return out
 }
 
-// hashKey hashes r's key fields as their normal form, ASCII-lower-casing
-// on the fly, so that "User.Read" and "user.read" find one entry without
-// allocating. ok is false when r needs real normalisation first: white
-// space in a string (several scopes in one), non-ASCII text, an empty
-// scope, or scopes not in strictly increasing order once lower-cased.
-// The seed is per cache, so no outside party can choose keys that collide.
+// hashKey hashes r's key fields as their normal form, lower-casing ASCII
+// as it reads, so "User.Read" and "user.read" find one entry without
+// allocating. ok is false when r needs normalize first: white space or
+// non-ASCII text in a string, an empty scope, or scopes out of order once
+// lower-cased. The seed is per cache, so nobody outside can choose keys
+// that collide.
 func hashKey(seed maphash.Seed, r *Request) (h uint64, ok bool) {
 	if len(r.Scopes) == 0 {
 		return 0, false
@@ -124,8 +113,8 @@ func hashKey(seed maphash.Seed, r *Request) (h uint64, ok bool) {
 	if !ok {
 		return 0, false
 	}
-	// The other fields are never normalised; each is mixed in with its
-	// own tag, so that a value in one field never hashes as another.
+	// The other fields are never normalised; each gets its own tag so a
+	// value in one field never hashes as another.
 	if r.EnableCAE {
 		h = mix(h, 1)
 	}
@@ -137,9 +126,8 @@ func hashKey(seed maphash.Seed, r *Request) (h uint64, ok bool) {
 	return h, true
 }
 
-// hashLower hashes the ASCII lower case of s, lower-casing into a stack
-// buffer. It reports false when s holds white space or non-ASCII bytes:
-// such strings need normalize.
+// hashLower hashes the ASCII lower case of s, lower-cased in a stack
+// buffer; false when s holds white space or non-ASCII bytes.
 func hashLower(seed maphash.Seed, s string) (uint64, bool) {
 	var buf [64]byte
 	if len(s) > len(buf) {
@@ -152,8 +140,8 @@ func hashLower(seed maphash.Seed, s string) (uint64, bool) {
 	return maphash.Bytes(seed, b), true
 }
 
-// hashLowerLong is hashLower for strings longer than its buffer, written in
-// chunks: maphash hashes a byte sequence the same however it is split.
+// hashLowerLong is hashLower in chunks (maphash hashes bytes the same
+// however they are split).
 func hashLowerLong(seed maphash.Seed, s string) (uint64, bool) {
 	var buf [64]byte
 	var h maphash.Hash
@@ -169,8 +157,8 @@ func hashLowerLong(seed maphash.Seed, s string) (uint64, bool) {
 	return h.Sum64(), true
 }
 
-// lowerASCII lower-cases b's ASCII letters in place, and reports false if
-// b holds white space or non-ASCII bytes.
+// lowerASCII lower-cases b in place; false if b holds white space or
+// non-ASCII bytes.
 func lowerASCII(b []byte) bool {
 	for i, c := range b {
 		switch {
@@ -207,8 +195,7 @@ func compareFold(a, b string) int {
 	return len(a) - len(b)
 }
 
-// equalLower reports whether canon (already lower case) is the ASCII lower
-// case of s.
+// equalLower reports whether canon is the ASCII lower case of s.
 func equalLower(canon, s string) bool {
 	if len(canon) != len(s) {
 		return false
@@ -221,8 +208,7 @@ func equalLower(canon, s string) bool {
 	return true
 }
 
-// matches reports whether r names key k. r is in normal form, or would be
-// once ASCII-lower-cased (a request hashKey accepts).
+// matches reports whether r, normal once lower-cased, names k.
 func (k *Key) matches(r *Request) bool {
 	if k.CAE != r.EnableCAE || len(k.Scopes) != len(r.Scopes) || !equalLower(k.TenantID, r.TenantID) ||
 		k.Account != r.Account || k.AssertionHash != r.AssertionHash || k.Identity != r.Identity {
@@ -236,16 +222,15 @@ func (k *Key) matches(r *Request) bool {
 	return true
 }
 
-// shardBits sets the number of index shards, each with its own writer lock.
-// 32 keeps the empty index small (credentials are sometimes created per
-// request) while letting misses on different keys insert in parallel.
+// shardBits: 32 shards keep an empty index small (credentials are
+// sometimes made per request) and let misses of different keys insert in
+// parallel.
 const shardBits = 5
 
 // index maps key hashes to entries. Each shard publishes an immutable map
-// through one atomic pointer: readers load it and look, never locking;
-// writers serialise per shard and publish a modified copy. A miss copies
-// one shard (maps.Clone copies the table without rehashing), which is
-// small next to the token request the miss makes.
+// through an atomic pointer: readers never lock; a writer copies the
+// shard's map (maps.Clone, no rehash), changes it and publishes it, which
+// costs a miss little next to the token request it makes.
 type index struct {
 	shards [1 << shardBits]shard
 	count  atomic.Int64
@@ -270,8 +255,8 @@ func (x *index) find(h uint64, r *Request) *entry {
 	return nil
 }
 
-// findOrAdd returns the entry for r, inserting the one built by mk when there
-// is none. The boolean reports whether mk's entry was inserted.
+// findOrAdd returns r's entry, inserting mk's if there is none, and
+// whether it did.
 func (x *index) findOrAdd(h uint64, r *Request, mk func() *entry) (*entry, bool) {
 	s := x.shard(h)
 	s.mu.Lock()
@@ -292,8 +277,7 @@ func (x *index) findOrAdd(h uint64, r *Request, mk func() *entry) (*entry, bool)
 	return e, true
 }
 
-// remove deletes the given entries (all from shard s) and returns how many
-// were present. A nil victims empties the shard.
+// remove deletes victims (nil: all) from shard s and returns how many.
 func (x *index) remove(s *shard, victims map[*entry]bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -310,21 +294,80 @@ func (x *index) remove(s *shard, victims map[*entry]bool) int {
 			m[h] = keep
 		}
 	}
-	s.m.Store(&m)
-	x.count.Add(-int64(n))
+	if n > 0 {
+		s.m.Store(&m)
+		x.count.Add(-int64(n))
+	}
 	return n
 }
 
-// each calls f for every entry in the current snapshots of all shards.
-func (x *index) each(f func(s *shard, e *entry)) {
+// each calls f for every entry of the shards as they are now.
+func (x *index) each(f func(e *entry)) {
 	for i := range x.shards {
-		s := &x.shards[i]
-		if m := s.m.Load(); m != nil {
+		if m := x.shards[i].m.Load(); m != nil {
 			for _, es := range *m {
 				for _, e := range es {
-					f(s, e)
+					f(e)
 				}
 			}
 		}
 	}
+}
+
+// evictor keeps the cache under Options.MaxEntries, one eviction at a time.
+type evictor struct{ mu sync.Mutex }
+
+// run drops entries down to 15/16 of the bound, so evictions come in
+// batches: unusable entries first, then those closest to expiry, sparing
+// entries with an acquisition in flight (their waiters expect the result
+// cached). An insert that finds a run under way relies on it to see its
+// entry, so a run passes again while the cache is over its bound and the
+// last pass made progress.
+func (v *evictor) run(c *Cache) {
+	max := int64(c.opts.MaxEntries)
+	for c.idx.count.Load() > max && v.mu.TryLock() {
+		n := c.evictPass(max, max-max/16)
+		v.mu.Unlock()
+		if n == 0 {
+			return // everything left is busy; the next insert tries again
+		}
+	}
+}
+
+func (c *Cache) evictPass(max, target int64) int {
+	if c.idx.count.Load() <= max {
+		return 0
+	}
+	now := c.now()
+	type cand struct {
+		e   *entry
+		exp int64 // 0 for unusable entries, which sort first
+	}
+	var cands []cand
+	c.idx.each(func(e *entry) {
+		e.mu.Lock()
+		busy := len(e.flights) > 0
+		e.mu.Unlock()
+		if st := e.state.Load(); !busy && st.at(now) != expired {
+			cands = append(cands, cand{e, st.expiresAt})
+		} else if !busy {
+			cands = append(cands, cand{e, 0})
+		}
+	})
+	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.exp, b.exp) })
+	excess := c.idx.count.Load() - target
+	victims := map[*entry]bool{}
+	for _, cd := range cands {
+		if cd.exp != 0 && excess <= 0 { // unusable entries go whatever the count
+			break
+		}
+		victims[cd.e] = true
+		excess--
+	}
+	n := 0
+	for i := range c.idx.shards {
+		n += c.idx.remove(&c.idx.shards[i], victims)
+	}
+	c.n.evictions.Add(uint64(n))
+	return n
 }

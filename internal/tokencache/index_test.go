@@ -69,7 +69,7 @@ func TestIndexInsertFindRemove(t *testing.T) {
 		}
 	}
 	seen := map[*entry]int{}
-	x.each(func(_ *shard, e *entry) { seen[e]++ })
+	x.each(func(e *entry) { seen[e]++ })
 	if len(seen) != n {
 		t.Fatalf("each visited %d entries, want %d", len(seen), n)
 	}
@@ -109,15 +109,10 @@ func TestIndexInsertFindRemove(t *testing.T) {
 	}
 
 	// Removing everything leaves the shards empty.
-	victims = map[*shard]map[*entry]bool{}
-	x.each(func(s *shard, e *entry) {
-		if victims[s] == nil {
-			victims[s] = map[*entry]bool{}
-		}
-		victims[s][e] = true
-	})
-	for s, v := range victims {
-		x.remove(s, v)
+	all := map[*entry]bool{}
+	x.each(func(e *entry) { all[e] = true })
+	for i := range x.shards {
+		x.remove(&x.shards[i], all)
 	}
 	for i := range x.shards {
 		if m := x.shards[i].m.Load(); m != nil && len(*m) != 0 {

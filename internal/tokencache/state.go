@@ -8,15 +8,15 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 )
 
-// tokenState is what a cached token is good for at a given time.
+// tokenState is what a cached token is good for at a given time. A token is
+// usable when it is fresh or due for refresh.
 type tokenState int
 
 const (
-	// expired: not served (no token, inside the expiry margin, or past
-	// expiry); callers wait for an acquisition.
+	// expired: no token, or inside the expiry margin; callers wait for an
+	// acquisition.
 	expired tokenState = iota
-	// fresh: before the refresh time, served as it is.
-	fresh
+	fresh              // before the refresh time: served as it is
 	// refreshDue: served, and one background refresh starts unless one
 	// runs or a backoff or Retry-After defers it.
 	refreshDue
@@ -27,13 +27,12 @@ type state struct {
 	tok azcore.AccessToken
 	schedule
 	cachedAt int64
-	// refreshIn is the server's refresh_in (0 when absent), kept so a
-	// Store records the server's advice rather than this process's jitter.
+	// refreshIn is the server's refresh_in (0: none), kept so a Store
+	// records the server's advice rather than this process's jitter.
 	refreshIn time.Duration
 }
 
-// at tells what s is good for at now (Unix nanoseconds). A nil state is
-// expired. A token is usable when it is fresh or due for refresh.
+// at tells what s is good for at now (Unix nanoseconds); nil is expired.
 func (s *state) at(now int64) tokenState {
 	switch {
 	case s == nil || now >= s.usableUntil:
@@ -58,38 +57,34 @@ func (c *Cache) newState(token string, issued time.Time, lifetime, refreshIn tim
 	}
 }
 
-// entry is one cache key's slot. Its key and req never change after
-// creation; its token lives in an immutable state behind an atomic pointer.
+// entry is one key's slot. key and req never change; the token lives in an
+// immutable state behind an atomic pointer.
 type entry struct {
 	key  Key
-	req  Request // what to send when acquiring: the first caller's scopes, split and de-duplicated
+	req  Request // what to send: the first caller's scopes, split and de-duplicated
 	hash uint64
 
 	state atomic.Pointer[state]
-	// nextRefresh is the Unix-nanosecond time before which no background
-	// refresh may start. It is the state's refresh time after a success, a
-	// backoff after a failure, and maxTime while a refresh runs. The hit
-	// path reads it only once a token is due for refresh.
+	// nextRefresh: no background refresh starts before it (Unix ns). The
+	// refresh time after a success, a backoff after a failure, maxTime
+	// while a refresh runs; read by hits only once a refresh is due.
 	nextRefresh atomic.Int64
 
 	mu sync.Mutex // guards the fields below; never held across I/O
-	// flights are the acquisitions in flight by claims ("" for the plain
-	// one): claims acquisitions fly separately because their result differs.
-	flights map[string]*flight
-	// failures counts consecutive failed background refreshes.
-	failures int
-	// blockedUntil is the end of the last Retry-After: foreground
-	// acquisitions fail fast until then rather than hammer a throttling
-	// service.
+	// flights are the acquisitions running, by claims ("" the plain one):
+	// a claims acquisition's result differs, so it flies apart.
+	flights  map[string]*flight
+	failures int // consecutive failed refreshes while a token was usable
+	// blockedUntil ends the last Retry-After (lastErr carried it): until
+	// then callers with no usable token fail fast.
 	blockedUntil int64
 	lastErr      error
-	// rejected is the hash of the last token invalidated by value, so a
-	// second-level store still holding it is not believed.
+	// rejected hashes the last token invalidated, so a Store still holding
+	// it is not believed.
 	rejected uint64
 }
 
-// The timing rules. Every figure here is part of azid's documented behaviour
-// (docs/ARCHITECTURE.md); change them together with the docs.
+// The timing rules, documented in docs/ARCHITECTURE.md: change both together.
 const (
 	// longLived tokens (2 h or more) are refreshed at half-life when the
 	// server gives no refresh_in: managed identity tokens live 24 h, and
@@ -103,29 +98,25 @@ const (
 	// maxJitter bounds the random delay added to a refresh time so that a
 	// fleet started together does not refresh together.
 	maxJitter = 5 * time.Minute
-	// backoffBase is the first background retry delay after a failed
-	// refresh; backoffMin is its floor, so that a token close to its end
-	// is not retried in a tight loop.
+	// backoffBase is the first retry delay after a failed refresh;
+	// backoffMin its floor, so a token near its end is not retried in a
+	// tight loop.
 	backoffBase = 30 * time.Second
 	backoffMin  = time.Second
 )
 
-// schedule is when a token acquired (or cached) at issued should be refreshed
-// and until when it may be served. All values are Unix nanoseconds.
+// schedule is when a token should be refreshed, until when it may be served
+// and when it expires, in Unix nanoseconds.
 type schedule struct {
 	refreshAt, usableUntil, expiresAt int64
 }
 
-// plan computes a token's schedule. issued is when the token came into being
-// (for a fresh acquisition, when the request was sent: a conservative bound);
-// refreshIn is the server's suggestion (0 when absent); u is a uniform random
-// number in [0, 1) that spreads refresh times.
-//
-// Rules: refresh at refresh_in when given; else at half-life for lifetimes of
-// 2 h or more; else 5 minutes before expiry but never before half-life. Add a
-// jitter of up to a tenth of the wait (at most 5 minutes, and never past half
-// the remaining usable window). Serve until 1 minute before expiry, or a
-// quarter of the lifetime before it for tokens shorter than 4 minutes.
+// plan computes the schedule of a token issued at issued (for an acquisition,
+// when the request was sent). Refresh at refresh_in when given; else at
+// half-life for long-lived tokens; else 5 minutes before expiry but not
+// before half-life; plus u ∈ [0, 1) of a jitter window of a tenth of the wait
+// (at most maxJitter, at most half the usable time left). Serve until the
+// expiry margin, or a quarter of the lifetime for tokens under 4 minutes.
 func plan(issued time.Time, lifetime, refreshIn time.Duration, u float64) schedule {
 	if lifetime <= 0 {
 		t := issued.UnixNano()
@@ -155,12 +146,10 @@ func plan(issued time.Time, lifetime, refreshIn time.Duration, u float64) schedu
 	return schedule{refreshAt: refresh, usableUntil: usable, expiresAt: expires}
 }
 
-// backoff returns how long to wait before the next background refresh after
-// failures consecutive failures, when the current token stays usable for
-// left. The delay starts at 30 s and doubles, is capped by half the time
-// left (so several attempts fit before the token becomes unusable), never
-// goes under 1 s, is spread by ±20% with u in [0, 1), and is never shorter
-// than the server's Retry-After.
+// backoff is the wait before the next refresh after failures failures in a
+// row, with the token usable for left: from backoffBase, doubling, at most
+// half of left (so several tries fit), spread ±20% by u ∈ [0, 1), at least
+// backoffMin and the server's Retry-After.
 func backoff(failures int, left, retryAfter time.Duration, u float64) time.Duration {
 	d := backoffBase
 	for i := 1; i < failures && d < left; i++ {
@@ -177,4 +166,50 @@ func backoff(failures int, left, retryAfter time.Duration, u float64) time.Durat
 		d = retryAfter
 	}
 	return d
+}
+
+// Clock tells the engine the time. Tests inject a fake one; the default is the
+// system clock.
+type Clock interface {
+	Now() time.Time
+}
+
+// wallResync is how often, in run time, the default clock re-reads the wall
+// clock: the bound on how long a wall-clock jump (a resume from suspend,
+// which the monotonic clock does not count) goes unnoticed.
+const wallResync = 10 * time.Millisecond
+
+// systemClock is the default clock. It pays on the hit path: time.Now reads
+// two clocks (about 54 ns on a virtual machine), the monotonic one alone
+// half that, so hits read the monotonic clock plus a wall offset measured
+// at most every wallResync.
+type systemClock struct {
+	base      time.Time    // carries a monotonic reading
+	offset    atomic.Int64 // wall Unix ns minus monotonic ns since base
+	lastCheck atomic.Int64 // monotonic ns since base of the last wall read
+}
+
+func newSystemClock() *systemClock {
+	c := &systemClock{base: time.Now()}
+	c.resync()
+	return c
+}
+
+func (c *systemClock) Now() time.Time { return time.Unix(0, c.nanos()) }
+
+// nanos returns the wall time in Unix nanoseconds.
+func (c *systemClock) nanos() int64 {
+	m := int64(time.Since(c.base))
+	if m-c.lastCheck.Load() >= int64(wallResync) {
+		return c.resync()
+	}
+	return c.offset.Load() + m
+}
+
+func (c *systemClock) resync() int64 {
+	w := time.Now()
+	m := int64(w.Sub(c.base)) // monotonic, from the same reading
+	c.offset.Store(w.UnixNano() - m)
+	c.lastCheck.Store(m)
+	return w.UnixNano()
 }

@@ -1,48 +1,31 @@
 package tokencache
 
 import (
+	"context"
+	"log/slog"
 	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Stats counts what the engine did. Every field only grows, except Entries.
 type Stats struct {
-	// Hits are calls answered from memory without waiting.
-	Hits uint64
-	// Misses are calls that found no usable token and waited for one.
-	Misses uint64
-	// Coalesced are the Misses that joined an acquisition another call had
-	// already started (single-flight at work).
-	Coalesced uint64
-	// Acquisitions are requests made to the token source (the network),
-	// foreground and background.
-	Acquisitions uint64
-	// AcquisitionFailures are failed acquisitions of either kind.
-	AcquisitionFailures uint64
-	// BackgroundRefreshes are refreshes started ahead of expiry while
-	// callers kept being served (answered by the store or the network).
-	BackgroundRefreshes uint64
-	// RefreshFailures are failed background refreshes; the cached token
-	// stayed in service.
-	RefreshFailures uint64
-	// StoreHits are misses answered by the second-level store.
-	StoreHits uint64
-	// StoreErrors are failed reads or writes of the second-level store.
-	StoreErrors uint64
-	// Evictions are entries dropped to keep the cache under its bound.
-	Evictions uint64
-	// Invalidations are tokens dropped because a resource rejected them.
-	Invalidations uint64
-	// Cleared are entries dropped by [Cache.Clear].
-	Cleared uint64
-	// Puts are tokens acquired elsewhere (an interactive sign-in) and
-	// handed to [Cache.Put]; they count neither as Misses nor as
-	// Acquisitions.
-	Puts uint64
-	// Entries is the number of keys currently held.
-	Entries int
+	Hits                uint64 // calls answered from memory without waiting
+	Misses              uint64 // calls that found no usable token and waited for one
+	Coalesced           uint64 // misses that joined an acquisition already started (single flight)
+	Acquisitions        uint64 // requests to the token source, foreground and background
+	AcquisitionFailures uint64 // failed acquisitions of either kind
+	BackgroundRefreshes uint64 // refreshes started while callers kept being served
+	RefreshFailures     uint64 // failed background refreshes; the cached token stayed in service
+	StoreHits           uint64 // misses answered by the second-level store
+	StoreErrors         uint64 // failed reads, writes or locks of the second-level store
+	Evictions           uint64 // entries dropped to stay under MaxEntries
+	Invalidations       uint64 // tokens dropped because a resource rejected them
+	Cleared             uint64 // entries dropped by Clear
+	Puts                uint64 // tokens acquired elsewhere and given to Put (neither misses nor acquisitions)
+	Entries             int    // keys held now
 }
 
 // counters holds the live counts. Hits happen on every core at once (see
@@ -56,11 +39,11 @@ type counters struct {
 }
 
 // hitCounter counts hits in per-processor cells: sync.Pool keeps one cell
-// per P, so each core adds to a cache line of its own. A cell picked at
-// random per call measured more than twice as slow in parallel, as every
-// line ends up written by every core in turn. Cells the pool drops at a
-// GC stay in cells, and new ones are made only up to a bound, past which
-// the old ones are reused: a shared cell is still counted right.
+// per P, so each core adds to a cache line of its own. (One shared atomic,
+// or a cell picked at random per call, measured more than twice as slow in
+// parallel: every line ends up written by every core in turn.) Cells the
+// pool drops at a GC stay listed in cells; past a bound old ones are handed
+// out again, which still counts right.
 type hitCounter struct {
 	pool  sync.Pool // of *hitCell
 	mu    sync.Mutex
@@ -75,29 +58,58 @@ type hitCell struct {
 func (c *hitCounter) add() {
 	cell, _ := c.pool.Get().(*hitCell)
 	if cell == nil {
-		cell = c.cell()
+		c.mu.Lock()
+		if n := len(c.cells); n >= 4*runtime.GOMAXPROCS(0) {
+			cell = c.cells[rand.IntN(n)]
+		} else {
+			cell = new(hitCell)
+			c.cells = append(c.cells, cell)
+		}
+		c.mu.Unlock()
 	}
 	cell.n.Add(1)
 	c.pool.Put(cell)
 }
 
-func (c *hitCounter) cell() *hitCell {
+func (c *hitCounter) load() (n uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if n := len(c.cells); n >= 4*runtime.GOMAXPROCS(0) {
-		return c.cells[rand.IntN(n)]
-	}
-	cell := new(hitCell)
-	c.cells = append(c.cells, cell)
-	return cell
-}
-
-func (c *hitCounter) load() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var n uint64
 	for _, cell := range c.cells {
 		n += cell.n.Load()
 	}
 	return n
 }
+
+// Stats returns the counters as of now.
+func (c *Cache) Stats() Stats {
+	return Stats{
+		Hits: c.n.hits.load(), Misses: c.n.misses.Load(), Coalesced: c.n.coalesced.Load(),
+		Acquisitions: c.n.acquisitions.Load(), AcquisitionFailures: c.n.acquisitionFailures.Load(),
+		BackgroundRefreshes: c.n.backgroundRefreshes.Load(), RefreshFailures: c.n.refreshFailures.Load(),
+		StoreHits: c.n.storeHits.Load(), StoreErrors: c.n.storeErrors.Load(), Evictions: c.n.evictions.Load(),
+		Invalidations: c.n.invalidations.Load(), Cleared: c.n.clears.Load(), Puts: c.n.puts.Load(),
+		Entries: int(c.idx.count.Load()),
+	}
+}
+
+// logOutcome logs an acquisition. A failed background refresh is a warning
+// (callers are still served, and nobody else hears of it); a foreground
+// failure is returned to its callers, so it is logged at debug level only.
+// Tokens are never logged.
+func (c *Cache) logOutcome(ctx context.Context, k Key, background bool, took time.Duration, err error, retryIn time.Duration) {
+	attrs := []slog.Attr{keyAttr(k), slog.Bool("background", background), slog.Duration("took", took)}
+	switch {
+	case err == nil:
+		c.opts.Logger.LogAttrs(ctx, slog.LevelDebug, "token acquired", attrs...)
+	case retryIn > 0:
+		c.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "token refresh failed; serving the cached token", append(attrs, slog.Duration("retry_in", retryIn), errAttr(err))...)
+	default:
+		c.opts.Logger.LogAttrs(ctx, slog.LevelDebug, "token acquisition failed", append(attrs, errAttr(err))...)
+	}
+}
+
+func keyAttr(k Key) slog.Attr {
+	return slog.Group("key", slog.String("tenant", k.TenantID), slog.String("scopes", k.ScopeString()), slog.Bool("cae", k.CAE))
+}
+
+func errAttr(err error) slog.Attr { return slog.String("error", err.Error()) }

@@ -2,6 +2,8 @@ package tokencache
 
 import (
 	"context"
+	"hash/maphash"
+	"log/slog"
 	"time"
 )
 
@@ -64,4 +66,93 @@ type StoreLock interface {
 type LockingStore interface {
 	Store
 	Lock(ctx context.Context, k Key) (StoreLock, error)
+}
+
+// loadStore asks the second level for e's token. A stored token is taken
+// when it is usable and, for a background refresh, newer than the one being
+// refreshed (another process refreshed it already); a token a resource
+// rejected is never taken back.
+func (c *Cache) loadStore(ctx context.Context, e *entry, now time.Time, background bool, lk StoreLock) *state {
+	var t Stored
+	var ok bool
+	var err error
+	if lk != nil {
+		t, ok, err = lk.Load(ctx)
+	} else {
+		t, ok, err = c.opts.Store.Load(ctx, e.key)
+	}
+	if err != nil {
+		c.storeError(ctx, e, "token store read failed; using the network", err)
+		return nil
+	}
+	if !ok || t.AccessToken == "" {
+		return nil
+	}
+	e.mu.Lock()
+	rejected := e.rejected
+	e.mu.Unlock()
+	if rejected != 0 && maphash.String(c.seed, t.AccessToken) == rejected {
+		return nil
+	}
+	if cur := e.state.Load(); background && cur != nil && cur.tok.Token == t.AccessToken {
+		return nil
+	}
+	issued := t.CachedAt
+	if issued.IsZero() || issued.After(now) {
+		issued = now
+	}
+	var refreshIn time.Duration
+	if !t.RefreshOn.IsZero() {
+		refreshIn = t.RefreshOn.Sub(issued)
+	}
+	st := c.newState(t.AccessToken, issued, t.ExpiresOn.Sub(issued), refreshIn)
+	if s := st.at(now.UnixNano()); s == expired || (background && s != fresh) {
+		return nil
+	}
+	c.n.storeHits.Add(1)
+	return st
+}
+
+// saveStore writes st to the Store, through lk when the engine holds one.
+func (c *Cache) saveStore(ctx context.Context, e *entry, st *state, lk StoreLock) {
+	t := Stored{
+		AccessToken: st.tok.Token,
+		ExpiresOn:   st.tok.ExpiresOn,
+		CachedAt:    time.Unix(0, st.cachedAt).UTC(),
+	}
+	if st.refreshIn > 0 {
+		t.RefreshOn = t.CachedAt.Add(st.refreshIn)
+	}
+	var err error
+	if lk != nil {
+		err = lk.Save(ctx, t)
+	} else {
+		err = c.opts.Store.Save(ctx, e.key, t)
+	}
+	if err != nil {
+		c.storeError(ctx, e, "token store write failed; the token is cached in memory only", err)
+	}
+}
+
+// storeError counts, reports and logs a failure of the second level; it
+// never fails a GetToken.
+func (c *Cache) storeError(ctx context.Context, e *entry, msg string, err error) {
+	c.n.storeErrors.Add(1)
+	c.opts.Logger.LogAttrs(ctx, slog.LevelWarn, msg, keyAttr(e.key), errAttr(err))
+}
+
+// deleteStored forgets an invalidated token in the second level, off the
+// caller's path.
+func (c *Cache) deleteStored(e *entry, token string) {
+	ds, ok := c.opts.Store.(DeletingStore)
+	if !ok {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.opts.AcquireTimeout)
+		defer cancel()
+		if err := ds.Delete(ctx, e.key, token); err != nil {
+			c.storeError(ctx, e, "token store delete failed; the rejected token stays stored but is never served", err)
+		}
+	}()
 }
