@@ -12,9 +12,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 )
 
-// Acquirer gets a token from the network: the credential's half of the
-// contract. The engine decides when to call it, with a context detached from
-// any one caller and bounded by [Options.AcquireTimeout].
+// Acquirer gets a token from the network, when the engine decides, with a
+// context detached from any one caller and bounded by Options.AcquireTimeout.
 type Acquirer interface {
 	Acquire(ctx context.Context, r Request) (Token, error)
 }
@@ -25,9 +24,8 @@ type AcquirerFunc func(ctx context.Context, r Request) (Token, error)
 // Acquire calls f.
 func (f AcquirerFunc) Acquire(ctx context.Context, r Request) (Token, error) { return f(ctx, r) }
 
-// Token is a freshly acquired access token. Lifetimes are relative: the
-// engine anchors them at the moment the request was sent, erring on the side
-// of refreshing early.
+// Token is a freshly acquired access token. The engine anchors its relative
+// lifetimes at the moment the request was sent, erring towards refreshing early.
 type Token struct {
 	AccessToken string
 	ExpiresIn   time.Duration
@@ -49,7 +47,7 @@ type HungError interface {
 	Hung() bool
 }
 
-// Options configure a [Cache]. The zero value is usable.
+// Options configure a [Cache]; the zero value is usable.
 type Options struct {
 	Authority, ClientID string // complete the Key handed to the Store
 	Clock               Clock  // nil: the system clock
@@ -78,7 +76,6 @@ const (
 // Cache is the engine, one per credential instance, safe for concurrent use.
 type Cache struct {
 	acq   Acquirer
-	clock Clock
 	sys   *systemClock // the default clock, read directly on the hit path
 	seed  maphash.Seed
 	opts  Options
@@ -106,7 +103,7 @@ func New(a Acquirer, o Options) *Cache {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Cache{acq: a, clock: o.Clock, sys: sys, seed: maphash.MakeSeed(), opts: o}
+	return &Cache{acq: a, sys: sys, seed: maphash.MakeSeed(), opts: o}
 }
 
 // now returns Unix nanoseconds, from the default clock without an
@@ -115,12 +112,11 @@ func (c *Cache) now() int64 {
 	if c.sys != nil {
 		return c.sys.nanos()
 	}
-	return c.clock.Now().UnixNano()
+	return c.opts.Clock.Now().UnixNano()
 }
 
-// GetToken returns a token for r: from memory when one is usable, otherwise
-// from the Store or the network (see the package documentation). r is only
-// read, and not kept.
+// GetToken returns a token for r, as the package documentation describes.
+// r is only read, and not kept.
 func (c *Cache) GetToken(ctx context.Context, r *Request) (azcore.AccessToken, error) {
 	tok, _, err := c.GetTokenCached(ctx, r)
 	return tok, err
@@ -129,8 +125,7 @@ func (c *Cache) GetToken(ctx context.Context, r *Request) (azcore.AccessToken, e
 // GetTokenCached is GetToken that also reports, for tracing, whether the
 // token came from memory rather than an acquisition the caller waited for.
 func (c *Cache) GetTokenCached(ctx context.Context, r *Request) (tok azcore.AccessToken, cached bool, err error) {
-	// The hit path: one hash, one atomic load of the shard's map, one of
-	// the entry's state, one clock read.
+	// The hit path: one hash, two atomic loads, one clock read.
 	if r.Claims == "" {
 		if h, ok := hashKey(c.seed, r); ok {
 			if e := c.idx.find(h, r); e != nil {
@@ -146,8 +141,7 @@ func (c *Cache) GetTokenCached(ctx context.Context, r *Request) (tok azcore.Acce
 			}
 		}
 	}
-	// Everything else: requests to normalise, claims, misses, tokens no
-	// longer usable.
+	// Everything else: requests to normalise, claims, misses, expired tokens.
 	e, added, err := c.entryFor(r)
 	if err != nil {
 		return azcore.AccessToken{}, false, err
@@ -163,7 +157,7 @@ func (c *Cache) entryFor(r *Request) (*entry, bool, error) {
 	}
 	h, _ := hashKey(c.seed, &n)
 	e, added := c.idx.findOrAdd(h, &n, func() *entry {
-		e := &entry{key: Key{Authority: c.opts.Authority, ClientID: c.opts.ClientID, TenantID: n.TenantID,
+		e := &entry{flights: map[string]*flight{}, key: Key{Authority: c.opts.Authority, ClientID: c.opts.ClientID, TenantID: n.TenantID,
 			Scopes: n.Scopes, CAE: n.EnableCAE, Account: n.Account, AssertionHash: n.AssertionHash, Identity: n.Identity}}
 		e.req = *r
 		e.req.Claims, e.req.Lock, e.req.Scopes = "", nil, requestScopes(r.Scopes)
@@ -288,11 +282,7 @@ func (c *Cache) Invalidate(r *Request, token string) bool {
 	if e == nil {
 		return false
 	}
-	for {
-		st := e.state.Load()
-		if st == nil || st.tok.Token != token {
-			return false
-		}
+	for st := e.state.Load(); st != nil && st.tok.Token == token; st = e.state.Load() {
 		if e.state.CompareAndSwap(st, nil) {
 			e.mu.Lock()
 			e.rejected = maphash.String(c.seed, token)
@@ -302,14 +292,13 @@ func (c *Cache) Invalidate(r *Request, token string) bool {
 			return true
 		}
 	}
+	return false
 }
 
-// Clear drops every entry and returns how many it dropped: the identity
-// behind the tokens may have changed (a developer tool signed in as someone
-// else), so none of them may be served again. Acquisitions in flight still
-// answer their waiters, but land in dropped entries that no later caller
-// finds. A GetToken concurrent with Clear may still be answered from the
-// index as it was just before.
+// Clear drops every entry, and says how many: the identity behind the tokens
+// may have changed (a developer tool signed in as someone else). Flights
+// still answer their waiters, but land in dropped entries no later caller
+// finds. A GetToken concurrent with Clear may still see the index as it was.
 func (c *Cache) Clear() int {
 	n := 0
 	for i := range c.idx.shards {

@@ -9,8 +9,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 )
 
-// maxTime parks an entry's nextRefresh while a refresh runs.
-const maxTime = math.MaxInt64
+const maxTime = math.MaxInt64 // parks nextRefresh while a refresh runs
 
 // flight is one acquisition in progress, which every caller of the key
 // waits on; done is closed once tok or err is set.
@@ -33,9 +32,6 @@ func (c *Cache) flightLocked(ctx context.Context, e *entry, claims string, backg
 		return f, false
 	}
 	f := &flight{done: make(chan struct{})}
-	if e.flights == nil {
-		e.flights = make(map[string]*flight)
-	}
 	e.flights[claims] = f
 	if claims == "" {
 		e.nextRefresh.Store(maxTime)
@@ -43,12 +39,9 @@ func (c *Cache) flightLocked(ctx context.Context, e *entry, claims string, backg
 	if background {
 		c.n.backgroundRefreshes.Add(1)
 	}
-	// Context deadlines are wall-clock times, whatever the engine's Clock.
-	deadline := time.Now().Add(c.opts.AcquireTimeout)
-	if c.opts.ExtendToCallerDeadline && !background {
-		if d, ok := ctx.Deadline(); ok && d.After(deadline) {
-			deadline = d
-		}
+	deadline := time.Now().Add(c.opts.AcquireTimeout) // wall-clock, whatever the Clock
+	if d, ok := ctx.Deadline(); ok && c.opts.ExtendToCallerDeadline && !background && d.After(deadline) {
+		deadline = d
 	}
 	go c.fly(context.WithoutCancel(ctx), e, f, claims, background, deadline)
 	return f, true

@@ -43,18 +43,13 @@ type Request struct {
 // are split on spaces, lower-cased, de-duplicated and sorted. A Store must
 // not modify the Keys it is handed.
 type Key struct {
-	Authority     string
-	ClientID      string
-	TenantID      string
-	Scopes        []string
-	CAE           bool
-	Account       string
-	AssertionHash string
-	Identity      string
+	Authority, ClientID, TenantID    string
+	Scopes                           []string
+	CAE                              bool
+	Account, AssertionHash, Identity string
 }
 
-// ScopeString is the key's scopes joined by spaces, the form token endpoints
-// and the MSAL cache schema use.
+// ScopeString joins the scopes with spaces, as token endpoints and MSAL do.
 func (k Key) ScopeString() string { return strings.Join(k.Scopes, " ") }
 
 // ErrNoScopes is returned for a request without a single non-empty scope.
@@ -126,33 +121,24 @@ func hashKey(seed maphash.Seed, r *Request) (h uint64, ok bool) {
 	return h, true
 }
 
-// hashLower hashes the ASCII lower case of s, lower-cased in a stack
-// buffer; false when s holds white space or non-ASCII bytes.
+// hashLower hashes the ASCII lower case of s, lower-cased in a stack buffer
+// (in chunks when long: maphash hashes bytes the same however they are
+// split); false when s holds white space or non-ASCII bytes.
 func hashLower(seed maphash.Seed, s string) (uint64, bool) {
 	var buf [64]byte
-	if len(s) > len(buf) {
-		return hashLowerLong(seed, s)
+	if len(s) <= len(buf) {
+		b := buf[:copy(buf[:], s)]
+		ok := lowerASCII(b)
+		return maphash.Bytes(seed, b), ok
 	}
-	b := buf[:copy(buf[:], s)]
-	if !lowerASCII(b) {
-		return 0, false
-	}
-	return maphash.Bytes(seed, b), true
-}
-
-// hashLowerLong is hashLower in chunks (maphash hashes bytes the same
-// however they are split).
-func hashLowerLong(seed maphash.Seed, s string) (uint64, bool) {
-	var buf [64]byte
 	var h maphash.Hash
 	h.SetSeed(seed)
-	for len(s) > 0 {
+	for ; s != ""; s = s[min(len(s), len(buf)):] {
 		b := buf[:copy(buf[:], s)]
 		if !lowerASCII(b) {
 			return 0, false
 		}
 		h.Write(b)
-		s = s[len(b):]
 	}
 	return h.Sum64(), true
 }
@@ -222,9 +208,8 @@ func (k *Key) matches(r *Request) bool {
 	return true
 }
 
-// shardBits: 32 shards keep an empty index small (credentials are
-// sometimes made per request) and let misses of different keys insert in
-// parallel.
+// shardBits: 32 shards keep an empty index small (credentials are sometimes
+// made per request) yet let misses of different keys insert in parallel.
 const shardBits = 5
 
 // index maps key hashes to entries. Each shard publishes an immutable map
@@ -243,7 +228,6 @@ type shard struct {
 
 func (x *index) shard(h uint64) *shard { return &x.shards[h>>(64-shardBits)] }
 
-// find returns the entry for r with hash h, or nil.
 func (x *index) find(h uint64, r *Request) *entry {
 	if m := x.shard(h).m.Load(); m != nil {
 		for _, e := range (*m)[h] {
@@ -265,7 +249,6 @@ func (x *index) findOrAdd(h uint64, r *Request, mk func() *entry) (*entry, bool)
 		return e, false
 	}
 	e := mk()
-	e.hash = h
 	m := map[uint64][]*entry{}
 	if old := s.m.Load(); old != nil {
 		m = maps.Clone(*old)

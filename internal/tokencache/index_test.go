@@ -151,13 +151,12 @@ func TestIndexConcurrentReaders(t *testing.T) {
 		}()
 	}
 	for round := range 2 {
-		var added []*entry
+		added := map[int]*entry{}
 		for i := stable; i < len(hs); i++ {
-			e, _ := addTo(&x, hs[i], indexReq(i))
-			added = append(added, e)
+			added[i], _ = addTo(&x, hs[i], indexReq(i))
 		}
-		for _, e := range added {
-			x.remove(x.shard(e.hash), map[*entry]bool{e: true})
+		for i, e := range added {
+			x.remove(x.shard(hs[i]), map[*entry]bool{e: true})
 		}
 		if got := x.count.Load(); got != stable {
 			t.Fatalf("round %d: count = %d, want %d", round, got, stable)

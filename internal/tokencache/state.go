@@ -22,8 +22,7 @@ const (
 	refreshDue
 )
 
-// state is an immutable snapshot of a cached token.
-type state struct {
+type state struct { // an immutable snapshot of a cached token
 	tok azcore.AccessToken
 	schedule
 	cachedAt int64
@@ -60,9 +59,8 @@ func (c *Cache) newState(token string, issued time.Time, lifetime, refreshIn tim
 // entry is one key's slot. key and req never change; the token lives in an
 // immutable state behind an atomic pointer.
 type entry struct {
-	key  Key
-	req  Request // what to send: the first caller's scopes, split and de-duplicated
-	hash uint64
+	key Key
+	req Request // what to send: the first caller's scopes, split and de-duplicated
 
 	state atomic.Pointer[state]
 	// nextRefresh: no background refresh starts before it (Unix ns). The
@@ -118,29 +116,20 @@ type schedule struct {
 // (at most maxJitter, at most half the usable time left). Serve until the
 // expiry margin, or a quarter of the lifetime for tokens under 4 minutes.
 func plan(issued time.Time, lifetime, refreshIn time.Duration, u float64) schedule {
-	if lifetime <= 0 {
-		t := issued.UnixNano()
-		return schedule{refreshAt: t, usableUntil: t, expiresAt: t}
-	}
 	start := issued.UnixNano()
+	if lifetime <= 0 {
+		return schedule{start, start, start}
+	}
 	expires := start + int64(lifetime)
 	usable := expires - int64(min(expiryMargin, lifetime/4))
-
-	var wait time.Duration
-	switch {
-	case refreshIn > 0 && refreshIn < lifetime:
+	wait := max(lifetime-refreshBeforeExpiry, lifetime/2)
+	if refreshIn > 0 && refreshIn < lifetime {
 		wait = refreshIn
-	case lifetime >= longLived:
+	} else if lifetime >= longLived {
 		wait = lifetime / 2
-	default:
-		wait = max(lifetime-refreshBeforeExpiry, lifetime/2)
 	}
-	refresh := start + int64(wait)
-	if refresh > usable {
-		refresh = usable
-	}
-	window := min(int64(wait)/10, int64(maxJitter), (usable-refresh)/2)
-	if window > 0 {
+	refresh := min(start+int64(wait), usable)
+	if window := min(int64(wait)/10, int64(maxJitter), (usable-refresh)/2); window > 0 {
 		refresh += int64(float64(window) * u)
 	}
 	return schedule{refreshAt: refresh, usableUntil: usable, expiresAt: expires}
@@ -155,34 +144,20 @@ func backoff(failures int, left, retryAfter time.Duration, u float64) time.Durat
 	for i := 1; i < failures && d < left; i++ {
 		d *= 2
 	}
-	if d > left/2 {
-		d = left / 2
-	}
-	d = time.Duration(float64(d) * (0.8 + 0.4*u))
-	if d < backoffMin {
-		d = backoffMin
-	}
-	if retryAfter > d {
-		d = retryAfter
-	}
-	return d
+	d = time.Duration(float64(min(d, left/2)) * (0.8 + 0.4*u))
+	return max(d, backoffMin, retryAfter)
 }
 
-// Clock tells the engine the time. Tests inject a fake one; the default is the
-// system clock.
-type Clock interface {
-	Now() time.Time
-}
+// Clock tells the engine the time; tests inject a fake one.
+type Clock interface{ Now() time.Time }
 
-// wallResync is how often, in run time, the default clock re-reads the wall
-// clock: the bound on how long a wall-clock jump (a resume from suspend,
-// which the monotonic clock does not count) goes unnoticed.
+// wallResync bounds how long a wall-clock jump (a resume from suspend, which
+// the monotonic clock does not count) goes unnoticed by systemClock.
 const wallResync = 10 * time.Millisecond
 
-// systemClock is the default clock. It pays on the hit path: time.Now reads
-// two clocks (about 54 ns on a virtual machine), the monotonic one alone
-// half that, so hits read the monotonic clock plus a wall offset measured
-// at most every wallResync.
+// systemClock is the default clock. time.Now reads two clocks (about 54 ns
+// on a virtual machine), the monotonic one alone half that, so hits read the
+// monotonic clock plus a wall offset re-measured every wallResync.
 type systemClock struct {
 	base      time.Time    // carries a monotonic reading
 	offset    atomic.Int64 // wall Unix ns minus monotonic ns since base

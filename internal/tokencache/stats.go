@@ -28,8 +28,8 @@ type Stats struct {
 	Entries             int    // keys held now
 }
 
-// counters holds the live counts. Hits happen on every core at once (see
-// hitCounter); the rest happen on slow paths and are plain atomics.
+// counters are the live counts: hits on every core at once, the rest on
+// slow paths.
 type counters struct {
 	hits                                     hitCounter
 	misses, coalesced, acquisitions          atomic.Uint64
@@ -38,12 +38,10 @@ type counters struct {
 	evictions, invalidations, clears, puts   atomic.Uint64
 }
 
-// hitCounter counts hits in per-processor cells: sync.Pool keeps one cell
-// per P, so each core adds to a cache line of its own. (One shared atomic,
-// or a cell picked at random per call, measured more than twice as slow in
-// parallel: every line ends up written by every core in turn.) Cells the
-// pool drops at a GC stay listed in cells; past a bound old ones are handed
-// out again, which still counts right.
+// hitCounter counts in per-processor cells: sync.Pool keeps one per P, so
+// each core adds to a cache line of its own (a shared atomic, or a random
+// cell per call, measured over twice as slow in parallel). Cells the pool
+// drops at a GC stay in cells, which past a bound are handed out again.
 type hitCounter struct {
 	pool  sync.Pool // of *hitCell
 	mu    sync.Mutex
@@ -92,10 +90,9 @@ func (c *Cache) Stats() Stats {
 	}
 }
 
-// logOutcome logs an acquisition. A failed background refresh is a warning
-// (callers are still served, and nobody else hears of it); a foreground
-// failure is returned to its callers, so it is logged at debug level only.
-// Tokens are never logged.
+// logOutcome logs an acquisition, never its token. A failed refresh is a
+// warning (callers are still served, so nobody else hears of it); other
+// failures reach their callers, so they are logged at debug level.
 func (c *Cache) logOutcome(ctx context.Context, k Key, background bool, took time.Duration, err error, retryIn time.Duration) {
 	attrs := []slog.Attr{keyAttr(k), slog.Bool("background", background), slog.Duration("took", took)}
 	switch {

@@ -7,80 +7,64 @@ import (
 	"time"
 )
 
-// Store is a second-level cache under the engine's in-memory index: a
-// persistent cache on disk, or a distributed one shared by a fleet. The
-// engine consults it only on a miss, before asking the network, and writes
-// to it after a network acquisition, before the waiting callers get the
-// token (so that a process that exits right after GetToken has persisted
-// it). It is never touched on a hit.
-//
-// A Store's errors never fail a GetToken call: the engine counts them, logs
-// them and carries on with the network.
+// Store is a second level under the in-memory index: a persistent cache on
+// disk, or a distributed one shared by a fleet. The engine reads it only on
+// a miss, before the network, and writes a network token to it before the
+// waiting callers get it (so a process that exits right after GetToken has
+// persisted it). Its errors never fail a GetToken: the engine counts them,
+// logs them and carries on.
 type Store interface {
-	// Load returns the token stored under k, if any. A token that is no
-	// longer usable may be returned; the engine checks.
+	// Load returns k's token, if any; the engine checks it is usable.
 	Load(ctx context.Context, k Key) (Stored, bool, error)
-	// Save stores t under k, replacing what was there.
-	Save(ctx context.Context, k Key, t Stored) error
+	Save(ctx context.Context, k Key, t Stored) error // replaces k's token
 }
 
-// Stored is a token as a Store keeps it: absolute times, so that another
-// process can tell how old it is.
+// Stored is a token as a Store keeps it: absolute times, so another process
+// can tell how old it is.
 type Stored struct {
 	AccessToken string
 	ExpiresOn   time.Time
-	// RefreshOn is the server's suggested refresh time (refresh_in), zero
-	// when it gave none.
-	RefreshOn time.Time
-	// CachedAt is when the token was acquired.
-	CachedAt time.Time
+	RefreshOn   time.Time // from the server's refresh_in; zero without one
+	CachedAt    time.Time // when the token was acquired
 }
 
-// DeletingStore is a [Store] that can forget a token a resource rejected.
-// The engine calls Delete after [Cache.Invalidate] dropped token from
-// memory, so that no other process (or a later run) takes it back.
+// DeletingStore is a [Store] that can forget a token a resource rejected,
+// so that no other process (or a later run) takes it back.
 type DeletingStore interface {
 	Store
-	// Delete removes k's stored token if it is still token; a newer token
-	// stored meanwhile is kept.
+	// Delete removes k's token if it is still token, keeping a newer one.
 	Delete(ctx context.Context, k Key, token string) error
 }
 
-// StoreLock is a LockingStore's hold on one key's storage (see LockingStore).
+// StoreLock is a [LockingStore]'s hold on one key: Store's Load and Save
+// for that key, under the lock. Unlock calls after the first do nothing.
 type StoreLock interface {
-	// Load and Save are Store's, for the locked key, run under the lock.
 	Load(ctx context.Context) (Stored, bool, error)
 	Save(ctx context.Context, t Stored) error
-	// Unlock releases the lock; calls after the first do nothing.
 	Unlock()
 }
 
-// LockingStore is a [Store] shared by many processes or machines that can
-// hold the others off a key while one of them acquires it: of N instances
-// missing the same key, one asks the network and the rest read its result.
-//
-// On a miss the engine calls Lock, loads again through the lock (another
-// instance may have stored the token while this one waited), and, if still
-// missing, acquires the token and saves it through the lock before
-// unlocking. The Acquirer sees the lock as [Request.Lock].
+// LockingStore is a [Store] shared by many processes or machines that holds
+// the others off a key while one acquires it: of N instances missing a key,
+// one asks the network and the rest read its result. On a miss the engine
+// locks, loads again through the lock, and if still missing acquires the
+// token (the Acquirer sees the lock as [Request.Lock]) and saves it through
+// the lock before unlocking.
 type LockingStore interface {
 	Store
 	Lock(ctx context.Context, k Key) (StoreLock, error)
 }
 
-// loadStore asks the second level for e's token. A stored token is taken
-// when it is usable and, for a background refresh, newer than the one being
-// refreshed (another process refreshed it already); a token a resource
+// loadStore asks the Store (through lk if held) for e's token. It is taken
+// when usable and, for a background refresh, fresh and other than the one
+// being refreshed (another process refreshed it); a token a resource
 // rejected is never taken back.
 func (c *Cache) loadStore(ctx context.Context, e *entry, now time.Time, background bool, lk StoreLock) *state {
-	var t Stored
-	var ok bool
-	var err error
+	load := func(ctx context.Context) (Stored, bool, error) { return c.opts.Store.Load(ctx, e.key) }
 	if lk != nil {
-		t, ok, err = lk.Load(ctx)
-	} else {
-		t, ok, err = c.opts.Store.Load(ctx, e.key)
+		load = lk.Load
 	}
+	t, ok, err := load(ctx)
 	if err != nil {
 		c.storeError(ctx, e, "token store read failed; using the network", err)
 		return nil
@@ -123,26 +107,23 @@ func (c *Cache) saveStore(ctx context.Context, e *entry, st *state, lk StoreLock
 	if st.refreshIn > 0 {
 		t.RefreshOn = t.CachedAt.Add(st.refreshIn)
 	}
-	var err error
+	save := func(ctx context.Context, t Stored) error { return c.opts.Store.Save(ctx, e.key, t) }
 	if lk != nil {
-		err = lk.Save(ctx, t)
-	} else {
-		err = c.opts.Store.Save(ctx, e.key, t)
+		save = lk.Save
 	}
-	if err != nil {
+	if err := save(ctx, t); err != nil {
 		c.storeError(ctx, e, "token store write failed; the token is cached in memory only", err)
 	}
 }
 
-// storeError counts, reports and logs a failure of the second level; it
-// never fails a GetToken.
+// storeError counts and logs a failure of the Store.
 func (c *Cache) storeError(ctx context.Context, e *entry, msg string, err error) {
 	c.n.storeErrors.Add(1)
 	c.opts.Logger.LogAttrs(ctx, slog.LevelWarn, msg, keyAttr(e.key), errAttr(err))
 }
 
-// deleteStored forgets an invalidated token in the second level, off the
-// caller's path.
+// deleteStored forgets an invalidated token in the Store, off the caller's
+// path.
 func (c *Cache) deleteStored(e *entry, token string) {
 	ds, ok := c.opts.Store.(DeletingStore)
 	if !ok {
