@@ -26,8 +26,8 @@ const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bea
 // them; a new flow (device code, refresh token, OBO) is one more entry.
 type grantFunc func(x *exchange, tenant string) (grantResult, *entraError)
 
-// grantResult is what a grant produced, for the response writer. User flows
-// will add refresh and ID tokens here.
+// grantResult is what a grant produced, for the response writer; user
+// flows add the refresh and ID tokens in user.
 type grantResult struct {
 	token    issuedToken
 	resource string          // the token's audience, echoed by v1 responses
