@@ -321,8 +321,7 @@ func (e *ThrottledError) Error() string {
 		e.Left.Round(time.Millisecond), e.Until.UTC().Format(time.RFC3339), e.Err)
 }
 
-// RetryAfterDuration is the time left in the window, so that a cache in
-// front of this one (or a caller) waits it out too.
+// RetryAfterDuration is the time left, for a cache or caller in front to wait out.
 func (e *ThrottledError) RetryAfterDuration() time.Duration { return e.Left }
 
 func (e *ThrottledError) Unwrap() error { return e.Err }

@@ -121,10 +121,17 @@ func hashKey(seed maphash.Seed, r *Request) (h uint64, ok bool) {
 	return h, true
 }
 
-// hashLower hashes the ASCII lower case of s, lower-cased in a stack buffer
-// (in chunks when long: maphash hashes bytes the same however they are
-// split); false when s holds white space or non-ASCII bytes.
+// hashLower hashes the ASCII lower case of s (false for white space or
+// non-ASCII): as it is if lower case already, else lower-cased in a stack
+// buffer, in chunks when long (maphash hashes bytes the same however split).
 func hashLower(seed maphash.Seed, s string) (uint64, bool) {
+	i := 0
+	for i < len(s) && s[i] > ' ' && s[i] < 0x80 && s[i]-'A' >= 26 {
+		i++
+	}
+	if i == len(s) {
+		return maphash.String(seed, s), true
+	}
 	var buf [64]byte
 	if len(s) <= len(buf) {
 		b := buf[:copy(buf[:], s)]
@@ -143,8 +150,7 @@ func hashLower(seed maphash.Seed, s string) (uint64, bool) {
 	return h.Sum64(), true
 }
 
-// lowerASCII lower-cases b in place; false if b holds white space or
-// non-ASCII bytes.
+// lowerASCII lower-cases b in place; false for white space or non-ASCII.
 func lowerASCII(b []byte) bool {
 	for i, c := range b {
 		switch {
@@ -172,10 +178,7 @@ func lowerByte(c byte) byte {
 func compareFold(a, b string) int {
 	for i := 0; i < len(a) && i < len(b); i++ {
 		if x, y := lowerByte(a[i]), lowerByte(b[i]); x != y {
-			if x < y {
-				return -1
-			}
-			return 1
+			return cmp.Compare(x, y)
 		}
 	}
 	return len(a) - len(b)
@@ -183,6 +186,9 @@ func compareFold(a, b string) int {
 
 // equalLower reports whether canon is the ASCII lower case of s.
 func equalLower(canon, s string) bool {
+	if canon == s {
+		return true // s was lower case already
+	}
 	if len(canon) != len(s) {
 		return false
 	}
@@ -260,7 +266,7 @@ func (x *index) findOrAdd(h uint64, r *Request, mk func() *entry) (*entry, bool)
 	return e, true
 }
 
-// remove deletes victims (nil: all) from shard s and returns how many.
+// remove deletes victims (nil: all) from shard s, and says how many.
 func (x *index) remove(s *shard, victims map[*entry]bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

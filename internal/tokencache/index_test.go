@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -176,6 +177,8 @@ func TestFoldedRequests(t *testing.T) {
 		{TenantID: "Tenant", Scopes: []string{"https://graph.microsoft.com/User.Read"}},
 		{TenantID: "tenant", Scopes: []string{"A", "b", "C"}, AssertionHash: "AbC=", EnableCAE: true},
 		{TenantID: "T", Scopes: []string{long}},
+		{TenantID: "t", Scopes: []string{strings.ToLower(long)}}, // lower case already: hashed as it is
+		{TenantID: "t\x01", Scopes: []string{"a\x7f", "b"}},      // control bytes: lower-cased, not refused
 	} {
 		h, ok := hashKey(seed, &r)
 		n, err := normalize(r)

@@ -13,13 +13,9 @@ import (
 type tokenState int
 
 const (
-	// expired: no token, or inside the expiry margin; callers wait for an
-	// acquisition.
-	expired tokenState = iota
-	fresh              // before the refresh time: served as it is
-	// refreshDue: served, and one background refresh starts unless one
-	// runs or a backoff or Retry-After defers it.
-	refreshDue
+	expired    tokenState = iota // no token, or inside the expiry margin: callers wait
+	fresh                        // before the refresh time: served as it is
+	refreshDue                   // served, and one background refresh starts unless one runs or is deferred
 )
 
 type state struct { // an immutable snapshot of a cached token

@@ -28,8 +28,7 @@ type Stats struct {
 	Entries             int    // keys held now
 }
 
-// counters are the live counts: hits on every core at once, the rest on
-// slow paths.
+// counters are the live counts: hits on every core at once, the rest on slow paths.
 type counters struct {
 	hits                                     hitCounter
 	misses, coalesced, acquisitions          atomic.Uint64
