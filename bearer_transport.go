@@ -33,7 +33,7 @@ type BearerTokenTransportOptions struct {
 // Entra-protected APIs with net/http rather than an Azure SDK client.
 //
 // It keeps no token of its own: every request asks the credential, whose
-// cache answers in tens of nanoseconds, so the transport never serves a
+// cache answers in about a hundred nanoseconds, so the transport never serves a
 // token the credential has already replaced and needs no refresh logic. A
 // credential that azid's engine does not back is wrapped in a
 // [CachingCredential] first.

@@ -18,7 +18,7 @@
 // turned off; a new credential instance starts with an empty one. What it
 // does differently from azidentity:
 //
-//   - A cached token costs a few dozen nanoseconds and no allocation, however
+//   - A cached token costs about a hundred nanoseconds and no allocation, however
 //     many tokens are cached. There is no lock on that path, so goroutines on
 //     many cores do not queue behind each other.
 //   - Callers never wait for a refresh the cache could do ahead of time: from
