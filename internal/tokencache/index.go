@@ -99,9 +99,9 @@ func hashKey(seed maphash.Seed, r *Request) (h uint64, ok bool) {
 	if len(r.Scopes) == 0 {
 		return 0, false
 	}
-	h, ok = hashLower(seed, r.TenantID)
+	h, ok = hashLower(seed, r.TenantID, false)
 	for i, s := range r.Scopes {
-		x, sok := hashLower(seed, s)
+		x, sok := hashLower(seed, s, true)
 		ok = ok && sok && s != "" && (i == 0 || compareFold(r.Scopes[i-1], s) < 0)
 		h = mix(h, x)
 	}
@@ -121,12 +121,12 @@ func hashKey(seed maphash.Seed, r *Request) (h uint64, ok bool) {
 	return h, true
 }
 
-// hashLower hashes the ASCII lower case of s (false for white space or
-// non-ASCII): as it is if lower case already, else lower-cased in a stack
-// buffer, in chunks when long (maphash hashes bytes the same however split).
-func hashLower(seed maphash.Seed, s string) (uint64, bool) {
+// hashLower hashes the ASCII lower case of s (false for non-ASCII, or white
+// space in a scope): as it is if lower case already, else lower-cased in a
+// stack buffer, in chunks when long (maphash hashes bytes the same however split).
+func hashLower(seed maphash.Seed, s string, scope bool) (uint64, bool) {
 	i := 0
-	for i < len(s) && s[i] > ' ' && s[i] < 0x80 && s[i]-'A' >= 26 {
+	for i < len(s) && s[i] < 0x80 && s[i]-'A' >= 26 && (s[i] > ' ' || !scope) {
 		i++
 	}
 	if i == len(s) {
@@ -135,14 +135,14 @@ func hashLower(seed maphash.Seed, s string) (uint64, bool) {
 	var buf [64]byte
 	if len(s) <= len(buf) {
 		b := buf[:copy(buf[:], s)]
-		ok := lowerASCII(b)
+		ok := lowerASCII(b, scope)
 		return maphash.Bytes(seed, b), ok
 	}
 	var h maphash.Hash
 	h.SetSeed(seed)
 	for ; s != ""; s = s[min(len(s), len(buf)):] {
 		b := buf[:copy(buf[:], s)]
-		if !lowerASCII(b) {
+		if !lowerASCII(b, scope) {
 			return 0, false
 		}
 		h.Write(b)
@@ -150,11 +150,11 @@ func hashLower(seed maphash.Seed, s string) (uint64, bool) {
 	return h.Sum64(), true
 }
 
-// lowerASCII lower-cases b in place; false for white space or non-ASCII.
-func lowerASCII(b []byte) bool {
+// lowerASCII lower-cases b in place; false as for hashLower.
+func lowerASCII(b []byte, scope bool) bool {
 	for i, c := range b {
 		switch {
-		case c >= 0x80 || c == ' ' || (c >= '\t' && c <= '\r'):
+		case c >= 0x80 || scope && (c == ' ' || c >= '\t' && c <= '\r'):
 			return false
 		case c-'A' < 26:
 			b[i] = c + ('a' - 'A')
