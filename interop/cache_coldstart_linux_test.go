@@ -257,7 +257,16 @@ func coldStartHelper(role string) error {
 	n, _ := strconv.Atoi(os.Getenv("AZID_COLDSTART_N"))
 	prefix := os.Getenv("AZID_COLDSTART_PREFIX")
 	get := func(i int) error {
-		_, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{fmt.Sprintf("api://%s-%d/.default", prefix, i)}})
+		opts := policy.TokenRequestOptions{Scopes: []string{fmt.Sprintf("api://%s-%d/.default", prefix, i)}}
+		_, err := cred.GetToken(ctx, opts)
+		// azidentity writes the file in place (os.WriteFile truncates, then
+		// writes), so another azidentity process can read it half written
+		// and fail to parse it; a retry reads the finished file. azid
+		// replaces the file by a rename, so its writes never tear.
+		for try := 0; err != nil && role != "azid" && strings.Contains(err.Error(), "incorrectly formatted JWE") && try < 5; try++ {
+			time.Sleep(20 * time.Millisecond)
+			_, err = cred.GetToken(ctx, opts)
+		}
 		return err
 	}
 	in := bufio.NewScanner(os.Stdin)
