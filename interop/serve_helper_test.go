@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -186,7 +187,16 @@ func (s *served) clientEnv(t testing.TB, overrides map[string]string, extra ...s
 // expected outcomes.
 func (s *served) checkLogs(t testing.TB, tokens []string, want ...string) {
 	t.Helper()
+	// The server's stderr reaches the buffer through a pipe, so a line may
+	// land a moment after the client had its answer: wait for the lines
+	// wanted (for a while), then check everything.
 	log := s.stderr.String()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); log = s.stderr.String() {
+		if !slices.ContainsFunc(want, func(w string) bool { return !strings.Contains(log, w) }) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	for _, tok := range tokens {
 		if tok != "" && strings.Contains(log, tok) {
 			t.Error("azid serve logged a token")
