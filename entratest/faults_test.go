@@ -295,7 +295,10 @@ func equalInts(a, b []int) bool {
 // heals the endpoint for new requests while the held one stays held.
 func TestFaultHang(t *testing.T) {
 	srv := newTestServer(t, nil)
-	srv.SetFault(EndpointToken, Fault{Hang: true})
+	// Times 2, so the test can see when the held request has taken the
+	// fault: it is counted before it takes one, and clearing the fault
+	// between the two would let it through.
+	srv.SetFault(EndpointToken, Fault{Hang: true, Times: 2})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	done := make(chan error, 1)
@@ -308,7 +311,7 @@ func TestFaultHang(t *testing.T) {
 		}
 		done <- err
 	}()
-	for srv.Requests(EndpointToken) == 0 {
+	for faultUsesLeft(srv, EndpointToken) != 1 {
 		time.Sleep(time.Millisecond)
 	}
 	srv.SetFault(EndpointToken, Fault{})
@@ -380,4 +383,15 @@ func TestFaultEcho(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), "X-Identity-Header: identity-secret-value") {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
+}
+
+// faultUsesLeft reports how many more requests of ep a counted fault will
+// apply to, 0 when none is set.
+func faultUsesLeft(s *Server, ep Endpoint) int {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	if af, ok := s.faults.faults[ep]; ok {
+		return af.remaining
+	}
+	return 0
 }
