@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,7 +27,10 @@ import (
 //	  "users":   [{"username": "alice@contoso.example", "password": "…", "tenantId": "…"}],
 //	  "token":   {"expiresIn": "1h", "refreshIn": "30m", "extExpiresIn": "2h"},
 //	  "oneTimeClientAssertions": true,
-//	  "detectRefreshTokenReuse": true
+//	  "detectRefreshTokenReuse": true,
+//	  "faults":  {"token": {"status": 503, "retryAfter": "30s", "times": 3},
+//	              "imds":  {"latency": "2s"}},
+//	  "outage":  false
 //	}
 //
 // Unknown fields are errors, so a typo does not silently drop a setting.
@@ -49,6 +53,25 @@ type configFile struct {
 
 	// DetectRefreshTokenReuse sets Options.DetectRefreshTokenReuse.
 	DetectRefreshTokenReuse bool `json:"detectRefreshTokenReuse"`
+
+	// Faults are keyed by endpoint name ("token", "imds", …).
+	Faults map[string]configFault `json:"faults"`
+
+	// Outage sets the outage switch (Server.SetOutage).
+	Outage bool `json:"outage"`
+}
+
+// configFault is a Fault as the file writes it.
+type configFault struct {
+	Latency     configDuration `json:"latency"`
+	Status      int            `json:"status"`
+	RetryAfter  configDuration `json:"retryAfter"`
+	Hang        bool           `json:"hang"`
+	Drop        bool           `json:"drop"`
+	Body        *string        `json:"body"`
+	ContentType string         `json:"contentType"`
+	Echo        bool           `json:"echo"`
+	Times       int            `json:"times"`
 }
 
 type configTenant struct {
@@ -140,6 +163,23 @@ type Config struct {
 	Options Options
 	// Users are the declared test users, validated.
 	Users []ConfigUser
+	// Faults are the faults to set on a server, by endpoint, and Outage
+	// its outage switch; [Config.ApplyFaults] sets both. They are apart
+	// from Options because a running server can take new ones (azid
+	// emulator re-reads them on SIGHUP).
+	Faults map[Endpoint]Fault
+	Outage bool
+}
+
+// ApplyFaults makes s's faults and outage switch those of c: faults c does
+// not name are cleared, so applying a reloaded file heals what it no
+// longer lists. A counted fault (Times) starts its count again.
+func (c *Config) ApplyFaults(s *Server) {
+	s.ClearFaults()
+	for ep, f := range c.Faults {
+		s.SetFault(ep, f)
+	}
+	s.SetOutage(c.Outage)
 }
 
 // LoadConfig reads and parses a configuration file (see [ParseConfig]).
@@ -250,7 +290,63 @@ func ParseConfig(data []byte) (*Config, error) {
 		}
 	}
 	c.Options.OneTimeClientAssertions = f.OneTimeClientAssertions
+	for name, cf := range f.Faults {
+		ep, fault, err := cf.fault(name)
+		if err != nil {
+			return nil, &ConfigError{Where: "faults." + truncate(sanitize(name), 40), Err: err}
+		}
+		if c.Faults == nil {
+			c.Faults = make(map[Endpoint]Fault)
+		}
+		c.Faults[ep] = fault
+	}
+	c.Outage = f.Outage
 	return c, nil
+}
+
+// fault checks a fault written for the endpoint named name. Settings that
+// would be silently ignored (a Retry-After with no status to carry it,
+// fields beside hang) are errors, so the file means what it says.
+func (cf configFault) fault(name string) (Endpoint, Fault, error) {
+	ep := Endpoint(name)
+	if !slices.Contains(allEndpoints(), ep) {
+		names := make([]string, 0, len(allEndpoints()))
+		for _, e := range allEndpoints() {
+			names = append(names, string(e))
+		}
+		slices.Sort(names)
+		return "", Fault{}, fmt.Errorf("no such endpoint; the endpoints are %s", strings.Join(names, ", "))
+	}
+	f := Fault{Latency: time.Duration(cf.Latency), Status: cf.Status, RetryAfter: time.Duration(cf.RetryAfter),
+		Hang: cf.Hang, Drop: cf.Drop, ContentType: cf.ContentType, Echo: cf.Echo, Times: cf.Times}
+	if cf.Body != nil {
+		f.Body = []byte(*cf.Body)
+	}
+	minStatus := 400 // an Entra error body needs an error status
+	if cf.Body != nil {
+		minStatus = 200
+	}
+	switch {
+	case f.Latency < 0 || f.RetryAfter < 0:
+		return "", Fault{}, errors.New("latency and retryAfter must not be negative")
+	case f.Times < 0:
+		return "", Fault{}, errors.New("times must not be negative (0 means until the fault is removed)")
+	case f.Status != 0 && (f.Status < minStatus || f.Status > 599):
+		return "", Fault{}, fmt.Errorf("status %d is not an HTTP status from %d to 599", f.Status, minStatus)
+	case f.Hang && (f.Latency != 0 || f.Status != 0 || f.RetryAfter != 0 || f.Drop || cf.Body != nil || f.Echo):
+		return "", Fault{}, errors.New("hang never answers, so it takes no other setting but times")
+	case f.Drop && (f.Status != 0 || f.RetryAfter != 0 || cf.Body != nil || f.Echo):
+		return "", Fault{}, errors.New("drop sends no answer, so it takes no status, retryAfter, body or echo")
+	case cf.Body != nil && f.Echo:
+		return "", Fault{}, errors.New("choose one of body and echo")
+	case f.ContentType != "" && cf.Body == nil:
+		return "", Fault{}, errors.New("contentType applies only with a body")
+	case f.RetryAfter != 0 && f.Status == 0 && cf.Body == nil && !f.Echo:
+		return "", Fault{}, errors.New("retryAfter is sent with an answer: give a status too (429 or 503)")
+	case isZeroFault(f):
+		return "", Fault{}, errors.New("the fault does nothing: give latency, status, hang, drop, body or echo")
+	}
+	return ep, f, nil
 }
 
 // parseConfigCertificate reads one PEM CERTIFICATE block. A private key

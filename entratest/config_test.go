@@ -89,6 +89,20 @@ func TestParseConfigRejects(t *testing.T) {
 		{"bad duration", `{"token": {"expiresIn": "soon"}}`, "not a duration"},
 		{"negative duration", `{"token": {"expiresIn": "-1h"}}`, "token.expiresIn"},
 		{"huge seconds", `{"token": {"expiresIn": 99999999999999}}`, "not a duration"},
+		{"unknown endpoint", `{"faults": {"tokens": {"status": 503}}}`, "faults.tokens: no such endpoint; the endpoints are "},
+		{"fault typo", `{"faults": {"token": {"stauts": 503}}}`, `unknown field "stauts"`},
+		{"empty fault", `{"faults": {"token": {}}}`, "faults.token: the fault does nothing"},
+		{"times only", `{"faults": {"token": {"times": 2}}}`, "does nothing"},
+		{"success status", `{"faults": {"token": {"status": 200}}}`, "status 200 is not an HTTP status from 400"},
+		{"bad status with body", `{"faults": {"token": {"status": 99, "body": "x"}}}`, "from 200 to 599"},
+		{"negative latency", `{"faults": {"keys": {"latency": "-1s"}}}`, "faults.keys: latency and retryAfter must not be negative"},
+		{"negative times", `{"faults": {"token": {"status": 503, "times": -1}}}`, "times must not be negative"},
+		{"hang with status", `{"faults": {"token": {"hang": true, "status": 503}}}`, "hang never answers"},
+		{"drop with status", `{"faults": {"token": {"drop": true, "status": 503}}}`, "drop sends no answer"},
+		{"body and echo", `{"faults": {"token": {"body": "x", "echo": true}}}`, "one of body and echo"},
+		{"content type alone", `{"faults": {"token": {"status": 500, "contentType": "text/html"}}}`, "contentType applies only with a body"},
+		{"retry-after alone", `{"faults": {"token": {"retryAfter": "5s"}}}`, "give a status too"},
+		{"endpoint name quoted safely", "{\"faults\": {\"a\\u0000b\": {\"status\": 503}}}", "faults.a"},
 	} {
 		_, err := ParseConfig([]byte(tt.json))
 		var ce *ConfigError
@@ -107,6 +121,62 @@ func TestParseConfigRejects(t *testing.T) {
 	}
 	if _, err := ParseConfig(make([]byte, maxConfigBytes+1)); err == nil {
 		t.Error("an oversized file was accepted")
+	}
+}
+
+// Faults and the outage switch from a file: parsed as written, applied by
+// ApplyFaults, and cleared by applying a file that no longer lists them.
+func TestConfigFaults(t *testing.T) {
+	c, err := ParseConfig([]byte(`{"faults": {
+		"token": {"status": 429, "retryAfter": 7, "times": 1},
+		"keys":  {"latency": "10ms", "body": "<html>proxy error</html>", "contentType": "text/html", "status": 502},
+		"imds":  {"drop": true}
+	}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[Endpoint]Fault{
+		EndpointToken: {Status: 429, RetryAfter: 7 * time.Second, Times: 1},
+		EndpointKeys:  {Latency: 10 * time.Millisecond, Body: []byte("<html>proxy error</html>"), ContentType: "text/html", Status: 502},
+		EndpointIMDS:  {Drop: true},
+	}
+	if len(c.Faults) != len(want) || c.Outage {
+		t.Fatalf("faults = %+v, outage %v", c.Faults, c.Outage)
+	}
+	for ep, w := range want {
+		g := c.Faults[ep]
+		if g.Status != w.Status || g.RetryAfter != w.RetryAfter || g.Times != w.Times || g.Latency != w.Latency ||
+			g.Drop != w.Drop || string(g.Body) != string(w.Body) || g.ContentType != w.ContentType {
+			t.Errorf("%s: %+v, want %+v", ep, g, w)
+		}
+	}
+
+	srv := newTestServer(t, nil)
+	c.ApplyFaults(srv)
+	r := postForm(t, srv, tokenPath(DefaultTenantID), ccForm())
+	wantEntraError(t, r, 429, "temporarily_unavailable", 90055)
+	if ra := r.header.Get("Retry-After"); ra != "7" {
+		t.Errorf("Retry-After = %q, want 7", ra)
+	}
+	if r := postForm(t, srv, tokenPath(DefaultTenantID), ccForm()); r.status != 200 {
+		t.Errorf("after the counted fault: %d", r.status)
+	}
+	if r := get(t, srv, "/common/discovery/keys"); r.status != 502 || !strings.Contains(string(r.raw), "proxy error") {
+		t.Errorf("keys: %d %s", r.status, r.raw)
+	}
+
+	outage, err := ParseConfig([]byte(`{"outage": true}`))
+	if err != nil || !outage.Outage || len(outage.Faults) != 0 {
+		t.Fatalf("outage config: %+v, %v", outage, err)
+	}
+	outage.ApplyFaults(srv)
+	if r := get(t, srv, "/common/discovery/keys"); r.status != 503 {
+		t.Errorf("keys in an outage: %d", r.status)
+	}
+	healthy, _ := ParseConfig([]byte(`{}`))
+	healthy.ApplyFaults(srv)
+	if r := get(t, srv, "/common/discovery/keys"); r.status != 200 {
+		t.Errorf("keys once the file lists no faults: %d (the old fault was not cleared)", r.status)
 	}
 }
 
@@ -145,6 +215,8 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"tenants": [{"id": "7e4a0000-0000-4000-8000-000000000001", "subscriptions": []}]}`))
 	f.Add([]byte(`{"oneTimeClientAssertions": true, "token": {"expiresIn": "1h", "refreshIn": "1h"}}`))
 	f.Add([]byte(`{"apps": [{"tenantId": "7e4a0000-0000-4000-8000-000000000001", "clientId": "c", "certificates": ["-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"]}]}`))
+	f.Add([]byte(`{"faults": {"token": {"status": 503, "retryAfter": "30s", "times": 3}, "keys": {"hang": true}}, "outage": true}`))
+	f.Add([]byte(`{"faults": {"imds": {"body": "{", "contentType": "text/plain"}, "app-service": {"drop": true, "latency": 5}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseConfig(data)
 		if err != nil {

@@ -681,3 +681,88 @@ func TestEmulatorSIGTERM(t *testing.T) {
 		t.Fatalf("azid emulator after SIGTERM: exit %d", code)
 	}
 }
+
+// Faults from the configuration file apply from the first request, and
+// SIGHUP re-reads them under a running client: an outage is switched on,
+// a broken file leaves it on (and says so), and a file without faults
+// heals the emulator.
+func TestEmulatorFaultsAndSIGHUP(t *testing.T) {
+	sb := newSandbox(t)
+	cfg := filepath.Join(sb.home, "emulator.json")
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(cfg, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`{"faults": {"token": {"status": 503, "retryAfter": "7s", "times": 1}}}`)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := sb.cmd(ctx, "emulator", "--no-proxy", "--output", "json", "--config", cfg)
+	stdout, _ := c.StdoutPipe()
+	stderrPipe, _ := c.StderrPipe()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { c.Process.Signal(syscall.SIGTERM); c.Wait() }()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderrPipe)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	waitLine := func(want string) {
+		t.Helper()
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("azid emulator ended before printing %q", want)
+				}
+				if strings.Contains(l, want) {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("no line with %q on stderr", want)
+			}
+		}
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info emulatorInfo
+	if err := json.Unmarshal([]byte(line), &info); err != nil {
+		t.Fatalf("%q: %v", line, err)
+	}
+	waitLine("faults: token (status 503, Retry-After 7s, for the next 1 requests)")
+	client := clientTrusting(t, info.CAFile, "")
+	tokenURL := info.AuthorityHost + entratest.DefaultTenantID + "/oauth2/v2.0/token"
+	if s := postToken(t, client, tokenURL); s != 503 {
+		t.Errorf("first token request: %d, want the configured 503", s)
+	}
+	if s := postToken(t, client, tokenURL); s != 200 {
+		t.Errorf("second token request: %d, want 200 (the fault was for 1 request)", s)
+	}
+
+	write(`{"outage": true}`)
+	c.Process.Signal(syscall.SIGHUP)
+	waitLine("no faults; outage on")
+	if s := postToken(t, client, tokenURL); s != 503 {
+		t.Errorf("token request in the outage: %d, want 503", s)
+	}
+	write(`{"outage": tru`)
+	c.Process.Signal(syscall.SIGHUP)
+	waitLine("the faults stay as they were")
+	if s := postToken(t, client, tokenURL); s != 503 {
+		t.Errorf("token request after a broken file: %d, want the outage's 503", s)
+	}
+	write(`{}`)
+	c.Process.Signal(syscall.SIGHUP)
+	waitLine(": no faults")
+	if s := postToken(t, client, tokenURL); s != 200 {
+		t.Errorf("token request once healed: %d, want 200", s)
+	}
+}

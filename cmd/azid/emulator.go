@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -46,6 +48,11 @@ Examples:
   azid emulator --output json        # one JSON object for scripts
 
 See docs/EMULATOR.md for the configuration file and recipes.
+
+A configuration file can also make endpoints fail ("faults": a status
+with Retry-After, latency, dropped connections, an outage) to test how a
+program copes; after editing it, send SIGHUP (kill -HUP PID) to apply its
+faults and outage switch without a restart.
 
 Exit codes: 0 stopped by SIGTERM, 2 bad usage or configuration, 3 the
 emulator could not start, 130 stopped with Ctrl-C.
@@ -98,7 +105,7 @@ func emulatorCmd(ctx context.Context, args []string, e *env) int {
 	addr := fs.String("addr", "127.0.0.1:0", "address to serve HTTPS on (port 0 picks a free one)")
 	proxyAddr := fs.String("proxy-addr", "127.0.0.1:0", "address of the CONNECT proxy (port 0 picks a free one)")
 	noProxy := fs.Bool("no-proxy", false, "run no CONNECT proxy (and print no HTTPS_PROXY)")
-	configPath := fs.String("config", "", "JSON file of tenants, apps, users and token lifetimes")
+	configPath := fs.String("config", "", "JSON file of tenants, apps, users, token lifetimes and faults")
 	caFile := fs.String("ca-file", "", "where to write the CA certificate (default: a temporary file removed on exit)")
 	output := new(string)
 	outputFlag(fs, output, "text", emulatorOutputs()...)
@@ -147,6 +154,13 @@ func emulatorCmd(ctx context.Context, args []string, e *env) int {
 	interrupted := ctx
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP re-reads the faults and the outage switch from the file, so a
+	// test can break and heal the emulator under a running client. It is
+	// caught from before the first line is printed, so a script that
+	// waits for that line may send it at once.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	srv, err := entratest.NewServer(&opts)
 	if err != nil {
@@ -181,6 +195,11 @@ func emulatorCmd(ctx context.Context, args []string, e *env) int {
 		path = abs
 	}
 
+	cfg.ApplyFaults(srv)
+	if len(cfg.Faults) > 0 || cfg.Outage {
+		fmt.Fprintf(stderr, "azid emulator: %s\n", describeFaults(&cfg))
+	}
+
 	info := describe(srv, opts, cfg.Users, path, azConfigDir)
 	switch *output {
 	case "json":
@@ -193,7 +212,13 @@ func emulatorCmd(ctx context.Context, args []string, e *env) int {
 		printInfo(stdout, info)
 	}
 
-	<-ctx.Done()
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-hup:
+			reloadFaults(srv, *configPath, stderr)
+		}
+	}
 	fmt.Fprintln(stderr, "azid emulator: stopping")
 	if err := srv.Close(); err != nil {
 		fmt.Fprintf(stderr, "azid emulator: %v\n", err)
@@ -362,6 +387,64 @@ func shellQuote(s string) string {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '/' || c == '.' || c == '-' || c == '_' || c == ':') {
 			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 		}
+	}
+	return s
+}
+
+// reloadFaults applies the faults and outage switch of the configuration
+// file at path to a running emulator. Other settings need a restart: the
+// apps, users and keys clients already hold must not change under them.
+// A file that no longer parses leaves the faults as they were.
+func reloadFaults(srv *entratest.Server, path string, stderr io.Writer) {
+	if path == "" {
+		fmt.Fprintln(stderr, "azid emulator: SIGHUP: there is no --config file to re-read faults from")
+		return
+	}
+	c, err := entratest.LoadConfig(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "azid emulator: SIGHUP: %v; the faults stay as they were\n", err)
+		return
+	}
+	c.ApplyFaults(srv)
+	fmt.Fprintf(stderr, "azid emulator: re-read %s (faults and outage only; other settings need a restart): %s\n", path, describeFaults(c))
+}
+
+// describeFaults says in one line which faults c sets, for the log.
+func describeFaults(c *entratest.Config) string {
+	var parts []string
+	for _, ep := range slices.Sorted(maps.Keys(c.Faults)) {
+		f := c.Faults[ep]
+		var d []string
+		if f.Latency > 0 {
+			d = append(d, "latency "+f.Latency.String())
+		}
+		switch {
+		case f.Hang:
+			d = append(d, "hang")
+		case f.Drop:
+			d = append(d, "drop the connection")
+		case f.Echo:
+			d = append(d, "echo the request")
+		case f.Body != nil:
+			d = append(d, fmt.Sprintf("a %d-byte body", len(f.Body)))
+		}
+		if f.Status != 0 {
+			d = append(d, fmt.Sprintf("status %d", f.Status))
+		}
+		if f.RetryAfter > 0 {
+			d = append(d, "Retry-After "+f.RetryAfter.String())
+		}
+		if f.Times > 0 {
+			d = append(d, fmt.Sprintf("for the next %d requests", f.Times))
+		}
+		parts = append(parts, string(ep)+" ("+strings.Join(d, ", ")+")")
+	}
+	s := "no faults"
+	if len(parts) > 0 {
+		s = "faults: " + strings.Join(parts, "; ")
+	}
+	if c.Outage {
+		s += "; outage on (every endpoint answers 503)"
 	}
 	return s
 }
