@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -244,6 +245,11 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		if err := c.Options.Token.Validate(); err != nil {
 			t.Fatalf("accepted token policy rejected later: %v", err)
+		}
+		for ep, f := range c.Faults {
+			if !slices.Contains(allEndpoints(), ep) || isZeroFault(f) || f.Times < 0 || f.Latency < 0 || f.RetryAfter < 0 {
+				t.Fatalf("accepted fault for %q does nothing or cannot apply: %+v", ep, f)
+			}
 		}
 	})
 }
