@@ -3,6 +3,7 @@ package azid
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -31,7 +32,7 @@ const (
 // DefaultAzureCredentialOptions configures a [DefaultAzureCredential]. The
 // zero value is ready to use. Options apply to the members that have them.
 // The fields match azidentity's, plus ManagedIdentityClientID,
-// ManagedIdentityProbeTimeout and Cache.
+// ManagedIdentityProbeTimeout, Cache and Logger.
 type DefaultAzureCredentialOptions struct {
 	// ClientOptions configure the members that call Entra ID or a managed
 	// identity endpoint over HTTP; they do not apply to the developer tools.
@@ -70,6 +71,12 @@ type DefaultAzureCredentialOptions struct {
 	// (environment and workload identity); the zero value keeps tokens in
 	// memory only.
 	Cache cache.Cache
+
+	// Logger receives the token cache events of the members that call
+	// Entra ID or a managed identity endpoint (acquisitions, refresh
+	// failures, persistent cache problems), as those members' own Logger
+	// option does; nil discards them. Tokens are never logged.
+	Logger *slog.Logger
 
 	// Test seams.
 	getenv func(string) string
@@ -212,7 +219,7 @@ func defaultChainMembers(o *DefaultAzureCredentialOptions, selected memberSet) [
 		{memberEnvironment, useEnvironment, func() (azcore.TokenCredential, error) {
 			return newEnvironmentCredential(&EnvironmentCredentialOptions{
 				ClientOptions: o.ClientOptions, AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
-				Cache: o.Cache, DisableInstanceDiscovery: o.DisableInstanceDiscovery,
+				Cache: o.Cache, DisableInstanceDiscovery: o.DisableInstanceDiscovery, Logger: o.Logger,
 			}, o.getenv)
 		}},
 		{memberWorkloadIdentity, useWorkloadIdentity, func() (azcore.TokenCredential, error) {
@@ -222,13 +229,13 @@ func defaultChainMembers(o *DefaultAzureCredentialOptions, selected memberSet) [
 			}
 			return NewWorkloadIdentityCredential(&WorkloadIdentityCredentialOptions{
 				ClientOptions: o.ClientOptions, AdditionallyAllowedTenants: o.AdditionallyAllowedTenants,
-				Cache: o.Cache, DisableInstanceDiscovery: o.DisableInstanceDiscovery,
+				Cache: o.Cache, DisableInstanceDiscovery: o.DisableInstanceDiscovery, Logger: o.Logger,
 				ClientID: o.getenv(envClientID), TenantID: tenant,
 				TokenFilePath: o.getenv(envFederatedTokenFile),
 			})
 		}},
 		{memberManagedIdentity, useManagedIdentity, func() (azcore.TokenCredential, error) {
-			mo := &ManagedIdentityCredentialOptions{ClientOptions: o.ClientOptions}
+			mo := &ManagedIdentityCredentialOptions{ClientOptions: o.ClientOptions, Logger: o.Logger}
 			if o.ManagedIdentityClientID != "" {
 				mo.ID = ClientID(o.ManagedIdentityClientID)
 			}

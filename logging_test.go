@@ -155,6 +155,20 @@ var moreCredentialLogCases = []secretCase{
 		},
 	},
 	{
+		// The chain's Logger reaches its members: the test's check for
+		// the cache's events fails without it.
+		name:   credNameDefault,
+		serial: true,
+		new: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
+			t.Setenv("AZURE_TOKEN_CREDENTIALS", "EnvironmentCredential")
+			t.Setenv("AZURE_TENANT_ID", entratest.DefaultTenantID)
+			t.Setenv("AZURE_CLIENT_ID", entratest.DefaultClientID)
+			t.Setenv("AZURE_CLIENT_SECRET", entratest.DefaultClientSecret)
+			c, err := NewDefaultAzureCredential(&DefaultAzureCredentialOptions{ClientOptions: o, DisableInstanceDiscovery: true, Logger: l})
+			return must(t, c, err), []string{entratest.DefaultClientSecret}
+		},
+	},
+	{
 		name: credNameDeviceCode,
 		new: func(t *testing.T, srv *entratest.Server, o azcore.ClientOptions, l *slog.Logger) (azcore.TokenCredential, []string) {
 			srv.SetDeviceCodePolicy(entratest.DeviceCodePolicy{Interval: time.Second})
