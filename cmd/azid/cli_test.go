@@ -766,3 +766,25 @@ func TestEmulatorFaultsAndSIGHUP(t *testing.T) {
 		t.Errorf("token request once healed: %d, want 200", s)
 	}
 }
+
+// A directory where the cache file belongs: the token still comes (from
+// the network) and stderr says why the persistent cache was not used,
+// naming the path, once.
+func TestCacheStoreWarning(t *testing.T) {
+	srv := newUserEmulator(t)
+	sb := newSandbox(t)
+	sb.useEmulator(srv)
+	sb.env["AZURE_TENANT_ID"] = entratest.DefaultTenantID
+	sb.env["AZURE_CLIENT_ID"] = entratest.DefaultClientID
+	sb.env["AZURE_CLIENT_SECRET"] = entratest.DefaultClientSecret
+	sb.env["AZID_CACHE_NAME"] = "azid-dir-test"
+	path := filepath.Join(sb.home, ".cache", ".IdentityService", "azid-dir-test")
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr := sb.mustRun(exitOK, "token", "--credential", "secret", "--scope", "api://demo/.default")
+	parseToken(t, stdout)
+	if strings.Count(stderr, path+" is a directory, not a file") != 1 || !strings.Contains(stderr, "using the network") {
+		t.Errorf("stderr does not say once why the persistent cache was not used:\n%s", stderr)
+	}
+}

@@ -145,13 +145,13 @@ func interactiveCredential(e *env, f loginFlags, c cache.Cache) (authenticator, 
 	if f.browser {
 		cred, err := azid.NewInteractiveBrowserCredential(&azid.InteractiveBrowserCredentialOptions{
 			ClientOptions: co, AuthenticationRecord: rec, Cache: c, ClientID: clientID, TenantID: tenant,
-			DisableInstanceDiscovery: customHost(host), AdditionallyAllowedTenants: []string{"*"},
+			DisableInstanceDiscovery: customHost(host), AdditionallyAllowedTenants: []string{"*"}, Logger: warnLogger(e),
 		})
 		return cred, p, err
 	}
 	cred, err := azid.NewDeviceCodeCredential(&azid.DeviceCodeCredentialOptions{
 		ClientOptions: co, AuthenticationRecord: rec, Cache: c, ClientID: clientID, TenantID: tenant,
-		DisableInstanceDiscovery: customHost(host), AdditionallyAllowedTenants: []string{"*"},
+		DisableInstanceDiscovery: customHost(host), AdditionallyAllowedTenants: []string{"*"}, Logger: warnLogger(e),
 		UserPrompt: p.deviceCode,
 	})
 	return cred, p, err

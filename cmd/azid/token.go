@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -182,12 +183,16 @@ func buildCredential(e *env, f tokenFlags) (*credential, int) {
 	// The persistent cache, for the credentials that keep tokens in it.
 	// Without one they still work, in memory; only the saved sign-in
 	// cannot.
+	// Warnings of the persistent cache and of the credential's token cache
+	// (a store that cannot be read, so the token comes from the network)
+	// go to stderr.
+	logger := warnLogger(e)
 	var c cache.Cache
 	switch kind {
 	case "cli", "azd", "pwsh", "mi":
 	default:
 		var err error
-		c, err = openCache(e.getenv, warnLogger(e))
+		c, err = openCache(e.getenv, logger)
 		if err != nil {
 			if kind == "login" {
 				fmt.Fprintf(e.stderr, "%s: %v\n", f.cmdName(), err)
@@ -206,14 +211,14 @@ func buildCredential(e *env, f tokenFlags) (*credential, int) {
 			return nil, exitSignIn
 		}
 		out.record = &rec
-		out.TokenCredential, err = savedSignIn(rec, c)
+		out.TokenCredential, err = savedSignIn(rec, c, logger)
 	case "default":
 		out.TokenCredential, err = azid.NewDefaultAzureCredential(&azid.DefaultAzureCredentialOptions{
-			Cache: c, DisableInstanceDiscovery: customHost(host), AdditionallyAllowedTenants: anyTenant,
+			Cache: c, DisableInstanceDiscovery: customHost(host), AdditionallyAllowedTenants: anyTenant, Logger: logger,
 		})
 	case "env":
 		out.TokenCredential, err = azid.NewEnvironmentCredential(&azid.EnvironmentCredentialOptions{
-			Cache: c, DisableInstanceDiscovery: customHost(host), AdditionallyAllowedTenants: anyTenant,
+			Cache: c, DisableInstanceDiscovery: customHost(host), AdditionallyAllowedTenants: anyTenant, Logger: logger,
 		})
 	case "secret":
 		t, id, secret := e.getenv("AZURE_TENANT_ID"), e.getenv("AZURE_CLIENT_ID"), e.getenv("AZURE_CLIENT_SECRET")
@@ -222,14 +227,14 @@ func buildCredential(e *env, f tokenFlags) (*credential, int) {
 			return nil, exitUnavailable
 		}
 		out.TokenCredential, err = azid.NewClientSecretCredential(t, id, secret, &azid.ClientSecretCredentialOptions{
-			Cache: c, DisableInstanceDiscovery: customHost(host), AdditionallyAllowedTenants: anyTenant,
+			Cache: c, DisableInstanceDiscovery: customHost(host), AdditionallyAllowedTenants: anyTenant, Logger: logger,
 		})
 	case "workload":
 		out.TokenCredential, err = azid.NewWorkloadIdentityCredential(&azid.WorkloadIdentityCredentialOptions{
-			Cache: c, DisableInstanceDiscovery: customHost(host), AdditionallyAllowedTenants: anyTenant,
+			Cache: c, DisableInstanceDiscovery: customHost(host), AdditionallyAllowedTenants: anyTenant, Logger: logger,
 		})
 	case "mi":
-		o := &azid.ManagedIdentityCredentialOptions{}
+		o := &azid.ManagedIdentityCredentialOptions{Logger: logger}
 		if f.clientID != "" {
 			o.ID = azid.ClientID(f.clientID)
 		}
@@ -259,12 +264,12 @@ func buildCredential(e *env, f tokenFlags) (*credential, int) {
 // savedSignIn is the credential of a saved sign-in: the record's account,
 // app, tenant and authority host, with the persistent cache, and never a
 // prompt (a sign-in that needs the user is an AuthenticationRequiredError).
-func savedSignIn(rec azid.AuthenticationRecord, c cache.Cache) (*azid.DeviceCodeCredential, error) {
+func savedSignIn(rec azid.AuthenticationRecord, c cache.Cache, logger *slog.Logger) (*azid.DeviceCodeCredential, error) {
 	h := recordHost(rec)
 	return azid.NewDeviceCodeCredential(&azid.DeviceCodeCredentialOptions{
 		ClientOptions: clientOptions(h), AuthenticationRecord: rec, Cache: c, ClientID: rec.ClientID,
 		TenantID: rec.TenantID, DisableAutomaticAuthentication: true, AdditionallyAllowedTenants: []string{"*"},
-		DisableInstanceDiscovery: customHost(h),
+		DisableInstanceDiscovery: customHost(h), Logger: logger,
 	})
 }
 
