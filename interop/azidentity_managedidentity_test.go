@@ -45,9 +45,7 @@ func TestAzidentityManagedIdentity(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// A resource per source: MSAL's managed identity cache is
-			// process-wide, and would otherwise answer from another case.
-			resource := "api://interop-" + string(ep)
+			resource := processResource(t, "interop-"+string(ep))
 			tok, err := cred.GetToken(ctx(t), policy.TokenRequestOptions{Scopes: []string{resource + "/.default"}})
 			if err != nil {
 				t.Fatal(err)
@@ -117,9 +115,7 @@ func TestAzidentityManagedIdentityIMDS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// MSAL's managed identity cache is process-wide: a resource
-			// per case keeps the cases apart.
-			resource := "api://interop-imds-" + tt.want.ClientID
+			resource := processResource(t, "interop-imds")
 			tok, err := cred.GetToken(ctx(t), policy.TokenRequestOptions{Scopes: []string{resource + "/.default"}})
 			if err != nil {
 				t.Fatal(err)

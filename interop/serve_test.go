@@ -1,6 +1,8 @@
 package interop
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -63,13 +65,14 @@ func TestServeAzidentityGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	resource := processResource(t, "azid-serve-go")
 	var tokens []string
 	for name, cred := range map[string]azcore.TokenCredential{"ManagedIdentityCredential": mi, "DefaultAzureCredential": dac} {
-		tok, err := cred.GetToken(ctx(t), policy.TokenRequestOptions{Scopes: []string{serveScope}})
+		tok, err := cred.GetToken(ctx(t), policy.TokenRequestOptions{Scopes: []string{resource + "/.default"}})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		checkServedToken(t, tok.Token, serveResource, entratest.DefaultClientID)
+		checkServedToken(t, tok.Token, resource, entratest.DefaultClientID)
 		if d := time.Until(tok.ExpiresOn); d < 30*time.Minute || d > 2*time.Hour {
 			t.Errorf("%s: ExpiresOn %v (expires_on misread?)", name, tok.ExpiresOn)
 		}
@@ -80,7 +83,7 @@ func TestServeAzidentityGo(t *testing.T) {
 	}
 	// MSAL Go keeps managed identity tokens in a cache shared by the
 	// process's clients, so the second credential may not ask at all.
-	s.checkLogs(t, tokens, `resource="https://management.azure.com" 200 upstream`)
+	s.checkLogs(t, tokens, `resource="`+resource+`" 200 upstream`)
 }
 
 // Given only MSI_ENDPOINT and MSI_SECRET, azidentity takes the endpoint for
@@ -93,9 +96,7 @@ func TestServeAzidentityGoMSIVariables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A resource no other Go test asks for: MSAL Go caches managed
-	// identity tokens process-wide.
-	const resource = "api://azid-serve-2017"
+	resource := processResource(t, "azid-serve-2017")
 	tok, err := mi.GetToken(ctx(t), policy.TokenRequestOptions{Scopes: []string{resource + "/.default"}})
 	if err != nil {
 		t.Fatalf("ManagedIdentityCredential with MSI_ENDPOINT and MSI_SECRET: %v", err)
@@ -109,8 +110,8 @@ func TestServeAzidentityGoMSIVariables(t *testing.T) {
 
 func TestServeAzidentityGoRefusals(t *testing.T) {
 	s := startServe(t, nil, "--emulator", "--allow-resource", serveResource)
-	// A wrong secret. (Each case asks for a resource no other Go test
-	// asks for: MSAL Go caches managed identity tokens process-wide.)
+	// A wrong secret. (Refused requests leave nothing in MSAL Go's
+	// process-wide managed identity cache; see processResource.)
 	setClientEnv(t, map[string]string{"IDENTITY_ENDPOINT": s.vars["IDENTITY_ENDPOINT"], "IDENTITY_HEADER": strings.Repeat("0", 64)})
 	mi, err := azidentity.NewManagedIdentityCredential(nil)
 	if err != nil {
@@ -313,4 +314,17 @@ func testClient(t *testing.T, s *served, run func(env []string, kind, scope stri
 		t.Errorf("refused resource: %+v, want an error quoting the server's 403 message", r)
 	}
 	s.checkLogs(t, tokens, "200 upstream", "200 cache", "401 refused: missing or wrong secret", "403 refused: resource not allowed")
+}
+
+// processResource returns an App ID URI no other GetToken of this test
+// process asks for: MSAL Go keeps managed identity tokens in one cache for
+// the whole process, so a test that expects its request to reach the
+// endpoint (or a token signed by its own emulator) needs a resource of its
+// own, also when go test -count repeats it.
+func processResource(t *testing.T, name string) string {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return "api://" + name + "-" + hex.EncodeToString(b)
 }
