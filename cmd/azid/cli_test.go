@@ -311,9 +311,7 @@ func TestSecretCredential(t *testing.T) {
 	srv := newUserEmulator(t)
 	sb := newSandbox(t)
 	sb.useEmulator(srv)
-	sb.env["AZURE_TENANT_ID"] = entratest.DefaultTenantID
-	sb.env["AZURE_CLIENT_ID"] = entratest.DefaultClientID
-	sb.env["AZURE_CLIENT_SECRET"] = entratest.DefaultClientSecret
+	sb.useSecretApp()
 	for _, kind := range []string{"secret", "env", "default"} {
 		stdout, stderr := sb.mustRun(exitOK, "token", "--credential", kind, "--scope", "api://demo/.default")
 		parseToken(t, stdout)
@@ -583,9 +581,7 @@ func TestBadCacheKey(t *testing.T) {
 	if n := srv.Requests(entratest.EndpointDeviceCode); n != 0 {
 		t.Errorf("login prompted (%d device codes) without a cache to keep the sign-in", n)
 	}
-	sb.env["AZURE_TENANT_ID"] = entratest.DefaultTenantID
-	sb.env["AZURE_CLIENT_ID"] = entratest.DefaultClientID
-	sb.env["AZURE_CLIENT_SECRET"] = entratest.DefaultClientSecret
+	sb.useSecretApp()
 	stdout, stderr := sb.mustRun(exitOK, "token", "--credential", "secret", "--scope", "api://demo/.default")
 	parseToken(t, stdout)
 	if !strings.Contains(stderr, "memory only") {
@@ -610,9 +606,7 @@ func TestDamagedRecord(t *testing.T) {
 	if !strings.Contains(stderr, path) || !strings.Contains(stderr, `"azid logout"`) {
 		t.Fatalf("stderr:\n%s", stderr)
 	}
-	sb.env["AZURE_TENANT_ID"] = entratest.DefaultTenantID
-	sb.env["AZURE_CLIENT_ID"] = entratest.DefaultClientID
-	sb.env["AZURE_CLIENT_SECRET"] = entratest.DefaultClientSecret
+	sb.useSecretApp()
 	sb.mustRun(exitOK, "token", "--credential", "secret", "--scope", "api://demo/.default")
 	_, stderr = sb.mustRun(exitOK, "logout")
 	if _, err := os.Stat(path); !os.IsNotExist(err) || !strings.Contains(stderr, "deleted the unreadable") {
@@ -774,9 +768,7 @@ func TestCacheStoreWarning(t *testing.T) {
 	srv := newUserEmulator(t)
 	sb := newSandbox(t)
 	sb.useEmulator(srv)
-	sb.env["AZURE_TENANT_ID"] = entratest.DefaultTenantID
-	sb.env["AZURE_CLIENT_ID"] = entratest.DefaultClientID
-	sb.env["AZURE_CLIENT_SECRET"] = entratest.DefaultClientSecret
+	sb.useSecretApp()
 	sb.env["AZID_CACHE_NAME"] = "azid-dir-test"
 	path := filepath.Join(sb.home, ".cache", ".IdentityService", "azid-dir-test")
 	if err := os.MkdirAll(path, 0o700); err != nil {

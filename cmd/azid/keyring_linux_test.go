@@ -26,9 +26,7 @@ func TestKernelKeyring(t *testing.T) {
 	name := "azid-cli-test-" + hex.EncodeToString(b)
 	sb.env["AZID_CACHE_NAME"] = name
 	t.Cleanup(func() { unlinkKeys(name, name+".cae") })
-	sb.env["AZURE_TENANT_ID"] = entratest.DefaultTenantID
-	sb.env["AZURE_CLIENT_ID"] = entratest.DefaultClientID
-	sb.env["AZURE_CLIENT_SECRET"] = entratest.DefaultClientSecret
+	sb.useSecretApp()
 
 	stdout, stderr := sb.mustRun(exitOK, "token", "--credential", "secret", "--scope", "api://demo/.default")
 	if strings.Contains(stderr, "memory only") {

@@ -115,6 +115,14 @@ func (s *sandbox) useEmulator(srv *entratest.Server) {
 	s.env["SSL_CERT_FILE"] = ca
 }
 
+// useSecretApp gives the command the emulator's test app in the
+// environment, for --credential secret (and env, default).
+func (s *sandbox) useSecretApp() {
+	s.env["AZURE_TENANT_ID"] = entratest.DefaultTenantID
+	s.env["AZURE_CLIENT_ID"] = entratest.DefaultClientID
+	s.env["AZURE_CLIENT_SECRET"] = entratest.DefaultClientSecret
+}
+
 func (s *sandbox) cmd(ctx context.Context, args ...string) *exec.Cmd {
 	c := exec.CommandContext(ctx, azidBin, args...)
 	c.Env = nil

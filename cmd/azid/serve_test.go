@@ -304,9 +304,7 @@ func TestServeColdHerdOneTokenRequest(t *testing.T) {
 	srv.SetFault(entratest.EndpointToken, entratest.Fault{Latency: 300 * time.Millisecond})
 	sb := newSandbox(t)
 	sb.useEmulator(srv)
-	sb.env["AZURE_TENANT_ID"] = entratest.DefaultTenantID
-	sb.env["AZURE_CLIENT_ID"] = entratest.DefaultClientID
-	sb.env["AZURE_CLIENT_SECRET"] = entratest.DefaultClientSecret
+	sb.useSecretApp()
 	r := sb.serve("--credential", "secret", "--rate", "0")
 	srv.ResetCounts()
 	const n = 1000
