@@ -45,9 +45,16 @@ func newFirstTokenRejecter(t *testing.T) *firstTokenRejecter {
 
 type statser interface{ CacheStats() CacheStats }
 
-// statsOf returns what counts cred's cache: cred, or for an
-// EnvironmentCredential the credential it built.
+// statsOf returns what counts cred's cache: cred, for an
+// EnvironmentCredential the credential it built, and for a
+// DefaultAzureCredential narrowed to one member that member's.
 func statsOf(t *testing.T, cred azcore.TokenCredential) statser {
+	if d, ok := cred.(*DefaultAzureCredential); ok {
+		if n := len(d.chain.sources); n != 1 {
+			t.Fatalf("a DefaultAzureCredential of %d members: narrow it to one (AZURE_TOKEN_CREDENTIALS) to count its cache", n)
+		}
+		cred = d.chain.sources[0]
+	}
 	if e, ok := cred.(*EnvironmentCredential); ok {
 		cred = e.cred
 	}
