@@ -66,3 +66,38 @@ func ExampleParseConfig() {
 	// 1 app; 10m0s tokens
 	// entratest: config: json: unknown field "secrt"
 }
+
+// A configuration file's faults apply to a running server, and applying a
+// later version of the file (as azid emulator does on SIGHUP) replaces
+// them: here an outage, then a healthy endpoint again.
+func ExampleConfig_ApplyFaults() {
+	srv, err := entratest.NewServer(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	keys := func() int {
+		resp, err := srv.Client().Get(srv.URL() + "/common/discovery/keys")
+		if err != nil {
+			log.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, file := range []string{
+		`{"faults": {"keys": {"status": 500, "times": 1}}}`,
+		`{"outage": true}`,
+		`{}`,
+	} {
+		cfg, err := entratest.ParseConfig([]byte(file))
+		if err != nil {
+			log.Fatal(err)
+		}
+		cfg.ApplyFaults(srv)
+		fmt.Println(keys(), keys())
+	}
+	// Output:
+	// 500 200
+	// 503 503
+	// 200 200
+}
