@@ -65,22 +65,14 @@ func specs() []spec {
 			about: "`GetToken` for a cached, fresh token, one goroutine: what every Azure SDK request pays before it is sent.",
 			count: 5, benchtime: "1s", headline: "ns/op", metrics: hit,
 			target: "≤ 100 ns and 0 allocs/op",
-			check: func(r *results) verdict {
-				ns, ok1 := r.median("WarmHit", implAzid, "ns/op")
-				allocs, ok2 := r.median("WarmHit", implAzid, "allocs/op")
-				return verdict{got: fmt.Sprintf("%s, %s allocs/op", fmtDur(ns), fmtNum(allocs)), pass: ns <= 100 && allocs == 0, ran: ok1 && ok2}
-			},
+			check:  hitUnder100ns("WarmHit"),
 		},
 		{
 			workload: "WarmHitFreshStrings", title: "Warm hit, fresh strings",
 			about: "The warm hit where every call passes its own copy of the scope string (4,096 copies cycled, half of them in another letter case, `API://Bench/.default`): the lookup any call site gets, with nothing to gain from remembering a string it saw before.",
 			count: 5, benchtime: "1s", headline: "ns/op", metrics: hit,
 			target: "≤ 100 ns and 0 allocs/op",
-			check: func(r *results) verdict {
-				ns, ok1 := r.median("WarmHitFreshStrings", implAzid, "ns/op")
-				allocs, ok2 := r.median("WarmHitFreshStrings", implAzid, "allocs/op")
-				return verdict{got: fmt.Sprintf("%s, %s allocs/op", fmtDur(ns), fmtNum(allocs)), pass: ns <= 100 && allocs == 0, ran: ok1 && ok2}
-			},
+			check:  hitUnder100ns("WarmHitFreshStrings"),
 		},
 		{
 			workload: "WarmHitParallel", title: "Warm hit, parallel",
@@ -278,4 +270,14 @@ func maxOf(vs []float64) float64 {
 		return 0
 	}
 	return slices.Max(vs)
+}
+
+// hitUnder100ns checks a hit workload against its target: a median of at
+// most 100 ns and no allocation.
+func hitUnder100ns(workload string) func(*results) verdict {
+	return func(r *results) verdict {
+		ns, ok1 := r.median(workload, implAzid, "ns/op")
+		allocs, ok2 := r.median(workload, implAzid, "allocs/op")
+		return verdict{got: fmt.Sprintf("%s, %s allocs/op", fmtDur(ns), fmtNum(allocs)), pass: ns <= 100 && allocs == 0, ran: ok1 && ok2}
+	}
 }
