@@ -173,12 +173,10 @@ type Config struct {
 
 // ApplyFaults makes s's faults and outage switch those of c: faults c does
 // not name are cleared, so applying a reloaded file heals what it no
-// longer lists. A counted fault (Times) starts its count again.
+// longer lists. The faults are replaced in one step; a counted fault
+// (Times) starts its count again.
 func (c *Config) ApplyFaults(s *Server) {
-	s.ClearFaults()
-	for ep, f := range c.Faults {
-		s.SetFault(ep, f)
-	}
+	s.faults.replace(c.Faults)
 	s.SetOutage(c.Outage)
 }
 

@@ -120,11 +120,29 @@ func (s *Server) SetFault(ep Endpoint, f Fault) {
 	if s.faults.faults == nil {
 		s.faults.faults = make(map[Endpoint]*activeFault)
 	}
+	s.faults.faults[ep] = newActiveFault(f)
+}
+
+func newActiveFault(f Fault) *activeFault {
 	f.Body = append([]byte(nil), f.Body...) // the caller may reuse its slice
 	if len(f.Body) == 0 {
 		f.Body = nil
 	}
-	s.faults.faults[ep] = &activeFault{f: f, remaining: f.Times}
+	return &activeFault{f: f, remaining: f.Times}
+}
+
+// replace makes faults the whole table at once, so no request sees the
+// table half replaced (neither the old faults nor the new ones).
+func (t *faultTable) replace(faults map[Endpoint]Fault) {
+	m := make(map[Endpoint]*activeFault, len(faults))
+	for ep, f := range faults {
+		if f.Times >= 0 && !isZeroFault(f) {
+			m[ep] = newActiveFault(f)
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.faults = m
 }
 
 // answers reports whether f answers the request itself (or never does)
